@@ -1,0 +1,50 @@
+//! Names of the environment variables the rendered `ovnkube-db` Deployment sets and the DB
+//! entrypoint reads. Both sides use these constants, so they cannot drift apart.
+
+/// The VIP, a plain address.
+pub const VIP: &str = "OVN_DB_VIP";
+/// Prefix length of the VIP's subnet; absent or empty → derived by IPaddr2.
+pub const VIP_PREFIX: &str = "OVN_DB_VIP_PREFIX";
+/// Northbound port.
+pub const NB_PORT: &str = "OVN_NB_PORT";
+/// Southbound port.
+pub const SB_PORT: &str = "OVN_SB_PORT";
+/// The node the pod runs on (downward API `spec.nodeName`).
+pub const NODE_NAME: &str = "K8S_NODE";
+/// The pod's name (downward API `metadata.name`).
+pub const POD_NAME: &str = "POD_NAME";
+/// The pod's namespace (downward API `metadata.namespace`).
+pub const POD_NAMESPACE: &str = "POD_NAMESPACE";
+/// The pod's IP, which is the node's IP with hostNetwork (downward API `status.podIP`).
+pub const POD_IP: &str = "POD_IP";
+/// Path of the corosync authkey file mounted from the Secret.
+pub const AUTHKEY_FILE: &str = "OVN_DB_HA_AUTHKEY_FILE";
+/// Label selector of the pods of this Deployment, used to find the peers.
+pub const PEER_SELECTOR: &str = "OVN_DB_HA_PEER_SELECTOR";
+/// Static peer list `name=ip,…`, used instead of the API outside Kubernetes.
+pub const PEERS: &str = "OVN_DB_HA_PEERS";
+/// Seconds the entrypoint may spend handing over after SIGTERM.
+pub const GRACE_SECONDS: &str = "OVN_DB_HA_GRACE_SECONDS";
+
+/// Where the Secret with the corosync authkey is mounted in the DB pod.
+pub const AUTHKEY_MOUNT_DIR: &str = "/etc/corosync-authkey";
+/// Key of the authkey in the Secret, and file name under [`AUTHKEY_MOUNT_DIR`].
+pub const AUTHKEY_KEY: &str = "authkey";
+/// Name of the Secret holding the corosync authkey.
+pub const AUTHKEY_SECRET: &str = "ovnkube-db-corosync-authkey";
+
+/// Every variable the rendered Deployment sets, in the order it sets them (VIP_PREFIX only when
+/// the VIP was given with a prefix).
+pub const RENDERED: &[&str] = &[
+    VIP,
+    VIP_PREFIX,
+    NB_PORT,
+    SB_PORT,
+    NODE_NAME,
+    POD_NAME,
+    POD_NAMESPACE,
+    POD_IP,
+    AUTHKEY_FILE,
+    PEER_SELECTOR,
+    GRACE_SECONDS,
+];

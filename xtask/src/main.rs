@@ -1,0 +1,2 @@
+//! Project automation, one binary with one command enum.
+fn main() {}
