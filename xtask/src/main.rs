@@ -1,2 +1,48 @@
-//! Project automation, one binary with one command enum.
-fn main() {}
+//! Project automation: one binary, one command enum, a module per command. Every subprocess
+//! is logged before it runs (see [`cmd`]).
+
+mod bench;
+mod bench_agent;
+mod cmd;
+mod render;
+mod test;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, render, test and benchmark OVN DB HA"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render the Kubernetes manifests into dist/yaml (what dist/images/daemonset.sh runs).
+    Render(render::RenderArgs),
+    /// Install what the tests need, then run fmt, clippy and every test.
+    Test(test::TestArgs),
+    /// Run a benchmark and print its figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Bench(cmd) => bench::run(&cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

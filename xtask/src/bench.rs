@@ -1,0 +1,16 @@
+//! `cargo xtask bench …`: benchmarks that print figures.
+
+use anyhow::Result;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// OCF agent latency: ours against OVN's shell agent, side by side.
+    Agent(crate::bench_agent::AgentArgs),
+}
+
+pub fn run(cmd: &BenchCommand) -> Result<ExitCode> {
+    match cmd {
+        BenchCommand::Agent(args) => crate::bench_agent::run(args),
+    }
+}
