@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 /// Formats a command line for the log.
 pub fn display(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
-    parts.extend(cmd.get_args().map(|a| shell_quote(a)));
+    parts.extend(cmd.get_args().map(shell_quote));
     parts.join(" ")
 }
 
@@ -37,6 +37,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 /// Logs and runs a command, capturing its output; fails unless it exits 0.
+#[allow(dead_code)] // for the benchmark commands
 pub fn output(cmd: &mut Command) -> Result<Output> {
     let line = display(cmd);
     eprintln!("$ {line}");

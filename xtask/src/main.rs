@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render the Kubernetes manifests into dist/yaml (what dist/images/daemonset.sh runs).
-    Render(render::RenderArgs),
+    Render(Box<render::RenderArgs>),
     /// Install what the tests need, then run fmt, clippy and every test.
     Test(test::TestArgs),
     /// Run a benchmark and print its figures.

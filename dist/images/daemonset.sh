@@ -1,0 +1,14 @@
+#!/bin/sh
+# Renders the OVN DB HA manifests into dist/yaml (or --output-dir): ovn-setup.yaml,
+# ovnkube-db-ha.yaml, ovnkube-master.yaml and ovnkube-node.yaml.
+#
+# A thin wrapper: every flag goes unchanged to `cargo xtask render`, which validates them all
+# and writes nothing on bad input (exit status 2). `./daemonset.sh --help` lists the flags.
+# Set OVN_HA_XTASK to a built xtask binary to skip cargo (the tests do).
+set -eu
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+root=$(CDPATH='' cd -- "$here/../.." && pwd)
+if [ -n "${OVN_HA_XTASK:-}" ]; then
+    exec "$OVN_HA_XTASK" render "$@"
+fi
+exec cargo run --quiet --manifest-path "$root/Cargo.toml" --package xtask -- render "$@"
