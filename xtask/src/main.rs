@@ -4,6 +4,7 @@
 mod bench;
 mod bench_agent;
 mod cmd;
+mod image;
 mod render;
 mod test;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Render the Kubernetes manifests into dist/yaml (what dist/images/daemonset.sh runs).
     Render(Box<render::RenderArgs>),
+    /// Build the ovn-daemonset OCI image into target/image (no Docker needed).
+    Image(image::ImageArgs),
     /// Install what the tests need, then run fmt, clippy and every test.
     Test(test::TestArgs),
     /// Run a benchmark and print its figures.
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Image(args) => image::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
     };
     match result {
