@@ -25,6 +25,10 @@ pub const PEER_SELECTOR: &str = "OVN_DB_HA_PEER_SELECTOR";
 pub const PEERS: &str = "OVN_DB_HA_PEERS";
 /// Seconds the entrypoint may spend handing over after SIGTERM.
 pub const GRACE_SECONDS: &str = "OVN_DB_HA_GRACE_SECONDS";
+/// Corosync `token` timeout in milliseconds (optional timing knob; the entrypoint has a default).
+pub const TOKEN_MS: &str = "OVN_DB_HA_TOKEN_MS";
+/// Corosync `consensus` timeout in milliseconds (optional; default 1.2 × token).
+pub const CONSENSUS_MS: &str = "OVN_DB_HA_CONSENSUS_MS";
 
 /// Where the Secret with the corosync authkey is mounted in the DB pod.
 pub const AUTHKEY_MOUNT_DIR: &str = "/etc/corosync-authkey";

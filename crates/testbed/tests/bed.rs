@@ -133,13 +133,16 @@ fn three_host_bed_works_and_leaves_nothing() {
     cmd.arg("300");
     let child = h1.spawn(cmd).unwrap();
     let pid = child.pid();
-    let pids = text(
-        Command::new("ip")
-            .args(["netns", "pids", "t4tb-h1"])
-            .output()
-            .unwrap(),
-    );
-    assert!(pids.lines().any(|p| p == pid.to_string()), "{pids}");
+    // nsenter joins the namespace right after it starts: look until it is there.
+    assert!(eventually(|| {
+        let pids = text(
+            Command::new("ip")
+                .args(["netns", "pids", "t4tb-h1"])
+                .output()
+                .unwrap(),
+        );
+        pids.lines().any(|p| p == pid.to_string())
+    }));
     drop(child);
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 

@@ -1,0 +1,271 @@
+//! The configuration this project wants in the CIB, built from the pod's settings: cluster
+//! properties, the promotable clone of `ocf:ovn:ovndb-servers`, the IPaddr2 VIP, and the
+//! constraints that keep the VIP on the promoted copy and start it only after the promote.
+
+use super::model::{Cib, CloneResource, Constraint, NvPair, Op, Primitive, Resource, Role};
+use ovn_ha_config::Vip;
+
+/// Id of the OVN DB primitive (its promotion attribute is `master-ovndb_servers`).
+pub const DB_RESOURCE: &str = "ovndb_servers";
+/// Id of the promotable clone.
+pub const DB_CLONE: &str = "ovndb_servers-clone";
+/// Id of the VIP resource.
+pub const VIP_RESOURCE: &str = "ovn_vip";
+/// Id of the cluster property set: Pacemaker's own, so that no second set can disagree
+/// with ours about the same property.
+pub const PROPERTIES_ID: &str = "cib-bootstrap-options";
+
+/// The inputs the CIB depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DesiredCib {
+    pub vip: Vip,
+    pub nb_port: u16,
+    pub sb_port: u16,
+}
+
+/// Builds the CIB configuration.
+pub fn desired_cib(d: &DesiredCib) -> Cib {
+    let properties = vec![
+        NvPair::because(
+            "stonith-enabled",
+            "false",
+            "No fencing device is reachable from a pod. Safety rests on no-quorum-policy=stop \
+             (a node cut off from the majority stops its copy and the VIP) and on starting the \
+             VIP only after the promote.",
+        ),
+        NvPair::because(
+            "no-quorum-policy",
+            "stop",
+            "Without quorum a node stops everything: never two writable copies behind the VIP.",
+        ),
+        NvPair::because(
+            "dc-deadtime",
+            "5s",
+            "A fresh cluster waits this long for a DC instead of 20 s; corosync forms the \
+             membership within a second.",
+        ),
+        NvPair::because(
+            "cluster-recheck-interval",
+            "60s",
+            "Re-check at least every minute so failures past failure-timeout are forgotten.",
+        ),
+    ];
+
+    let mut db_params = vec![
+        NvPair::new("master_ip", d.vip.addr.to_string()),
+        NvPair::new("nb_master_port", d.nb_port.to_string()),
+        NvPair::new("sb_master_port", d.sb_port.to_string()),
+    ];
+    db_params.sort_by(|a, b| a.name.cmp(&b.name));
+    let db = Primitive {
+        id: DB_RESOURCE.to_string(),
+        class: "ocf".into(),
+        provider: "ovn".into(),
+        agent: "ovndb-servers".into(),
+        params: db_params,
+        meta: vec![NvPair::new("failure-timeout", "60s")],
+        ops: vec![
+            Op::new("start", "0s", "30s"),
+            Op::new("stop", "0s", "30s"),
+            Op::new("promote", "0s", "30s"),
+            Op::new("demote", "0s", "30s"),
+            Op::new("notify", "0s", "20s"),
+            // Each role's recurring monitor needs its own interval.
+            Op::new("monitor", "1s", "10s").for_role(Role::Promoted),
+            Op::new("monitor", "2s", "10s").for_role(Role::Unpromoted),
+        ],
+    };
+    let clone = CloneResource {
+        id: DB_CLONE.to_string(),
+        meta: vec![
+            NvPair::new("promotable", "true"),
+            NvPair::new("promoted-max", "1"),
+            NvPair::new("promoted-node-max", "1"),
+            NvPair::new("clone-node-max", "1"),
+            NvPair::new("notify", "true"),
+        ],
+        primitive: db,
+    };
+
+    let mut vip_params = vec![NvPair::new("ip", d.vip.addr.to_string())];
+    if let Some(prefix) = d.vip.prefix {
+        vip_params.push(NvPair::new("cidr_netmask", prefix.to_string()));
+    }
+    let vip = Primitive {
+        id: VIP_RESOURCE.to_string(),
+        class: "ocf".into(),
+        provider: "heartbeat".into(),
+        agent: "IPaddr2".into(),
+        params: vip_params,
+        meta: vec![],
+        ops: vec![
+            Op::new("start", "0s", "20s"),
+            Op::new("stop", "0s", "20s"),
+            Op::new("monitor", "10s", "20s"),
+        ],
+    };
+
+    let constraints = vec![
+        Constraint::Colocation {
+            id: format!("{VIP_RESOURCE}-with-promoted"),
+            rsc: VIP_RESOURCE.into(),
+            with_rsc: DB_CLONE.into(),
+            with_role: Some(Role::Promoted),
+            score: "INFINITY".into(),
+        },
+        // Symmetrical: on the way down the VIP stops before the demote.
+        Constraint::Order {
+            id: format!("promote-then-{VIP_RESOURCE}"),
+            first: DB_CLONE.into(),
+            first_action: "promote".into(),
+            then: VIP_RESOURCE.into(),
+            then_action: "start".into(),
+        },
+    ];
+
+    Cib {
+        properties_id: PROPERTIES_ID.to_string(),
+        properties,
+        resources: vec![Resource::Clone(clone), Resource::Primitive(vip)],
+        constraints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ovn_ha_config::vip::parse_vip;
+    use std::process::Command;
+
+    fn sample() -> Cib {
+        desired_cib(&DesiredCib {
+            vip: parse_vip("198.18.5.100/24").unwrap(),
+            nb_port: 6641,
+            sb_port: 6642,
+        })
+    }
+
+    #[test]
+    fn full_document_matches_golden_file() {
+        crate::golden::check("cib.xml", &sample().document().to_xml());
+    }
+
+    #[test]
+    fn vip_without_prefix_has_no_netmask() {
+        let cib = desired_cib(&DesiredCib {
+            vip: parse_vip("198.18.5.100").unwrap(),
+            nb_port: 6641,
+            sb_port: 6642,
+        });
+        let xml = cib.resources().to_xml();
+        assert!(!xml.contains("cidr_netmask"));
+        assert!(xml.contains("name=\"ip\" value=\"198.18.5.100\""));
+    }
+
+    #[test]
+    fn document_is_well_formed_with_unique_ids() {
+        let xml = sample().document().to_xml();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let mut ids: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.attribute("id"))
+            .collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "duplicate ids");
+    }
+
+    /// Pacemaker's scheduler, run on the generated CIB by `crm_simulate` with three nodes and
+    /// promotion scores, promotes one copy and starts the VIP on the same node after it.
+    #[test]
+    fn scheduler_starts_the_vip_after_the_promote_on_the_same_node() {
+        if Command::new("crm_simulate")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipped: crm_simulate not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.xml");
+        let second = dir.path().join("second.xml");
+        let doc = sample().document().to_xml().replacen(
+            "<cib ",
+            "<cib have-quorum=\"1\" dc-uuid=\"n1\" ",
+            1,
+        );
+        std::fs::write(&first, doc).unwrap();
+        let sim = |input: &std::path::Path, output: &std::path::Path, up: bool| {
+            let mut cmd = Command::new("crm_simulate");
+            cmd.arg("-x")
+                .arg(input)
+                .args(["-q", "1", "-S", "-O"])
+                .arg(output);
+            if up {
+                cmd.args(["-u", "n1", "-u", "n2", "-u", "n3"]);
+            }
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let started = dir.path().join("started.xml");
+        sim(&first, &started, true);
+        for (node, score) in [("n1", "5"), ("n2", "10"), ("n3", "5")] {
+            let out = Command::new("crm_attribute")
+                .env("CIB_file", &started)
+                .args([
+                    "-N",
+                    node,
+                    "-n",
+                    "master-ovndb_servers",
+                    "-v",
+                    score,
+                    "-l",
+                    "reboot",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = sim(&started, &second, false);
+        let promote = text.find("ovndb_servers   promote on n2").expect(&text);
+        let vip = text.find("ovn_vip         start on n2").expect(&text);
+        assert!(promote < vip, "{text}");
+    }
+
+    /// Pacemaker's own checker accepts the CIB (skipped where `crm_verify` is not installed).
+    #[test]
+    fn crm_verify_accepts_the_document() {
+        if Command::new("crm_verify")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipped: crm_verify not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cib.xml");
+        std::fs::write(&path, sample().document().to_xml()).unwrap();
+        let out = Command::new("crm_verify")
+            .arg("--xml-file")
+            .arg(&path)
+            .arg("-V")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "crm_verify failed: {stderr}");
+        // Unknown agents are not an error for crm_verify, but schema problems would be.
+        assert!(!stderr.contains("error"), "{stderr}");
+    }
+}

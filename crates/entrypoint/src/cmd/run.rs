@@ -1,0 +1,337 @@
+//! `run`: validate everything, write corosync's files (and a first CIB on a fresh node), start
+//! and supervise corosync and pacemaker, load the CIB once the partition has quorum, and on
+//! SIGTERM hand over (standby) before stopping the daemons.
+
+use super::Failure;
+use super::pcmk::{cluster_status, corosync_answers, ensure_configuration, set_standby};
+use super::supervise::{Daemon, reap_orphans};
+use anyhow::{Context, Result, anyhow, bail};
+use ovn_ha_config::db_env as var;
+use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
+use ovnkube_db_ha::corosync_conf::{AUTHKEY_PATH, COROSYNC_CONF_PATH, CorosyncConf};
+use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
+use ovnkube_db_ha::peers::{Member, PeerDiscovery, PeerSource, StaticPeers, members};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The CIB Pacemaker reads at its first start on this node.
+const CIB_PATH: &str = "/var/lib/pacemaker/cib/cib.xml";
+/// Time kept back from the grace period for stopping pacemaker and corosync.
+const STOP_MARGIN: Duration = Duration::from_secs(8);
+/// How often the supervisor looks at the daemons and the cluster.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Everything validated before anything is started or written.
+struct Prepared {
+    config: DbHaConfig,
+    members: Vec<Member>,
+    authkey: Vec<u8>,
+    cib: Cib,
+}
+
+/// Reads and checks the environment, the peers and the authkey; every problem is a
+/// [`Failure::Config`].
+fn prepare() -> Result<Prepared, Failure> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = parse_env(&env)
+        .map_err(|problems| Failure::Config(problems.iter().map(ToString::to_string).collect()))?;
+    let discovery: Box<dyn PeerDiscovery> = match &config.peers {
+        PeerSource::Static(peers) => Box::new(StaticPeers(peers.clone())),
+        PeerSource::Kubernetes { .. } => {
+            return Err(Failure::Config(vec![format!(
+                "{}: peer discovery through the Kubernetes API is not built into this version; set {} (`name=ip,...`)",
+                var::PEER_SELECTOR,
+                var::PEERS
+            )]));
+        }
+    };
+    let peers = discovery
+        .peers()
+        .map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
+    let members =
+        members(&peers).map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
+    let authkey = std::fs::read(&config.authkey_file).map_err(|e| {
+        Failure::Config(vec![format!(
+            "{}: cannot read {}: {e}",
+            var::AUTHKEY_FILE,
+            config.authkey_file.display()
+        )])
+    })?;
+    check_authkey_len(authkey.len())
+        .map_err(|e| Failure::Config(vec![format!("{}: {e}", var::AUTHKEY_FILE)]))?;
+    let cib = desired_cib(&DesiredCib {
+        vip: config.vip,
+        nb_port: config.nb_port,
+        sb_port: config.sb_port,
+    });
+    Ok(Prepared {
+        config,
+        members,
+        authkey,
+        cib,
+    })
+}
+
+fn conf_text(p: &Prepared) -> String {
+    CorosyncConf {
+        members: &p.members,
+        timings: p.config.timings,
+        keyfile: AUTHKEY_PATH,
+    }
+    .render()
+}
+
+/// `print corosync-conf|cib`.
+pub fn print(cib: bool) -> Result<(), Failure> {
+    let p = prepare()?;
+    if cib {
+        print!("{}", p.cib.document().to_xml());
+    } else {
+        print!("{}", conf_text(&p));
+    }
+    Ok(())
+}
+
+fn write_file(path: &str, data: &[u8], mode: u32) -> Result<()> {
+    if let Some(dir) = Path::new(path).parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, data).with_context(|| format!("writing {path}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {path}"))
+}
+
+/// Looks a name up in `/etc/passwd`- or `/etc/group`-style text: the third field.
+fn id_of(table: &str, name: &str) -> Option<u32> {
+    table.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next() == Some(name)).then(|| fields.nth(1)?.parse().ok())?
+    })
+}
+
+/// On a node that has never run Pacemaker, writes our CIB as its first one, so even the
+/// very first DC election uses our shorter `dc-deadtime`. An existing CIB is left alone.
+fn seed_cib(cib: &Cib) -> Result<bool> {
+    if Path::new(CIB_PATH).exists() {
+        return Ok(false);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
+    let group = std::fs::read_to_string("/etc/group").context("reading /etc/group")?;
+    let uid = id_of(&passwd, "hacluster").ok_or_else(|| anyhow!("no user hacluster"))?;
+    let gid = id_of(&group, "haclient").ok_or_else(|| anyhow!("no group haclient"))?;
+    write_file(CIB_PATH, cib.document().to_xml().as_bytes(), 0o600)?;
+    std::os::unix::fs::chown(CIB_PATH, Some(uid), Some(gid)).context("chown of the CIB")?;
+    Ok(true)
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("ovnkube-db-ha: {}", msg.as_ref());
+}
+
+/// `run`.
+pub fn run() -> Result<(), Failure> {
+    let p = prepare()?;
+    let me = p.config.node_name.clone();
+
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&term))
+            .context("installing signal handlers")?;
+    }
+
+    write_file(AUTHKEY_PATH, &p.authkey, 0o400)?;
+    write_file(COROSYNC_CONF_PATH, conf_text(&p).as_bytes(), 0o644)?;
+    match seed_cib(&p.cib) {
+        Ok(true) => log("wrote the first CIB of this node"),
+        Ok(false) => {}
+        Err(e) => log(format!("not seeding the CIB: {e:#}")),
+    }
+
+    let mut corosync = Daemon::start("corosync", "corosync", &["-f"], &[])?;
+    let ready = wait_until(Duration::from_secs(30), &term, || {
+        corosync.exited().is_some() || corosync_answers()
+    });
+    if let Some(how) = corosync.exited() {
+        return Err(anyhow!("corosync exited at start ({how})").into());
+    }
+    if !ready {
+        corosync.stop(Duration::from_secs(10));
+        if term.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        return Err(anyhow!("corosync did not answer within 30 s").into());
+    }
+    let mut pacemaker = match Daemon::start(
+        "pacemakerd",
+        "pacemakerd",
+        &[],
+        &[("PCMK_logfacility", "none")],
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            corosync.stop(Duration::from_secs(10));
+            return Err(e.into());
+        }
+    };
+
+    let outcome = supervise(&p, &me, &term, &mut corosync, &mut pacemaker);
+    match outcome {
+        Ok(()) => {
+            log(format!(
+                "pacemaker: {}",
+                pacemaker.stop(remaining_stop_budget(&p))
+            ));
+            log(format!(
+                "corosync: {}",
+                corosync.stop(Duration::from_secs(10))
+            ));
+            log("stopped cleanly");
+            Ok(())
+        }
+        Err(e) => {
+            log(format!(
+                "pacemaker: {}",
+                pacemaker.stop(Duration::from_secs(20))
+            ));
+            log(format!(
+                "corosync: {}",
+                corosync.stop(Duration::from_secs(10))
+            ));
+            Err(e.into())
+        }
+    }
+}
+
+fn remaining_stop_budget(_p: &Prepared) -> Duration {
+    STOP_MARGIN
+}
+
+/// Polls `done` every 200 ms until it returns true, `limit` passes, or a stop was asked.
+fn wait_until(limit: Duration, term: &AtomicBool, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && !term.load(Ordering::SeqCst) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Watches both daemons; configures the cluster once it has quorum; returns Ok after a
+/// requested stop (handover done or timed out), Err if a daemon died.
+fn supervise(
+    p: &Prepared,
+    me: &str,
+    term: &AtomicBool,
+    corosync: &mut Daemon,
+    pacemaker: &mut Daemon,
+) -> Result<()> {
+    let mut configured = false;
+    let mut last_note = Instant::now() - Duration::from_secs(60);
+    loop {
+        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
+        for d in [&mut *corosync, &mut *pacemaker] {
+            if let Some(how) = d.exited() {
+                bail!("{} exited unexpectedly ({how}); stopping", d.name);
+            }
+        }
+        if term.load(Ordering::SeqCst) {
+            log("stop requested: handing over");
+            return hand_over(p, me, corosync, pacemaker);
+        }
+        if !configured {
+            match cluster_status() {
+                Ok(s) if s.dc.is_some() && s.node_online(me) => {
+                    match ensure_configuration(&p.cib).and_then(|changed| {
+                        set_standby(me, false)?;
+                        Ok(changed)
+                    }) {
+                        Ok(changed) => {
+                            configured = true;
+                            log(if changed {
+                                "quorum reached; loaded the configuration into the CIB"
+                            } else {
+                                "quorum reached; the CIB already holds the configuration"
+                            });
+                        }
+                        Err(e) => log(format!("configuring the CIB failed, will retry: {e:#}")),
+                    }
+                }
+                Ok(_) | Err(_) => {
+                    if last_note.elapsed() > Duration::from_secs(10) {
+                        log("waiting for quorum and a DC");
+                        last_note = Instant::now();
+                    }
+                }
+            }
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// Puts this node in standby and waits, within the grace period less the stop margin, until
+/// the promoted copy and the VIP run on another node (or no other node can take them). The
+/// standby flag stays set: it is cleared at the next start, never during shutdown.
+fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daemon) -> Result<()> {
+    let budget = p
+        .config
+        .grace
+        .saturating_sub(STOP_MARGIN)
+        .max(Duration::from_secs(1));
+    let deadline = Instant::now() + budget;
+    if let Err(e) = set_standby(me, true) {
+        log(format!("could not put {me} in standby: {e:#}"));
+        return Ok(());
+    }
+    log(format!(
+        "{me} is in standby; waiting up to {budget:?} for the handover"
+    ));
+    while Instant::now() < deadline {
+        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
+        if corosync.exited().is_some() || pacemaker.exited().is_some() {
+            return Ok(());
+        }
+        match cluster_status() {
+            Ok(s) => {
+                if s.served_elsewhere_than(me) {
+                    log(format!(
+                        "handover done: promoted copy and VIP on {}",
+                        s.vip.join(",")
+                    ));
+                    return Ok(());
+                }
+                let others_usable = s
+                    .nodes
+                    .iter()
+                    .any(|n| n.name != me && n.online && !n.standby);
+                if !others_usable || !s.quorum {
+                    log("no other node can take over; stopping anyway");
+                    return Ok(());
+                }
+            }
+            Err(e) => log(format!("reading the status: {e:#}")),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    log("handover not confirmed within the grace period; stopping anyway");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_of;
+
+    #[test]
+    fn looks_up_ids() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nhacluster:x:102:105::/var/lib/pacemaker:/usr/sbin/nologin\n";
+        assert_eq!(id_of(passwd, "hacluster"), Some(102));
+        assert_eq!(id_of(passwd, "root"), Some(0));
+        assert_eq!(id_of(passwd, "nobody"), None);
+        assert_eq!(id_of("haclient:x:105:\n", "haclient"), Some(105));
+    }
+}

@@ -1,0 +1,170 @@
+//! Parsing `crm_mon -1 --output-as=xml` (Pacemaker 2.1) into a typed [`ClusterStatus`]: nodes,
+//! quorum, DC, which node runs the promoted and unpromoted copies, who holds the VIP, failed
+//! actions. Accepts Pacemaker 2.1's `Promoted`/`Unpromoted` and the older `Master`/`Slave`.
+
+use serde::Serialize;
+
+/// Why the XML could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmMonError {
+    #[error("crm_mon output is not XML: {0}")]
+    Xml(#[from] roxmltree::Error),
+    #[error("crm_mon output has no <{0}> element")]
+    Missing(&'static str),
+}
+
+/// One cluster node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub online: bool,
+    pub standby: bool,
+    pub is_dc: bool,
+    pub unclean: bool,
+}
+
+/// A recorded failed operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedAction {
+    pub op_key: String,
+    pub node: String,
+    pub exitstatus: String,
+    pub exitreason: String,
+    pub last_rc_change: String,
+}
+
+/// The cluster as `crm_mon` sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ClusterStatus {
+    /// Name of the DC, if there is one.
+    pub dc: Option<String>,
+    /// The partition this node is in has quorum.
+    pub quorum: bool,
+    pub nodes: Vec<NodeStatus>,
+    /// Nodes running the promoted copy of the DB clone (healthy: exactly one).
+    pub promoted: Vec<String>,
+    /// Nodes running unpromoted copies.
+    pub unpromoted: Vec<String>,
+    /// Nodes where the VIP is started (healthy: exactly the promoted one).
+    pub vip: Vec<String>,
+    pub failed_actions: Vec<FailedAction>,
+}
+
+fn flag(node: roxmltree::Node<'_, '_>, name: &str) -> bool {
+    node.attribute(name) == Some("true")
+}
+
+fn running_on(resource: roxmltree::Node<'_, '_>) -> Vec<String> {
+    resource
+        .children()
+        .filter(|n| n.has_tag_name("node"))
+        .filter_map(|n| n.attribute("name").map(str::to_string))
+        .collect()
+}
+
+/// Parses crm_mon's XML. `db_resource` is the clone's primitive id (e.g. `ovndb_servers`),
+/// `vip_resource` the VIP's id.
+pub fn parse_crm_mon(
+    xml: &str,
+    db_resource: &str,
+    vip_resource: &str,
+) -> Result<ClusterStatus, CrmMonError> {
+    let doc = roxmltree::Document::parse(xml)?;
+    let root = doc.root_element();
+    let summary = root
+        .children()
+        .find(|n| n.has_tag_name("summary"))
+        .ok_or(CrmMonError::Missing("summary"))?;
+    let mut status = ClusterStatus::default();
+    if let Some(dc) = summary.children().find(|n| n.has_tag_name("current_dc")) {
+        if flag(dc, "present") {
+            status.dc = dc.attribute("name").map(str::to_string);
+        }
+        status.quorum = flag(dc, "with_quorum");
+    }
+    if let Some(nodes) = root.children().find(|n| n.has_tag_name("nodes")) {
+        status.nodes = nodes
+            .children()
+            .filter(|n| n.has_tag_name("node"))
+            .map(|n| NodeStatus {
+                name: n.attribute("name").unwrap_or_default().to_string(),
+                online: flag(n, "online"),
+                standby: flag(n, "standby"),
+                is_dc: flag(n, "is_dc"),
+                unclean: flag(n, "unclean"),
+            })
+            .collect();
+    }
+    if let Some(resources) = root.children().find(|n| n.has_tag_name("resources")) {
+        // Clone instances appear as `<resource id="ovndb_servers">` (or `ovndb_servers:N` for
+        // unique clones) under `<clone>`; the VIP is a top-level `<resource>`.
+        for r in resources
+            .descendants()
+            .filter(|n| n.has_tag_name("resource"))
+        {
+            let id = r.attribute("id").unwrap_or_default();
+            let base = id.split(':').next().unwrap_or(id);
+            let active = flag(r, "active");
+            let role = r.attribute("role").unwrap_or_default();
+            if base == db_resource && active {
+                match role {
+                    "Promoted" | "Master" => status.promoted.extend(running_on(r)),
+                    "Unpromoted" | "Slave" | "Started" => status.unpromoted.extend(running_on(r)),
+                    _ => {}
+                }
+            } else if base == vip_resource && active && role == "Started" {
+                status.vip.extend(running_on(r));
+            }
+        }
+    }
+    if let Some(failures) = root.children().find(|n| n.has_tag_name("failures")) {
+        status.failed_actions = failures
+            .children()
+            .filter(|n| n.has_tag_name("failure"))
+            .map(|f| FailedAction {
+                op_key: f.attribute("op_key").unwrap_or_default().to_string(),
+                node: f.attribute("node").unwrap_or_default().to_string(),
+                exitstatus: f.attribute("exitstatus").unwrap_or_default().to_string(),
+                exitreason: f.attribute("exitreason").unwrap_or_default().to_string(),
+                last_rc_change: f
+                    .attribute("last-rc-change")
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect();
+    }
+    for list in [
+        &mut status.promoted,
+        &mut status.unpromoted,
+        &mut status.vip,
+    ] {
+        list.sort();
+    }
+    Ok(status)
+}
+
+impl ClusterStatus {
+    /// Whether this node is online in the membership with quorum.
+    pub fn node_online(&self, name: &str) -> bool {
+        self.quorum && self.nodes.iter().any(|n| n.name == name && n.online)
+    }
+
+    /// The single promoted node, if exactly one.
+    pub fn the_promoted(&self) -> Option<&str> {
+        match self.promoted.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The VIP and the promoted copy both run, on one node, which is not `node`.
+    pub fn served_elsewhere_than(&self, node: &str) -> bool {
+        match (self.the_promoted(), self.vip.as_slice()) {
+            (Some(p), [v]) => p == v && p != node,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,348 @@
+//! The DB pod's configuration, parsed from its environment (the variables named in
+//! [`ovn_ha_config::db_env`]). Pure: the caller passes the environment in as a map; every bad
+//! variable yields one [`EnvProblem`], and nothing is started or written until all are fixed.
+
+use crate::peers::{PeerSource, parse_static_peers, validate_node_name};
+use ovn_ha_config::db_env as var;
+use ovn_ha_config::vip::{Vip, parse_vip};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default Northbound port.
+pub const DEFAULT_NB_PORT: u16 = 6641;
+/// Default Southbound port.
+pub const DEFAULT_SB_PORT: u16 = 6642;
+/// Default handover budget after SIGTERM (Kubernetes' default grace period).
+pub const DEFAULT_GRACE_SECONDS: u64 = 30;
+/// Default corosync token timeout. See `corosync_conf` for why.
+pub const DEFAULT_TOKEN_MS: u32 = 600;
+/// Corosync requires consensus ≥ 1.2 × token; the default is exactly that.
+pub const CONSENSUS_FACTOR_PERCENT: u32 = 120;
+
+/// Corosync membership timings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Timings {
+    /// `totem.token` in ms (with `token_coefficient: 0`, the real token timeout).
+    pub token_ms: u32,
+    /// `totem.consensus` in ms.
+    pub consensus_ms: u32,
+}
+
+/// Everything `run` needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbHaConfig {
+    pub vip: Vip,
+    pub nb_port: u16,
+    pub sb_port: u16,
+    /// This node's name (Pacemaker and corosync node name).
+    pub node_name: String,
+    pub pod_name: Option<String>,
+    pub pod_namespace: Option<String>,
+    /// This node's ring address.
+    pub pod_ip: IpAddr,
+    pub authkey_file: PathBuf,
+    pub peers: PeerSource,
+    pub grace: Duration,
+    pub timings: Timings,
+}
+
+/// One bad variable and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvProblem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for EnvProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+/// Reads variables from a map, treating empty values as absent and collecting problems.
+struct Reader<'a> {
+    env: &'a BTreeMap<String, String>,
+    problems: Vec<EnvProblem>,
+}
+
+impl Reader<'_> {
+    fn get(&self, name: &'static str) -> Option<&str> {
+        self.env
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(EnvProblem {
+            variable,
+            message: message.into(),
+        });
+    }
+
+    fn required(&mut self, name: &'static str, what: &str) -> Option<String> {
+        let value = self.get(name).map(str::to_string);
+        if value.is_none() {
+            self.problem(name, format!("is not set; it must hold {what}"));
+        }
+        value
+    }
+
+    /// A number in `range`, or `default` when absent.
+    fn number<T>(&mut self, name: &'static str, default: T, min: T, max: T) -> Option<T>
+    where
+        T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
+    {
+        let Some(text) = self.get(name).map(str::to_string) else {
+            return Some(default);
+        };
+        match text.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Some(n),
+            _ => {
+                self.problem(
+                    name,
+                    format!(
+                        "`{text}` must be a whole number from {min} to {max} (default {default})"
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Parses the pod environment. Returns every problem at once.
+pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvProblem>> {
+    let mut r = Reader {
+        env,
+        problems: Vec::new(),
+    };
+
+    let vip = r
+        .required(
+            var::VIP,
+            "the VIP, a free address of the node subnet, e.g. 192.168.122.100",
+        )
+        .and_then(|text| match parse_vip(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                r.problem(var::VIP, e);
+                None
+            }
+        });
+    let prefix = match r.get(var::VIP_PREFIX).map(str::to_string) {
+        None => None,
+        Some(text) => {
+            let max = match vip {
+                Some(Vip {
+                    addr: IpAddr::V6(_),
+                    ..
+                }) => 128,
+                _ => 32,
+            };
+            match text.parse::<u8>() {
+                Ok(n) if (1..=max).contains(&n) => Some(n),
+                _ => {
+                    r.problem(
+                        var::VIP_PREFIX,
+                        format!("`{text}` must be a prefix length from 1 to {max}, or unset"),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let vip = vip.map(|mut v| {
+        match (v.prefix, prefix) {
+            (Some(a), Some(b)) if a != b => r.problem(
+                var::VIP_PREFIX,
+                format!("/{b} disagrees with the prefix /{a} given in {}", var::VIP),
+            ),
+            (None, Some(b)) => v.prefix = Some(b),
+            _ => {}
+        }
+        v
+    });
+
+    let nb_port = r.number(var::NB_PORT, DEFAULT_NB_PORT, 1, u16::MAX);
+    let sb_port = r.number(var::SB_PORT, DEFAULT_SB_PORT, 1, u16::MAX);
+    if let (Some(nb), Some(sb)) = (nb_port, sb_port) {
+        if nb == sb {
+            r.problem(
+                var::SB_PORT,
+                format!("{sb} is also the Northbound port; use another"),
+            );
+        }
+    }
+
+    let node_name = r
+        .required(
+            var::NODE_NAME,
+            "this node's name (downward API spec.nodeName)",
+        )
+        .and_then(|n| match validate_node_name(&n) {
+            Ok(()) => Some(n),
+            Err(e) => {
+                r.problem(var::NODE_NAME, e);
+                None
+            }
+        });
+    let pod_name = r.get(var::POD_NAME).map(str::to_string);
+    let pod_namespace = r.get(var::POD_NAMESPACE).map(str::to_string);
+    let pod_ip = r
+        .required(
+            var::POD_IP,
+            "this node's IP (downward API status.podIP, hostNetwork)",
+        )
+        .and_then(|text| match text.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                r.problem(var::POD_IP, format!("`{text}` is not an IP address"));
+                None
+            }
+        });
+    let authkey_file = PathBuf::from(
+        r.get(var::AUTHKEY_FILE)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}/{}", var::AUTHKEY_MOUNT_DIR, var::AUTHKEY_KEY)),
+    );
+    if !authkey_file.is_absolute() {
+        r.problem(
+            var::AUTHKEY_FILE,
+            format!("`{}` must be an absolute path", authkey_file.display()),
+        );
+    }
+
+    let peers = match (
+        r.get(var::PEERS).map(str::to_string),
+        r.get(var::PEER_SELECTOR).map(str::to_string),
+    ) {
+        (Some(list), _) => match parse_static_peers(&list) {
+            Ok(peers) => {
+                if let (Some(name), Some(ip)) = (&node_name, pod_ip) {
+                    match peers.iter().find(|p| &p.name == name) {
+                        None => {
+                            r.problem(var::PEERS, format!("does not list this node ({name}={ip})"))
+                        }
+                        Some(me) if me.addr != ip => r.problem(
+                            var::PEERS,
+                            format!("lists {name} at {} but {} is {ip}", me.addr, var::POD_IP),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                if let Err(e) = crate::peers::members(&peers) {
+                    r.problem(var::PEERS, e);
+                }
+                Some(PeerSource::Static(peers))
+            }
+            Err(e) => {
+                r.problem(var::PEERS, e);
+                None
+            }
+        },
+        (None, Some(selector)) => match pod_namespace.clone() {
+            Some(namespace) => Some(PeerSource::Kubernetes {
+                selector,
+                namespace,
+            }),
+            None => {
+                r.problem(
+                    var::POD_NAMESPACE,
+                    format!("is needed with {} to find the peers", var::PEER_SELECTOR),
+                );
+                None
+            }
+        },
+        (None, None) => {
+            r.problem(
+                var::PEERS,
+                format!(
+                    "neither {} (`name=ip,...`) nor {} is set; set one to find the peers",
+                    var::PEERS,
+                    var::PEER_SELECTOR
+                ),
+            );
+            None
+        }
+    };
+
+    let grace = r.number(var::GRACE_SECONDS, DEFAULT_GRACE_SECONDS, 1, 3600);
+    let token_ms = r.number(var::TOKEN_MS, DEFAULT_TOKEN_MS, 200, 30_000);
+    let default_consensus = token_ms.unwrap_or(DEFAULT_TOKEN_MS) * CONSENSUS_FACTOR_PERCENT / 100;
+    let consensus_ms = r.number(var::CONSENSUS_MS, default_consensus, 240, 60_000);
+    if let (Some(t), Some(c)) = (token_ms, consensus_ms) {
+        if u64::from(c) * 100 < u64::from(t) * u64::from(CONSENSUS_FACTOR_PERCENT) {
+            r.problem(
+                var::CONSENSUS_MS,
+                format!(
+                    "{c} must be at least 1.2 × {} ({}); corosync refuses less",
+                    var::TOKEN_MS,
+                    t * 12 / 10
+                ),
+            );
+        }
+    }
+
+    match (
+        vip,
+        nb_port,
+        sb_port,
+        node_name,
+        pod_ip,
+        peers,
+        grace,
+        token_ms,
+        consensus_ms,
+    ) {
+        (
+            Some(vip),
+            Some(nb_port),
+            Some(sb_port),
+            Some(node_name),
+            Some(pod_ip),
+            Some(peers),
+            Some(grace),
+            Some(token_ms),
+            Some(consensus_ms),
+        ) if r.problems.is_empty() => Ok(DbHaConfig {
+            vip,
+            nb_port,
+            sb_port,
+            node_name,
+            pod_name,
+            pod_namespace,
+            pod_ip,
+            authkey_file,
+            peers,
+            grace: Duration::from_secs(grace),
+            timings: Timings {
+                token_ms,
+                consensus_ms,
+            },
+        }),
+        _ => Err(r.problems),
+    }
+}
+
+/// Smallest and largest corosync authkey knet accepts, in bytes.
+pub const AUTHKEY_LEN: std::ops::RangeInclusive<usize> = 128..=4096;
+
+/// Checks the authkey's length (the file itself is read by the caller).
+pub fn check_authkey_len(len: usize) -> Result<(), String> {
+    if AUTHKEY_LEN.contains(&len) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the authkey has {len} bytes; corosync's knet crypto needs {} to {} (make one with `corosync-keygen` or 256 random bytes)",
+            AUTHKEY_LEN.start(),
+            AUTHKEY_LEN.end()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
