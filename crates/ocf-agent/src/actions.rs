@@ -1,0 +1,575 @@
+//! The OCF actions. Each one observes both servers (pid files + control sockets), decides,
+//! and acts with at most one unixctl round trip per server; processes are spawned only to
+//! start servers, prepare database files, or write a changed promotion score.
+
+use crate::addrs;
+use crate::env::{Env, ExpectedRole};
+use crate::layout::DbLayout;
+use crate::log::Logger;
+use crate::notify::Notify;
+use crate::ocf::{OcfError, Rc};
+use crate::params::{Params, Proto};
+use crate::procs;
+use crate::score::{Health, Keeper};
+use crate::server;
+use crate::status::{self, DbState, Pair, SERVER_COMM};
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use ovsdb_unixctl::{Client, Command, Link};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Everything an action needs.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The environment.
+    pub env: &'a Env,
+    /// The logger.
+    pub log: &'a Logger,
+    /// Parsed parameters.
+    pub params: Params,
+    /// NB and SB layouts.
+    pub layouts: [DbLayout; 2],
+    /// Score cache and writer.
+    pub keeper: Keeper,
+}
+
+impl<'a> Ctx<'a> {
+    /// Builds the context; parameter errors carry OCF_ERR_CONFIGURED.
+    pub fn new(env: &'a Env, log: &'a Logger) -> Result<Self, OcfError> {
+        Ok(Self::with_params(env, log, Params::from_env(env)?))
+    }
+
+    fn with_params(env: &'a Env, log: &'a Logger, params: Params) -> Self {
+        let layouts = DbLayout::both(&params);
+        let keeper = Keeper::new(&params.state_dir, env.instance(), env.on_node());
+        Self {
+            env,
+            log,
+            params,
+            layouts,
+            keeper,
+        }
+    }
+
+    /// The operation timeout (default 20 s).
+    fn op_timeout(&self) -> Duration {
+        Duration::from_millis(self.env.timeout_ms().unwrap_or(20_000).max(1000))
+    }
+
+    /// Per-call bound on unixctl requests.
+    fn call_timeout(&self) -> Duration {
+        (self.op_timeout() / 4).clamp(Duration::from_millis(500), Duration::from_secs(5))
+    }
+
+    fn observe(&self) -> [DbState; 2] {
+        status::observe(&self.layouts, self.call_timeout())
+    }
+
+    /// The target a backup of `l` must follow: master_ip, unless this host serves it.
+    fn desired_target(&self, l: &DbLayout) -> String {
+        match addrs::is_local(self.params.master_ip) {
+            Ok(false) => l.active_target(self.params.master_ip),
+            Ok(true) => {
+                self.log.debug(&format!(
+                    "master_ip {} is served by this host; {} waits on a placeholder",
+                    self.params.master_ip,
+                    l.db.schema_name()
+                ));
+                l.placeholder_target()
+            }
+            Err(e) => {
+                self.log.warn(&format!(
+                    "cannot list local addresses ({e}); using a placeholder"
+                ));
+                l.placeholder_target()
+            }
+        }
+    }
+
+    /// Points every database that is active, failed, or following the wrong target at the
+    /// desired target. Returns how many were re-pointed.
+    fn ensure_following(&self, states: &[DbState; 2]) -> Result<usize> {
+        let mut changed = 0;
+        for (l, st) in self.layouts.iter().zip(states) {
+            let needs = match st {
+                DbState::Running { status, .. } => {
+                    status.is_active()
+                        || status.link() == Some(Link::Failed)
+                        || status.target() != Some(l.active_target(self.params.master_ip).as_str())
+                }
+                _ => false,
+            };
+            if !needs {
+                continue;
+            }
+            let want = self.desired_target(l);
+            if st.target() == Some(want.as_str())
+                && !st.is_active()
+                && st.link() != Some(Link::Failed)
+            {
+                continue;
+            }
+            let mut c = Client::connect(&l.ctl, self.call_timeout())?;
+            c.follow(&want)
+                .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
+            self.log
+                .info(&format!("{} now follows {want}", l.db.schema_name()));
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    fn set_probe_interval(&self) -> Result<()> {
+        for l in &self.layouts {
+            let mut c = Client::connect(&l.ctl, self.call_timeout())?;
+            c.set_active_probe_interval(self.params.inactive_probe_interval_to_master)
+                .with_context(|| format!("setting the probe interval of {}", l.db.schema_name()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Host-specific checks: binaries and schemas installed (5), TLS files present (2).
+pub fn check_host(p: &Params) -> Result<(), OcfError> {
+    let installed = |param: &str, path: &Path| -> Result<(), OcfError> {
+        if path.is_file() {
+            Ok(())
+        } else {
+            Err(OcfError::new(
+                Rc::ErrInstalled,
+                format!("parameter {param}: {} is not installed", path.display()),
+            ))
+        }
+    };
+    installed("ovsdb_server", &p.ovsdb_server)?;
+    installed("ovsdb_tool", &p.ovsdb_tool)?;
+    installed("db_nb_schema", &p.db_nb_schema)?;
+    installed("db_sb_schema", &p.db_sb_schema)?;
+    for (db, e) in [("nb", &p.nb), ("sb", &p.sb)] {
+        if e.proto != Proto::Ssl {
+            continue;
+        }
+        for (what, path) in [
+            ("privkey", &e.privkey),
+            ("cert", &e.cert),
+            ("cacert", &e.cacert),
+        ] {
+            if std::fs::File::open(path).is_err() {
+                return Err(OcfError::new(
+                    Rc::ErrArgs,
+                    format!(
+                        "parameter ovn_{db}_db_{what}: {} is not readable on this host",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// validate-all.
+pub fn validate(ctx: &Ctx<'_>) -> Result<Rc> {
+    check_host(&ctx.params)?;
+    Ok(Rc::Success)
+}
+
+fn raise_open_files_limit(log: &Logger) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.min(65_536);
+        if soft < want {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+                log.warn(&format!("cannot raise the open files limit: {e}"));
+            }
+        }
+    }
+}
+
+/// Starts both servers as backups from the database files (no server may be running).
+fn start_fresh(ctx: &Ctx<'_>) -> Result<()> {
+    raise_open_files_limit(ctx.log);
+    for l in &ctx.layouts {
+        server::prepare_db(&ctx.params.ovsdb_tool, l)
+            .with_context(|| format!("preparing {}", l.file.display()))?;
+    }
+    let mut launchers = Vec::new();
+    for l in &ctx.layouts {
+        let target = ctx.desired_target(l);
+        ctx.log.info(&format!(
+            "starting {} as a backup of {target}",
+            l.db.schema_name()
+        ));
+        launchers.push((l, server::spawn(&ctx.params, l, &target)?));
+    }
+    let mut first_err = None;
+    for (l, child) in launchers {
+        if let Err(e) = server::wait_launcher(l, child) {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    ctx.set_probe_interval()?;
+    Ok(())
+}
+
+/// Stops both servers: unixctl `exit`, then SIGTERM, then SIGKILL, each wait bounded.
+fn stop_servers(ctx: &Ctx<'_>) -> Result<()> {
+    let budget = ctx.op_timeout().saturating_sub(Duration::from_secs(1));
+    let deadline = Instant::now() + budget;
+    let mut victims: Vec<(i32, Option<i32>, &DbLayout)> = Vec::new();
+    for l in &ctx.layouts {
+        let Some(pid) =
+            procs::read_pidfile(&l.pidfile).filter(|p| procs::is_running(*p, SERVER_COMM))
+        else {
+            continue;
+        };
+        // With --monitor, the parent is a monitor process that restarts crashed daemons.
+        let monitor = procs::ppid(pid).filter(|pp| *pp > 1 && procs::is_running(*pp, SERVER_COMM));
+        victims.push((pid, monitor, l));
+    }
+    for (_, _, l) in &victims {
+        match Client::connect(&l.ctl, Duration::from_millis(1000)).and_then(|mut c| c.exit()) {
+            Ok(()) => {}
+            Err(e) => ctx.log.warn(&format!(
+                "unixctl exit of {} failed: {e}",
+                l.db.schema_name()
+            )),
+        }
+    }
+    let left = |d: Instant| d.saturating_duration_since(Instant::now());
+    let phases = [
+        (None, Duration::from_secs(5)),
+        (Some(Signal::SIGTERM), Duration::from_secs(3)),
+        (Some(Signal::SIGKILL), Duration::from_secs(2)),
+    ];
+    for (sig, wait) in phases {
+        let alive: Vec<i32> = victims
+            .iter()
+            .flat_map(|(p, m, _)| [Some(*p), *m])
+            .flatten()
+            .filter(|p| procs::is_running(*p, SERVER_COMM))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        if let Some(sig) = sig {
+            ctx.log.warn(&format!("sending {sig} to {alive:?}"));
+            for p in &alive {
+                procs::signal(*p, sig)?;
+            }
+        }
+        let limit = wait.min(left(deadline));
+        for p in &alive {
+            procs::wait_gone(*p, SERVER_COMM, limit.min(left(deadline)));
+        }
+    }
+    let survivors: Vec<i32> = victims
+        .iter()
+        .flat_map(|(p, m, _)| [Some(*p), *m])
+        .flatten()
+        .filter(|p| procs::is_running(*p, SERVER_COMM))
+        .collect();
+    if !survivors.is_empty() {
+        bail!("ovsdb-server processes {survivors:?} survived SIGKILL");
+    }
+    for l in &ctx.layouts {
+        if procs::read_pidfile(&l.pidfile).is_some_and(|p| !procs::is_running(p, SERVER_COMM)) {
+            let _ = std::fs::remove_file(&l.pidfile);
+        }
+    }
+    Ok(())
+}
+
+fn health_of(states: &[DbState; 2]) -> Health {
+    if states.iter().all(|s| s.link() == Some(Link::Replicating)) {
+        Health::Healthy
+    } else {
+        Health::NotReplicating
+    }
+}
+
+/// start: both servers up as backups replicating from master_ip.
+pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
+    check_host(&ctx.params)?;
+    let states = ctx.observe();
+    match status::classify(&states[0], &states[1]) {
+        Pair::Stopped => start_fresh(ctx)?,
+        Pair::Backup => {
+            ctx.ensure_following(&states)?;
+        }
+        Pair::Active | Pair::Mixed => {
+            ctx.log
+                .warn("servers were already running as active; making them backups");
+            ctx.ensure_following(&states)?;
+        }
+        Pair::Partial | Pair::Unresponsive(_) => {
+            ctx.log.warn("servers were partly running; restarting both");
+            stop_servers(ctx)?;
+            start_fresh(ctx)?;
+        }
+    }
+    let states = ctx.observe();
+    if status::classify(&states[0], &states[1]) != Pair::Backup {
+        bail!("after start the servers are not both backups: {states:?}");
+    }
+    ctx.keeper.forget_score(ctx.log);
+    ctx.keeper.update(health_of(&states), true, ctx.log);
+    Ok(Rc::Success)
+}
+
+/// stop: both servers gone, score removed.
+pub fn stop(ctx: &Ctx<'_>) -> Result<Rc> {
+    stop_servers(ctx)?;
+    ctx.keeper.clear(ctx.log);
+    Ok(Rc::Success)
+}
+
+fn partial_reason(states: &[DbState; 2], layouts: &[DbLayout; 2]) -> String {
+    let mut parts = Vec::new();
+    for (s, l) in states.iter().zip(layouts) {
+        let what = match s {
+            DbState::Stopped => "stopped".to_owned(),
+            DbState::Running { status, .. } if status.is_active() => "active".to_owned(),
+            DbState::Running { .. } => "backup".to_owned(),
+            DbState::Unresponsive { error, .. } => format!("unresponsive ({error})"),
+        };
+        parts.push(format!("{} {what}", l.db.short().to_uppercase()));
+    }
+    parts.join(", ")
+}
+
+/// monitor (probe when the interval is 0).
+pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
+    let probe = ctx.env.interval_ms() == 0;
+    let role = if probe { None } else { ctx.env.expected_role() };
+    let states = ctx.observe();
+    let pair = status::classify(&states[0], &states[1]);
+    let failed = |why: String| -> anyhow::Error {
+        let rc = if role == Some(ExpectedRole::Promoted) {
+            Rc::FailedPromoted
+        } else {
+            Rc::ErrGeneric
+        };
+        OcfError::new(rc, why).into()
+    };
+    match pair {
+        Pair::Stopped => Ok(Rc::NotRunning),
+        Pair::Unresponsive(_) | Pair::Partial => Err(failed(partial_reason(&states, &ctx.layouts))),
+        Pair::Active if role == Some(ExpectedRole::Unpromoted) => {
+            let n = ctx.ensure_following(&states)?;
+            ctx.keeper.update(Health::Fault, false, ctx.log);
+            Err(failed(format!(
+                "both databases were active on an unpromoted copy; re-pointed {n} as backups"
+            )))
+        }
+        Pair::Active => {
+            ctx.keeper.update(Health::Healthy, probe, ctx.log);
+            Ok(Rc::RunningPromoted)
+        }
+        Pair::Mixed if role == Some(ExpectedRole::Promoted) || probe => {
+            Err(failed(partial_reason(&states, &ctx.layouts)))
+        }
+        Pair::Mixed => {
+            let why = partial_reason(&states, &ctx.layouts);
+            let n = ctx.ensure_following(&states)?;
+            ctx.keeper.update(Health::Fault, false, ctx.log);
+            Err(failed(format!(
+                "a database was active on an unpromoted copy ({why}); re-pointed {n} as backup"
+            )))
+        }
+        Pair::Backup => {
+            if role == Some(ExpectedRole::Promoted) {
+                ctx.log
+                    .warn("expected promoted, but both databases are backups");
+            }
+            if !probe {
+                ctx.ensure_following(&states)?;
+            }
+            ctx.keeper.update(health_of(&states), probe, ctx.log);
+            Ok(Rc::Success)
+        }
+    }
+}
+
+/// promote: one `disconnect-active-ovsdb-server` per database (pipelined with a check).
+/// Changes no node attribute.
+pub fn promote(ctx: &Ctx<'_>) -> Result<Rc> {
+    let states = ctx.observe();
+    match status::classify(&states[0], &states[1]) {
+        Pair::Active => return Ok(Rc::Success),
+        Pair::Stopped => {
+            return Err(OcfError::new(
+                Rc::NotRunning,
+                "cannot promote: the servers are not running",
+            )
+            .into());
+        }
+        Pair::Partial | Pair::Unresponsive(_) => {
+            bail!("cannot promote: {}", partial_reason(&states, &ctx.layouts));
+        }
+        Pair::Backup | Pair::Mixed => {}
+    }
+    // Send to both servers first, then read both replies.
+    let mut inflight = Vec::new();
+    for (l, st) in ctx.layouts.iter().zip(&states) {
+        if st.is_active() {
+            continue;
+        }
+        let mut c = Client::connect(&l.ctl, ctx.call_timeout())?;
+        let a = c.send(&Command::DisconnectActive)?;
+        let b = c.send(&Command::SyncStatus)?;
+        inflight.push((l, c, a, b));
+    }
+    for (l, mut c, a, b) in inflight {
+        c.receive(a)
+            .with_context(|| format!("promoting {}", l.db.schema_name()))?;
+        let text = c.receive(b)?;
+        if !status::interpret(0, l, &text).is_active() {
+            bail!(
+                "{} is not active after promotion: {}",
+                l.db.schema_name(),
+                text.trim()
+            );
+        }
+    }
+    ctx.keeper.mark_healthy(ctx.log);
+    ctx.log.info("promoted: both databases active");
+    spawn_listen_poker(ctx);
+    Ok(Rc::Success)
+}
+
+/// demote: both databases become backups of master_ip (or of a placeholder while this host
+/// still serves master_ip). A copy found stopped is started as a backup, so the demote tells
+/// the truth without aborting the transition with "not running".
+pub fn demote(ctx: &Ctx<'_>) -> Result<Rc> {
+    let states = ctx.observe();
+    match status::classify(&states[0], &states[1]) {
+        Pair::Stopped => {
+            ctx.log
+                .warn("demote found the servers stopped; starting them as backups");
+            start_fresh(ctx)?;
+        }
+        Pair::Partial | Pair::Unresponsive(_) => {
+            ctx.log.warn(&format!(
+                "demote found {}; restarting both as backups",
+                partial_reason(&states, &ctx.layouts)
+            ));
+            stop_servers(ctx)?;
+            start_fresh(ctx)?;
+        }
+        Pair::Active | Pair::Mixed => {
+            // It held the newest data until now: count it as healthy at this moment so a
+            // later loss ranks as "recently lost".
+            ctx.keeper.mark_healthy(ctx.log);
+            ctx.ensure_following(&states)?;
+        }
+        Pair::Backup => {
+            ctx.ensure_following(&states)?;
+        }
+    }
+    let states = ctx.observe();
+    if status::classify(&states[0], &states[1]) != Pair::Backup {
+        bail!(
+            "after demote the servers are not both backups: {}",
+            partial_reason(&states, &ctx.layouts)
+        );
+    }
+    Ok(Rc::Success)
+}
+
+/// notify: after a promotion elsewhere, a standby whose link is down reconnects at once
+/// (resetting its reconnect back-off). Never fails.
+pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
+    let n = Notify::from_env(ctx.env);
+    if !n.is_post_promote() {
+        return Ok(Rc::Success);
+    }
+    if let Some(me) = ctx.env.on_node() {
+        if n.promotes(me) {
+            return Ok(Rc::Success);
+        }
+    }
+    let states = ctx.observe();
+    for (l, st) in ctx.layouts.iter().zip(&states) {
+        if st.is_active() || st.pid().is_none() || st.link() == Some(Link::Replicating) {
+            continue;
+        }
+        let want = ctx.desired_target(l);
+        match Client::connect(&l.ctl, ctx.call_timeout()).and_then(|mut c| c.follow(&want)) {
+            Ok(()) => ctx
+                .log
+                .debug(&format!("{} reconnects to {want}", l.db.schema_name())),
+            Err(e) => ctx.log.warn(&format!("notify: {e}")),
+        }
+    }
+    Ok(Rc::Success)
+}
+
+/// After a promotion with `listen_on_master_ip_only`, ovsdb-server retries its failed
+/// listener on master_ip only when its main loop wakes up (up to ~2.5 s). A detached helper
+/// watches for the address to appear and wakes both servers at once. Best effort.
+fn spawn_listen_poker(ctx: &Ctx<'_>) {
+    if !ctx.params.listen_on_master_ip_only || addrs::is_local(ctx.params.master_ip).unwrap_or(true)
+    {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let res = std::process::Command::new(exe)
+        .arg(POKE_ACTION)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Err(e) = res {
+        ctx.log
+            .warn(&format!("cannot start the listener helper: {e}"));
+    }
+}
+
+/// Hidden action name of the helper.
+pub const POKE_ACTION: &str = "_wake-on-master-ip";
+
+/// The helper: wait (bounded) until master_ip is local, then wake both servers a few times.
+pub fn wake_on_master_ip(ctx: &Ctx<'_>) -> Result<Rc> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if addrs::is_local(ctx.params.master_ip).unwrap_or(false) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Ok(Rc::Success);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..5 {
+        for l in &ctx.layouts {
+            let _ = Client::connect(&l.ctl, Duration::from_millis(500))
+                .and_then(|mut c| c.sync_status());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Rc::Success)
+}
+
+/// A context for stop even when parameters are invalid: stop must be able to clean up.
+pub fn ctx_for_stop<'a>(env: &'a Env, log: &'a Logger) -> Result<Ctx<'a>, OcfError> {
+    match Params::from_env(env) {
+        Ok(p) => Ok(Ctx::with_params(env, log, p)),
+        Err(e) => {
+            log.warn(&format!("stopping with default addresses: {}", e.reason));
+            let mut fixed = env.clone();
+            fixed.set("OCF_RESKEY_master_ip", "127.0.0.1");
+            fixed.set("OCF_RESKEY_manage_northd", "no");
+            let p = Params::from_env(&fixed).map_err(|_| e)?;
+            Ok(Ctx::with_params(env, log, p))
+        }
+    }
+}

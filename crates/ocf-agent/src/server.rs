@@ -1,0 +1,220 @@
+//! Starting ovsdb-server the way ovn-ctl does, without a shell: database file preparation
+//! with ovsdb-tool, the server command line (pure), and the spawn itself.
+
+use crate::layout::{DbLayout, host_part};
+use crate::params::{Params, Proto};
+use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The ovsdb-server arguments for one database (pure).
+pub fn server_args(params: &Params, l: &DbLayout, sync_from: &str) -> Vec<OsString> {
+    let schema = l.db.schema_name();
+    let mut a: Vec<OsString> = vec![
+        "-vconsole:off".into(),
+        "-vfile:info".into(),
+        format!("--log-file={}", l.log.display()).into(),
+        format!("--remote=punix:{}", l.sock.display()).into(),
+        format!("--pidfile={}", l.pidfile.display()).into(),
+        format!("--unixctl={}", l.ctl.display()).into(),
+        "--detach".into(),
+        "--monitor".into(),
+        format!("--remote=db:{schema},{},connections", l.db.global_table()).into(),
+    ];
+    match l.endpoint.proto {
+        Proto::Ssl => {
+            a.push(format!("--private-key={}", l.endpoint.privkey.display()).into());
+            a.push(format!("--certificate={}", l.endpoint.cert.display()).into());
+            a.push(format!("--ca-cert={}", l.endpoint.cacert.display()).into());
+        }
+        Proto::Tcp => {
+            a.push(format!("--private-key=db:{schema},SSL,private_key").into());
+            a.push(format!("--certificate=db:{schema},SSL,certificate").into());
+            a.push(format!("--ca-cert=db:{schema},SSL,ca_cert").into());
+            a.push(format!("--ssl-protocols=db:{schema},SSL,ssl_protocols").into());
+            a.push(format!("--ssl-ciphers=db:{schema},SSL,ssl_ciphers").into());
+        }
+    }
+    let listen = if params.listen_on_master_ip_only {
+        format!(
+            "--remote=p{}:{}:{}",
+            l.endpoint.proto.as_str(),
+            l.endpoint.port,
+            host_part(params.master_ip)
+        )
+    } else {
+        format!(
+            "--remote=p{}:{}",
+            l.endpoint.proto.as_str(),
+            l.endpoint.port
+        )
+    };
+    a.push(listen.into());
+    a.push(format!("--sync-from={sync_from}").into());
+    a.push(l.file.as_os_str().to_owned());
+    a
+}
+
+/// Creates the database file if missing, converts it if the schema changed (keeping a
+/// backup copy first, as ovn-ctl does).
+pub fn prepare_db(ovsdb_tool: &Path, l: &DbLayout) -> Result<()> {
+    if let Some(dir) = l.file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if !l.file.exists() {
+        run(Command::new(ovsdb_tool)
+            .arg("create")
+            .arg(&l.file)
+            .arg(&l.schema))?;
+        return Ok(());
+    }
+    let out = output(
+        Command::new(ovsdb_tool)
+            .arg("needs-conversion")
+            .arg(&l.file)
+            .arg(&l.schema),
+    )?;
+    if out.trim() == "yes" {
+        let version = output(Command::new(ovsdb_tool).arg("db-version").arg(&l.file))?;
+        let cksum = output(Command::new(ovsdb_tool).arg("db-cksum").arg(&l.file))?;
+        let backup = l.file.with_file_name(format!(
+            "{}.backup{}-{}",
+            l.file
+                .file_name()
+                .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned()),
+            version.trim(),
+            cksum.split_whitespace().next().unwrap_or("0")
+        ));
+        std::fs::copy(&l.file, &backup)
+            .with_context(|| format!("backing up {} to {}", l.file.display(), backup.display()))?;
+        run(Command::new(ovsdb_tool).arg("compact").arg(&l.file))?;
+        run(Command::new(ovsdb_tool)
+            .arg("convert")
+            .arg(&l.file)
+            .arg(&l.schema))?;
+    }
+    Ok(())
+}
+
+/// Spawns one detaching ovsdb-server in its own process group (so a timeout that kills the
+/// agent's group cannot reach it; `--detach` also calls setsid). Returns the launcher child,
+/// which exits once the daemon is ready.
+pub fn spawn(params: &Params, l: &DbLayout, sync_from: &str) -> Result<std::process::Child> {
+    for dir in [l.pidfile.parent(), l.log.parent()].into_iter().flatten() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Command::new(&params.ovsdb_server)
+        .args(server_args(params, l, sync_from))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot run {}", params.ovsdb_server.display()))
+}
+
+/// Waits for a launcher started by [`spawn`]; fails with its stderr if it failed.
+pub fn wait_launcher(l: &DbLayout, child: std::process::Child) -> Result<()> {
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for the {} server to start", l.db.short()))?;
+    if !out.status.success() {
+        bail!(
+            "ovsdb-server for {} failed to start ({}): {}",
+            l.db.schema_name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    output(cmd).map(|_| ())
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let line = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {line}"))?;
+    if !out.status.success() {
+        bail!(
+            "{line} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+    use crate::layout::Db;
+
+    fn args(extra: &[(&str, &str)], db: Db) -> Vec<String> {
+        let mut pairs = vec![("OCF_RESKEY_master_ip", "192.0.2.10")];
+        pairs.extend_from_slice(extra);
+        let p = Params::from_env(&Env::from_pairs(pairs)).unwrap();
+        let l = DbLayout::new(&p, db);
+        let t = l.active_target(p.master_ip);
+        server_args(&p, &l, &t)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn nb_tcp_command_line() {
+        let a = args(&[], Db::Nb);
+        for want in [
+            "-vconsole:off",
+            "--log-file=/var/log/ovn/ovsdb-server-nb.log",
+            "--remote=punix:/var/run/ovn/ovnnb_db.sock",
+            "--pidfile=/var/run/ovn/ovnnb_db.pid",
+            "--unixctl=/var/run/ovn/ovnnb_db.ctl",
+            "--detach",
+            "--monitor",
+            "--remote=db:OVN_Northbound,NB_Global,connections",
+            "--private-key=db:OVN_Northbound,SSL,private_key",
+            "--remote=ptcp:6641:192.0.2.10",
+            "--sync-from=tcp:192.0.2.10:6641",
+        ] {
+            assert!(a.iter().any(|x| x == want), "missing {want} in {a:?}");
+        }
+        assert_eq!(a.last().unwrap(), "/var/lib/ovn/ovnnb_db.db");
+        assert!(!a.iter().any(|x| x == "--active"));
+    }
+
+    #[test]
+    fn sb_ssl_all_addresses_ipv6() {
+        let a = args(
+            &[
+                ("OCF_RESKEY_master_ip", "2001:db8::10"),
+                ("OCF_RESKEY_sb_master_protocol", "ssl"),
+                ("OCF_RESKEY_listen_on_master_ip_only", "no"),
+            ],
+            Db::Sb,
+        );
+        for want in [
+            "--remote=db:OVN_Southbound,SB_Global,connections",
+            "--private-key=/etc/openvswitch/ovnsb-privkey.pem",
+            "--certificate=/etc/openvswitch/ovnsb-cert.pem",
+            "--ca-cert=/etc/openvswitch/cacert.pem",
+            "--remote=pssl:6642",
+            "--sync-from=ssl:[2001:db8::10]:6642",
+        ] {
+            assert!(a.iter().any(|x| x == want), "missing {want} in {a:?}");
+        }
+        let a = args(&[("OCF_RESKEY_master_ip", "2001:db8::10")], Db::Sb);
+        assert!(
+            a.iter().any(|x| x == "--remote=ptcp:6642:[2001:db8::10]"),
+            "{a:?}"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! What the two servers are doing right now: pid files plus one pipelined `sync-status` per
+//! control socket (no process spawned), and the pure classification of the pair.
+
+use crate::layout::DbLayout;
+use crate::procs;
+use ovsdb_unixctl::{Client, Command, DbSyncStatus, Link, SyncStatus};
+use std::time::Duration;
+
+/// Program name of the servers (as in /proc/PID/comm).
+pub const SERVER_COMM: &str = "ovsdb-server";
+
+/// One server's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbState {
+    /// No live process behind the pid file.
+    Stopped,
+    /// Running and answering.
+    Running {
+        /// Daemon pid.
+        pid: i32,
+        /// Its sync status for our database.
+        status: DbSyncStatus,
+    },
+    /// Running but its control socket does not answer sensibly.
+    Unresponsive {
+        /// Daemon pid.
+        pid: i32,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl DbState {
+    /// The pid if a process runs.
+    pub fn pid(&self) -> Option<i32> {
+        match self {
+            DbState::Stopped => None,
+            DbState::Running { pid, .. } | DbState::Unresponsive { pid, .. } => Some(*pid),
+        }
+    }
+
+    /// Active and answering.
+    pub fn is_active(&self) -> bool {
+        matches!(self, DbState::Running { status, .. } if status.is_active())
+    }
+
+    /// The backup link, if a backup.
+    pub fn link(&self) -> Option<Link> {
+        match self {
+            DbState::Running { status, .. } => status.link(),
+            _ => None,
+        }
+    }
+
+    /// The target a backup follows.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            DbState::Running { status, .. } => status.target(),
+            _ => None,
+        }
+    }
+}
+
+/// The pair, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pair {
+    /// Both stopped.
+    Stopped,
+    /// Both active.
+    Active,
+    /// Both backups.
+    Backup,
+    /// Both running, one active and one backup.
+    Mixed,
+    /// One running, one stopped.
+    Partial,
+    /// A server runs but does not answer.
+    Unresponsive(String),
+}
+
+/// Classifies the two states (pure).
+pub fn classify(nb: &DbState, sb: &DbState) -> Pair {
+    use DbState::*;
+    match (nb, sb) {
+        (Unresponsive { error, .. }, _) | (_, Unresponsive { error, .. }) => {
+            Pair::Unresponsive(error.clone())
+        }
+        (Stopped, Stopped) => Pair::Stopped,
+        (Stopped, _) | (_, Stopped) => Pair::Partial,
+        _ if nb.is_active() && sb.is_active() => Pair::Active,
+        _ if !nb.is_active() && !sb.is_active() => Pair::Backup,
+        _ => Pair::Mixed,
+    }
+}
+
+/// Looks at both servers: pid files, then both control sockets in parallel.
+pub fn observe(layouts: &[DbLayout; 2], timeout: Duration) -> [DbState; 2] {
+    let pids = layouts
+        .each_ref()
+        .map(|l| procs::read_pidfile(&l.pidfile).filter(|p| procs::is_running(*p, SERVER_COMM)));
+    // Connect and send to both before reading either.
+    let mut sent: Vec<Option<Result<(Client, ovsdb_unixctl::Pending), String>>> = Vec::new();
+    for (l, pid) in layouts.iter().zip(pids) {
+        sent.push(pid.map(|_| {
+            let mut c = Client::connect(&l.ctl, timeout).map_err(|e| e.to_string())?;
+            let p = c.send(&Command::SyncStatus).map_err(|e| e.to_string())?;
+            Ok((c, p))
+        }));
+    }
+    let mut out = [DbState::Stopped, DbState::Stopped];
+    for (i, s) in sent.into_iter().enumerate() {
+        let (Some(pid), Some(s)) = (pids[i], s) else {
+            continue;
+        };
+        out[i] = match s.and_then(|(mut c, p)| c.receive(p).map_err(|e| e.to_string())) {
+            Err(error) => DbState::Unresponsive { pid, error },
+            Ok(text) => interpret(pid, &layouts[i], &text),
+        };
+    }
+    out
+}
+
+/// Turns one sync-status text into a state (pure).
+pub fn interpret(pid: i32, l: &DbLayout, text: &str) -> DbState {
+    match SyncStatus::parse(text) {
+        Err(e) => DbState::Unresponsive {
+            pid,
+            error: format!("{}: {e}", l.ctl.display()),
+        },
+        Ok(s) => match s.get(l.db.schema_name()) {
+            Some(status) => DbState::Running {
+                pid,
+                status: status.clone(),
+            },
+            None => DbState::Unresponsive {
+                pid,
+                error: format!(
+                    "{}: sync-status does not mention {}",
+                    l.ctl.display(),
+                    l.db.schema_name()
+                ),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+    use crate::params::Params;
+
+    fn layouts() -> [DbLayout; 2] {
+        let p =
+            Params::from_env(&Env::from_pairs([("OCF_RESKEY_master_ip", "192.0.2.10")])).unwrap();
+        DbLayout::both(&p)
+    }
+
+    fn st(text: &str, which: usize) -> DbState {
+        interpret(100 + which as i32, &layouts()[which], text)
+    }
+
+    #[test]
+    fn classification_table() {
+        let active = |i| st("state: active\n", i);
+        let repl = |i| st("state: backup\nreplicating: tcp:192.0.2.10:6641\n", i);
+        let conn = |i| st("state: backup\nconnecting: tcp:192.0.2.10:6641", i);
+        let stopped = DbState::Stopped;
+        let dead = DbState::Unresponsive {
+            pid: 5,
+            error: "timeout".into(),
+        };
+        let cases = vec![
+            (stopped.clone(), stopped.clone(), Pair::Stopped),
+            (active(0), active(1), Pair::Active),
+            (repl(0), conn(1), Pair::Backup),
+            (active(0), repl(1), Pair::Mixed),
+            (conn(0), active(1), Pair::Mixed),
+            (active(0), stopped.clone(), Pair::Partial),
+            (stopped.clone(), repl(1), Pair::Partial),
+            (
+                dead.clone(),
+                active(1),
+                Pair::Unresponsive("timeout".into()),
+            ),
+            (stopped, dead, Pair::Unresponsive("timeout".into())),
+        ];
+        for (nb, sb, want) in cases {
+            assert_eq!(classify(&nb, &sb), want, "{nb:?} {sb:?}");
+        }
+    }
+
+    #[test]
+    fn per_database_output_is_matched_by_name() {
+        let text = "database: OVN_Southbound\nstate: active\n\ndatabase: OVN_Northbound\nstate: backup\nreplicating: tcp:192.0.2.10:6641\n";
+        assert_eq!(st(text, 0).link(), Some(Link::Replicating));
+        assert!(st(text, 1).is_active());
+        let other = "database: Other\nstate: active\n";
+        assert!(matches!(st(other, 0), DbState::Unresponsive { .. }));
+        assert!(matches!(st("", 0), DbState::Unresponsive { .. }));
+        assert_eq!(st(text, 0).target(), Some("tcp:192.0.2.10:6641"));
+        assert_eq!(st(text, 0).pid(), Some(100));
+    }
+}
