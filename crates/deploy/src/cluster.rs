@@ -1,0 +1,240 @@
+//! Talking to the API server: server-side apply, the bounded wait for the databases, node
+//! labelling, and deletion. Thin async wrappers over kube-rs; all decisions are in the plan.
+
+use crate::error::ClusterError;
+use crate::kinds::{self, KindInfo};
+use crate::objects::Object;
+use crate::plan::{DbRequirements, Plan};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, core::ApiResource};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "ovndb-ha";
+
+/// Reports progress to whoever runs the deployment (a progress bar in xtask).
+pub trait Progress {
+    /// A step starts or finishes.
+    fn step(&mut self, text: &str);
+    /// Still waiting; `text` says for what and how far.
+    fn waiting(&mut self, text: &str);
+}
+
+/// How to deploy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Nodes to label for the DB pods first.
+    pub label_nodes: Vec<String>,
+    /// Longest wait for the databases.
+    pub wait_timeout: Duration,
+    /// Time between polls while waiting.
+    pub poll_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            label_nodes: Vec::new(),
+            wait_timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+fn api(client: &Client, kind: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+    let ar: ApiResource = kind.api_resource();
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    }
+}
+
+fn api_error(action: &'static str, object: String) -> impl FnOnce(kube::Error) -> ClusterError {
+    move |source| ClusterError::Api {
+        action,
+        object,
+        source,
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Server-side apply of one object, forcing ownership of its fields.
+pub async fn apply(client: &Client, obj: &Object) -> Result<(), ClusterError> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api(client, obj.kind, obj.namespace.as_deref())
+        .patch(&obj.name, &params, &Patch::Apply(&obj.value))
+        .await
+        .map_err(api_error("apply", obj.describe()))?;
+    Ok(())
+}
+
+/// Deletes one object; returns whether it existed.
+pub async fn delete(client: &Client, obj: &Object) -> Result<bool, ClusterError> {
+    match api(client, obj.kind, obj.namespace.as_deref())
+        .delete(&obj.name, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(api_error("delete", obj.describe())(e)),
+    }
+}
+
+/// Labels the named nodes `key=value` (a merge patch of their labels only).
+pub async fn label_nodes(
+    client: &Client,
+    names: &[String],
+    key: &str,
+    value: &str,
+) -> Result<(), ClusterError> {
+    let nodes = api(client, &kinds::NODE, None);
+    let patch = json!({ "metadata": { "labels": { key: value } } });
+    for name in names {
+        match nodes
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Err(ClusterError::NoSuchNode(name.clone())),
+            Err(e) => return Err(api_error("label", format!("Node {name}"))(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Counts the nodes carrying `key=value`.
+pub async fn count_labelled(
+    client: &Client,
+    key: &str,
+    value: &str,
+) -> Result<usize, ClusterError> {
+    let list = api(client, &kinds::NODE, None)
+        .list(&ListParams::default().labels(&format!("{key}={value}")))
+        .await
+        .map_err(api_error("list", format!("Nodes with {key}={value}")))?;
+    Ok(list.items.len())
+}
+
+/// Whether a Deployment reports all its replicas available.
+pub fn deployment_available(status: &Value, replicas: u32) -> bool {
+    status["availableReplicas"].as_u64().unwrap_or(0) >= u64::from(replicas)
+}
+
+/// Whether an Endpoints object lists at least one ready address.
+pub fn endpoints_ready(value: &Value) -> bool {
+    value["subsets"].as_array().is_some_and(|s| {
+        s.iter()
+            .any(|ss| ss["addresses"].as_array().is_some_and(|a| !a.is_empty()))
+    })
+}
+
+/// Polls until the DB Deployment is available and its Service has an endpoint, or the timeout.
+pub async fn wait_for_db(
+    client: &Client,
+    db: &DbRequirements,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<(), ClusterError> {
+    let deployments = api(client, kinds::DEPLOYMENT, Some(&db.namespace));
+    let endpoints = api(client, kinds::ENDPOINTS, Some(&db.namespace));
+    let start = Instant::now();
+    loop {
+        let d = deployments
+            .get_opt(&db.deployment)
+            .await
+            .map_err(api_error(
+                "read",
+                format!("Deployment {}/{}", db.namespace, db.deployment),
+            ))?;
+        let available = d.as_ref().map_or(0, |d| {
+            d.data["status"]["availableReplicas"].as_u64().unwrap_or(0)
+        });
+        let ready = d.is_some_and(|d| deployment_available(&d.data["status"], db.replicas));
+        let ep = endpoints.get_opt(&db.service).await.map_err(api_error(
+            "read",
+            format!("Endpoints {}/{}", db.namespace, db.service),
+        ))?;
+        let has_endpoint = ep.is_some_and(|e| endpoints_ready(&e.data));
+        if ready && has_endpoint {
+            progress.step(&format!(
+                "databases available ({available}/{} pods, VIP endpoint published)",
+                db.replicas
+            ));
+            return Ok(());
+        }
+        let waited = start.elapsed();
+        if waited >= options.wait_timeout {
+            return Err(ClusterError::Timeout {
+                what: format!(
+                    "Deployment {}/{} to be available ({available}/{} pods) and Service {} to have its endpoint",
+                    db.namespace, db.deployment, db.replicas, db.service
+                ),
+                seconds: options.wait_timeout.as_secs(),
+            });
+        }
+        progress.waiting(&format!(
+            "waiting for the databases: {available}/{} pods available, endpoint {} ({} s)",
+            db.replicas,
+            if has_endpoint { "published" } else { "missing" },
+            waited.as_secs()
+        ));
+        tokio::time::sleep(options.poll_interval.min(options.wait_timeout - waited)).await;
+    }
+}
+
+/// Labels (if asked), checks there are enough DB nodes, applies every stage in order and waits
+/// for the databases before the control plane.
+pub async fn deploy(
+    client: &Client,
+    plan: &Plan,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<(), ClusterError> {
+    let (key, value) = &plan.db.node_label;
+    if !options.label_nodes.is_empty() {
+        label_nodes(client, &options.label_nodes, key, value).await?;
+        progress.step(&format!(
+            "labelled {} node(s) {key}={value}",
+            options.label_nodes.len()
+        ));
+    }
+    let have = count_labelled(client, key, value).await?;
+    if have < plan.db.replicas as usize {
+        return Err(ClusterError::TooFewLabelledNodes {
+            have,
+            need: plan.db.replicas,
+            label: format!("{key}={value}"),
+        });
+    }
+    for stage in &plan.stages {
+        for obj in &stage.objects {
+            apply(client, obj).await?;
+            progress.step(&format!("applied {}", obj.describe()));
+        }
+        if stage.wait_for_db {
+            wait_for_db(client, &plan.db, options, progress).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every object of the plan in reverse order; absent objects are skipped.
+pub async fn delete_all(
+    client: &Client,
+    plan: &Plan,
+    progress: &mut dyn Progress,
+) -> Result<(), ClusterError> {
+    for obj in plan.deletion_order() {
+        let existed = delete(client, obj).await?;
+        progress.step(&format!(
+            "{} {}",
+            if existed { "deleted" } else { "absent:" },
+            obj.describe()
+        ));
+    }
+    Ok(())
+}
