@@ -4,6 +4,7 @@
 mod bench;
 mod bench_agent;
 mod cmd;
+mod deploy;
 mod image;
 mod render;
 mod test;
@@ -27,6 +28,8 @@ enum Command {
     Render(Box<render::RenderArgs>),
     /// Build the ovn-daemonset OCI image into target/image (no Docker needed).
     Image(image::ImageArgs),
+    /// Deploy dist/yaml to a Kubernetes cluster (--kubeconfig), or print it (--dry-run).
+    Deploy(deploy::DeployArgs),
     /// Install what the tests need, then run fmt, clippy and every test.
     Test(test::TestArgs),
     /// Run a benchmark and print its figures.
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
         Command::Image(args) => image::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
     };

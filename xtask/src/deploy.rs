@@ -1,0 +1,142 @@
+//! `cargo xtask deploy`: put the rendered manifests on a cluster. With `--kubeconfig` (or
+//! `KUBECONFIG`) it applies `dist/yaml` to that Kubernetes cluster with kube-rs, in dependency
+//! order, waiting for the databases before the control plane; `--delete` removes it all again.
+//! `--dry-run` prints the objects in apply order and contacts nothing.
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use ovn_ha_deploy::{Options, Plan, Progress, cluster};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// Kubeconfig of the target cluster [default: $KUBECONFIG when set].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the kubeconfig to use [default: its current context].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Directory with the rendered manifests [default: dist/yaml of this repository].
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+    /// Print the objects in apply order as YAML; contact no cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete everything the manifests define, in reverse order.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub delete: bool,
+    /// Label these nodes (comma-separated) as DB nodes before deploying.
+    #[arg(long, value_name = "N1,N2,N3", value_delimiter = ',')]
+    pub label_db_nodes: Vec<String>,
+    /// Longest wait for the databases to become available, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub wait_timeout: u64,
+}
+
+/// Progress on the terminal: a spinner for waits, a line per finished step.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.enable_steady_tick(Duration::from_millis(200));
+        Bar(pb)
+    }
+}
+
+impl Progress for Bar {
+    fn step(&mut self, text: &str) {
+        self.0.println(format!("  {text}"));
+    }
+    fn waiting(&mut self, text: &str) {
+        self.0.set_message(text.to_string());
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// The kubeconfig named by the flag, else by `KUBECONFIG` (which may list several files).
+fn kubeconfig(args: &DeployArgs) -> Result<Option<(Kubeconfig, String)>> {
+    if let Some(path) = &args.kubeconfig {
+        let kc = Kubeconfig::read_from(path)
+            .with_context(|| format!("--kubeconfig: cannot read {}", path.display()))?;
+        return Ok(Some((kc, path.display().to_string())));
+    }
+    match std::env::var("KUBECONFIG") {
+        Ok(v) if !v.is_empty() => {
+            let kc = Kubeconfig::from_env()
+                .with_context(|| format!("KUBECONFIG: cannot read {v}"))?
+                .with_context(|| format!("KUBECONFIG: nothing usable in {v}"))?;
+            Ok(Some((kc, v)))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn client(args: &DeployArgs, kubeconfig: Kubeconfig, source: &str) -> Result<kube::Client> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .with_context(|| format!("{source}: no usable context"))?;
+    kube::Client::try_from(config).context("cannot build a Kubernetes client")
+}
+
+pub fn run(args: &DeployArgs) -> Result<ExitCode> {
+    let dir = args
+        .manifests
+        .clone()
+        .unwrap_or_else(|| crate::cmd::workspace_root().join("dist/yaml"));
+    let plan = Plan::from_dir(&dir)?;
+    if args.dry_run {
+        print!(
+            "{}",
+            plan.to_yaml().context("cannot print the objects as YAML")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some((kc, source)) = kubeconfig(args)? else {
+        bail!(
+            "no cluster named: give --kubeconfig FILE (or set KUBECONFIG); the embedded local cluster is not available yet"
+        );
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = client(args, kc, &source).await?;
+        let mut bar = Bar::new();
+        if args.delete {
+            eprintln!("deleting the objects of {} in reverse order", dir.display());
+            cluster::delete_all(&client, &plan, &mut bar).await?;
+        } else {
+            let options = Options {
+                label_nodes: args.label_db_nodes.clone(),
+                wait_timeout: Duration::from_secs(args.wait_timeout),
+                ..Options::default()
+            };
+            eprintln!(
+                "applying {} (field manager {})",
+                dir.display(),
+                ovn_ha_deploy::FIELD_MANAGER
+            );
+            cluster::deploy(&client, &plan, &options, &mut bar).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
