@@ -163,7 +163,7 @@ pub(crate) fn create_host_mount_ns(host: &HostPlan) -> Result<()> {
                     "-t",
                     "tmpfs",
                     "-o",
-                    "mode=0755,size=256m",
+                    &tmpfs_options(dir.target),
                     "tmpfs",
                     dir.target,
                 ],
@@ -190,6 +190,13 @@ pub(crate) fn create_host_mount_ns(host: &HostPlan) -> Result<()> {
     Ok(())
 }
 
+/// Mount options of a private tmpfs: `/dev/shm` must be world-writable (sticky) like the
+/// machine's, or libqb IPC between Pacemaker's daemons (running as `hacluster`) fails.
+fn tmpfs_options(target: &str) -> String {
+    let mode = if target == "/dev/shm" { "1777" } else { "0755" };
+    format!("mode={mode},size=256m")
+}
+
 /// Makes `dir` a private mount of itself so mount-namespace files can be bound inside it.
 pub(crate) fn make_private_ns_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| BedError::Io {
@@ -204,6 +211,12 @@ pub(crate) fn make_private_ns_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shm_is_world_writable_and_sticky() {
+        assert_eq!(tmpfs_options("/dev/shm"), "mode=1777,size=256m");
+        assert_eq!(tmpfs_options("/run"), "mode=0755,size=256m");
+    }
 
     #[test]
     fn every_required_path_is_private_once() {
