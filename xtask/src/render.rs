@@ -44,6 +44,9 @@ pub struct RenderArgs {
     /// Use this corosync authkey (128-4096 bytes) instead of generating a fresh one.
     #[arg(long, value_name = "FILE")]
     pub corosync_authkey_file: Option<PathBuf>,
+    /// Leave the authkey Secret out (for published example manifests); create it yourself.
+    #[arg(long, conflicts_with = "corosync_authkey_file")]
+    pub omit_authkey_secret: bool,
     /// Where to write the manifests [default: dist/yaml of this repository].
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -102,7 +105,11 @@ fn authkey(file: Option<&Path>) -> Result<Vec<u8>, String> {
 
 pub fn run(args: &RenderArgs) -> Result<ExitCode> {
     let validated = args.input().validate();
-    let key = authkey(args.corosync_authkey_file.as_deref());
+    let key = if args.omit_authkey_secret {
+        Ok(None)
+    } else {
+        authkey(args.corosync_authkey_file.as_deref()).map(Some)
+    };
     let mut problems: Vec<String> = match &validated {
         Ok(_) => Vec::new(),
         Err(p) => p.0.iter().map(Problem::to_string).collect(),
@@ -127,7 +134,8 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
     for w in &validated.warnings {
         eprintln!("warning: {w}");
     }
-    let files = ovn_ha_render::render_all(&validated.config, &key).context("rendering failed")?;
+    let files =
+        ovn_ha_render::render_all(&validated.config, key.as_deref()).context("rendering failed")?;
     let dir = args.output_dir();
     ovn_ha_render::write_atomically(&dir, &files)?;
     println!("wrote {} manifests to {}:", files.len(), dir.display());

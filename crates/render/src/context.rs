@@ -28,7 +28,8 @@ pub struct Context {
     sb_port: u16,
     node_label_key: String,
     node_label_value: String,
-    authkey_b64: String,
+    /// `None`: leave the Secret out.
+    authkey_b64: Option<String>,
     authkey_secret: &'static str,
     authkey_key: &'static str,
     authkey_dir: &'static str,
@@ -46,7 +47,7 @@ pub const PEER_SELECTOR: &str =
     "app.kubernetes.io/name=ovnkube-db,app.kubernetes.io/component=database";
 
 impl Context {
-    pub fn new(c: &Config, authkey: &[u8]) -> Self {
+    pub fn new(c: &Config, authkey: Option<&[u8]>) -> Self {
         let env = BTreeMap::from([
             ("VIP", db_env::VIP),
             ("VIP_PREFIX", db_env::VIP_PREFIX),
@@ -80,7 +81,7 @@ impl Context {
             sb_port: c.sb_port,
             node_label_key: c.db_node_label.key.clone(),
             node_label_value: c.db_node_label.value.clone(),
-            authkey_b64: base64::engine::general_purpose::STANDARD.encode(authkey),
+            authkey_b64: authkey.map(|k| base64::engine::general_purpose::STANDARD.encode(k)),
             authkey_secret: db_env::AUTHKEY_SECRET,
             authkey_key: db_env::AUTHKEY_KEY,
             authkey_dir: db_env::AUTHKEY_MOUNT_DIR,

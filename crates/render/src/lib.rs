@@ -44,10 +44,17 @@ pub const AUTHKEY_LEN_RANGE: std::ops::RangeInclusive<usize> = 128..=4096;
 /// Length of a freshly generated authkey (what `corosync-keygen` makes).
 pub const AUTHKEY_LEN: usize = 256;
 
-/// Renders the four manifests, in the order they are applied.
-pub fn render_all(config: &Config, authkey: &[u8]) -> Result<Vec<RenderedFile>, RenderError> {
-    if !AUTHKEY_LEN_RANGE.contains(&authkey.len()) {
-        return Err(RenderError::AuthkeyLength(authkey.len()));
+/// Renders the four manifests, in the order they are applied. With `authkey` `None` the
+/// corosync authkey Secret is left out (for published example manifests); `ovn-setup.yaml` then
+/// says how to create it.
+pub fn render_all(
+    config: &Config,
+    authkey: Option<&[u8]>,
+) -> Result<Vec<RenderedFile>, RenderError> {
+    if let Some(key) = authkey
+        && !AUTHKEY_LEN_RANGE.contains(&key.len())
+    {
+        return Err(RenderError::AuthkeyLength(key.len()));
     }
     let env = templates::environment()
         .map_err(|(name, source)| RenderError::Template { name, source })?;

@@ -59,7 +59,7 @@ fn env_value(container: &Value, name: &str) -> Option<String> {
 
 #[test]
 fn four_files_in_apply_order() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let names: Vec<_> = files.iter().map(|f| f.name).collect();
     assert_eq!(
         names,
@@ -79,7 +79,7 @@ fn four_files_in_apply_order() {
 
 #[test]
 fn every_object_is_labelled() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
     assert_eq!(objs.len(), 21);
     for (file, o) in &objs {
@@ -103,7 +103,7 @@ fn every_object_is_labelled() {
 
 #[test]
 fn db_service_is_headless_without_selector_and_points_at_the_vip() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
     let svc = find(&objs, "Service", "ovnkube-db");
     assert_eq!(svc["spec"]["clusterIP"], "None");
@@ -127,7 +127,7 @@ fn db_service_is_headless_without_selector_and_points_at_the_vip() {
 
 #[test]
 fn rbac_is_least_privilege() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
     for (_, o) in &objs {
         if o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding" {
@@ -151,7 +151,7 @@ fn rbac_is_least_privilege() {
 
 #[test]
 fn db_deployment_matches_the_contract() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
     let d = find(&objs, "Deployment", "ovnkube-db");
     assert_eq!(d["spec"]["replicas"], 3);
@@ -216,7 +216,7 @@ fn db_deployment_matches_the_contract() {
 
 #[test]
 fn vip_reaches_master_and_node_env() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
     let master = find(&objs, "Deployment", "ovnkube-master");
     let node = find(&objs, "DaemonSet", "ovnkube-node");
@@ -262,7 +262,7 @@ fn ipv6_vip_is_bracketed_and_prefix_rendered() {
     input.net_cidr = "fd00:10:128::/48/64".into();
     input.svc_cidr = "fd00:172:30::/112".into();
     let config = input.validate().unwrap().config;
-    let files = render_all(&config, &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
     let node = find(&objs, "DaemonSet", "ovnkube-node");
     let c = &node["spec"]["template"]["spec"]["containers"][1];
@@ -280,7 +280,7 @@ fn ipv6_vip_is_bracketed_and_prefix_rendered() {
 #[test]
 fn authkey_is_in_the_secret_and_checked() {
     let key: Vec<u8> = (0..=255).collect();
-    let files = render_all(&seed_config(), &key).unwrap();
+    let files = render_all(&seed_config(), Some(&key)).unwrap();
     let objs = objects(&files);
     let secret = find(&objs, "Secret", db_env::AUTHKEY_SECRET);
     use base64::Engine;
@@ -290,14 +290,27 @@ fn authkey_is_in_the_secret_and_checked() {
         .unwrap();
     assert_eq!(decoded, key);
     assert!(matches!(
-        render_all(&seed_config(), &[0u8; 16]),
+        render_all(&seed_config(), Some(&[0u8; 16])),
         Err(RenderError::AuthkeyLength(16))
     ));
 }
 
 #[test]
+fn authkey_secret_can_be_left_out() {
+    let files = render_all(&seed_config(), None).unwrap();
+    let objs = objects(&files);
+    assert!(!objs.iter().any(|(_, o)| o["kind"] == "Secret"));
+    assert_eq!(objs.len(), 20);
+    assert!(
+        files[0].contents.contains(
+            "kubectl -n ovn-kubernetes create secret generic ovnkube-db-corosync-authkey"
+        )
+    );
+}
+
+#[test]
 fn write_is_all_or_nothing() {
-    let files = render_all(&seed_config(), &[7u8; AUTHKEY_LEN]).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("yaml");
     write_atomically(&out, &files).unwrap();
