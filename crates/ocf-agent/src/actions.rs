@@ -218,7 +218,8 @@ fn start_fresh(ctx: &Ctx<'_>) -> Result<()> {
 }
 
 /// Stops both servers: unixctl `exit`, then SIGTERM, then SIGKILL, each wait bounded.
-fn stop_servers(ctx: &Ctx<'_>) -> Result<()> {
+/// Returns whether any server was running.
+fn stop_servers(ctx: &Ctx<'_>) -> Result<bool> {
     let budget = ctx.op_timeout().saturating_sub(Duration::from_secs(1));
     let deadline = Instant::now() + budget;
     let mut victims: Vec<(i32, Option<i32>, &DbLayout)> = Vec::new();
@@ -282,11 +283,11 @@ fn stop_servers(ctx: &Ctx<'_>) -> Result<()> {
             let _ = std::fs::remove_file(&l.pidfile);
         }
     }
-    Ok(())
+    Ok(!victims.is_empty())
 }
 
 fn health_of(states: &[DbState; 2]) -> Health {
-    if states.iter().all(|s| s.link() == Some(Link::Replicating)) {
+    if states.iter().all(DbState::really_replicating) {
         Health::Healthy
     } else {
         Health::NotReplicating
@@ -324,8 +325,11 @@ pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
 
 /// stop: both servers gone, score removed.
 pub fn stop(ctx: &Ctx<'_>) -> Result<Rc> {
-    stop_servers(ctx)?;
-    ctx.keeper.clear(ctx.log);
+    let ran = stop_servers(ctx)?;
+    // A stop of a stopped copy spawns nothing unless a score may still be set.
+    if ran || ctx.keeper.has_record() {
+        ctx.keeper.clear(ctx.log);
+    }
     Ok(Rc::Success)
 }
 
@@ -496,7 +500,7 @@ pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
     }
     let states = ctx.observe();
     for (l, st) in ctx.layouts.iter().zip(&states) {
-        if st.is_active() || st.pid().is_none() || st.link() == Some(Link::Replicating) {
+        if st.is_active() || st.pid().is_none() || st.really_replicating() {
             continue;
         }
         let want = ctx.desired_target(l);

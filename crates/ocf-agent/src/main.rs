@@ -18,6 +18,7 @@ mod procs;
 mod score;
 mod server;
 mod status;
+mod tcp;
 
 use env::Env;
 use log::Logger;

@@ -42,8 +42,10 @@ pub enum Health {
 /// What the agent remembers between runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
-    /// The score last written successfully (`None`: none known to be written).
+    /// The score last computed.
     pub score: Option<i32>,
+    /// Whether that score was written to the cluster successfully.
+    pub written: bool,
     /// Whether the last measurement was healthy.
     pub healthy: bool,
     /// When replication was lost (Unix seconds), if it was.
@@ -51,13 +53,15 @@ pub struct Record {
 }
 
 impl Record {
-    /// Parses `score=N healthy=0|1 lost_at=T` (pure; unknown or bad fields are ignored).
+    /// Parses `score=N written=0|1 healthy=0|1 lost_at=T` (pure; unknown or bad fields are
+    /// ignored).
     pub fn parse(text: &str) -> Self {
         let mut r = Record::default();
         for field in text.split_whitespace() {
             match field.split_once('=') {
                 Some(("score", v)) => r.score = v.parse().ok(),
                 Some(("healthy", v)) => r.healthy = v == "1",
+                Some(("written", v)) => r.written = v == "1",
                 Some(("lost_at", v)) => r.lost_at = v.parse().ok(),
                 _ => {}
             }
@@ -69,7 +73,10 @@ impl Record {
     pub fn render(&self) -> String {
         let mut s = String::new();
         if let Some(score) = self.score {
-            s.push_str(&format!("score={score} "));
+            s.push_str(&format!(
+                "score={score} written={} ",
+                u8::from(self.written)
+            ));
         }
         s.push_str(&format!("healthy={}", u8::from(self.healthy)));
         if let Some(t) = self.lost_at {
@@ -85,9 +92,9 @@ pub fn next(prev: &Record, health: Health, now: u64) -> (Record, i32) {
     match health {
         Health::Healthy => (
             Record {
-                score: prev.score,
                 healthy: true,
                 lost_at: None,
+                ..prev.clone()
             },
             HEALTHY,
         ),
@@ -106,9 +113,9 @@ pub fn next(prev: &Record, health: Health, now: u64) -> (Record, i32) {
             };
             (
                 Record {
-                    score: prev.score,
                     healthy: false,
                     lost_at,
+                    ..prev.clone()
                 },
                 score,
             )
@@ -181,17 +188,19 @@ impl Keeper {
     pub fn update(&self, health: Health, force: bool, log: &Logger) -> i32 {
         let prev = self.load();
         let (mut rec, score) = next(&prev, health, now_secs());
-        if force || prev.score != Some(score) {
-            if set_promotion_score(score, self.node.as_deref(), log) {
-                rec.score = Some(score);
-            } else {
-                rec.score = None;
-            }
+        if force || !prev.written || prev.score != Some(score) {
+            rec.written = set_promotion_score(score, self.node.as_deref(), log);
         }
+        rec.score = Some(score);
         if rec != prev {
             self.store(&rec, log);
         }
         score
+    }
+
+    /// True if a cached record exists.
+    pub fn has_record(&self) -> bool {
+        self.path.exists()
     }
 
     /// Removes the score from the cluster and forgets the cache (stop).
@@ -205,11 +214,11 @@ impl Keeper {
         let _ = std::fs::remove_file(&self.path);
     }
 
-    /// Forgets the cache so the next update writes the score (start, probe).
+    /// Forgets the cache so the next update writes the score (start).
     pub fn forget_score(&self, log: &Logger) {
         let mut r = self.load();
-        if r.score.is_some() {
-            r.score = None;
+        if r.written {
+            r.written = false;
             self.store(&r, log);
         }
     }
@@ -283,11 +292,13 @@ mod tests {
             Record::default(),
             Record {
                 score: Some(100),
+                written: true,
                 healthy: true,
                 lost_at: None,
             },
             Record {
                 score: Some(50),
+                written: false,
                 healthy: false,
                 lost_at: Some(1_700_000_000),
             },
@@ -303,6 +314,7 @@ mod tests {
         let t0 = 1_000_000;
         let healthy = Record {
             score: Some(HEALTHY),
+            written: true,
             healthy: true,
             lost_at: None,
         };
@@ -329,6 +341,7 @@ mod tests {
             (
                 Record {
                     score: Some(RECENTLY_LOST),
+                    written: true,
                     healthy: false,
                     lost_at: Some(t0),
                 },
@@ -340,6 +353,7 @@ mod tests {
             (
                 Record {
                     score: Some(RECENTLY_LOST),
+                    written: true,
                     healthy: false,
                     lost_at: Some(t0),
                 },
@@ -366,6 +380,7 @@ mod tests {
         let t = 5_000;
         let h = Record {
             score: Some(HEALTHY),
+            written: true,
             healthy: true,
             lost_at: None,
         };

@@ -52,6 +52,20 @@ impl DbState {
         }
     }
 
+    /// A backup that says `replicating` and (for TCP/SSL targets) still holds an
+    /// established connection to its target: ovsdb-server keeps saying `replicating` after
+    /// the connection dropped, until it reconnects.
+    pub fn really_replicating(&self) -> bool {
+        let (DbState::Running { pid, status }, Some(Link::Replicating)) = (self, self.link())
+        else {
+            return false;
+        };
+        match status.target().and_then(crate::tcp::parse_tcp_target) {
+            Some(remote) => crate::tcp::connected_to(*pid, remote) != Some(false),
+            None => true,
+        }
+    }
+
     /// The target a backup follows.
     pub fn target(&self) -> Option<&str> {
         match self {
