@@ -1,0 +1,15 @@
+//! The embedded local cluster behind `cargo xtask deploy` when no Kubernetes cluster is named:
+//! test-bed hosts (network + mount namespaces on this machine), each running the rendered
+//! `ovnkube-db` pod template from the image under runc, as a kubelet would.
+//!
+//! [`pod_template`] reads the container, its environment and its volumes from the rendered
+//! Deployment; [`runtime_spec`] turns them into an OCI runtime configuration for one host
+//! (downward-API values filled in, volumes as per-host directories or tmpfs, the capabilities a
+//! container runtime grants plus the rendered ones, the rlimits a runtime sets). Both are pure.
+//! This crate never talks to a Kubernetes API server.
+
+pub mod pod_template;
+pub mod runtime_spec;
+
+pub use pod_template::{PodTemplate, TemplateError};
+pub use runtime_spec::{HostContext, SpecError};
