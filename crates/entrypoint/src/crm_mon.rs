@@ -48,6 +48,8 @@ pub struct ClusterStatus {
     /// Nodes where the VIP is started (healthy: exactly the promoted one).
     pub vip: Vec<String>,
     pub failed_actions: Vec<FailedAction>,
+    /// Promotion score (`master-<resource>` node attribute) per node, where set.
+    pub promotion_scores: std::collections::BTreeMap<String, i64>,
 }
 
 fn flag(node: roxmltree::Node<'_, '_>, name: &str) -> bool {
@@ -133,6 +135,21 @@ pub fn parse_crm_mon(
             })
             .collect();
     }
+    if let Some(attrs) = root.children().find(|n| n.has_tag_name("node_attributes")) {
+        let key = format!("master-{db_resource}");
+        for node in attrs.children().filter(|n| n.has_tag_name("node")) {
+            let name = node.attribute("name").unwrap_or_default();
+            let score = node
+                .children()
+                .filter(|a| {
+                    a.has_tag_name("attribute") && a.attribute("name") == Some(key.as_str())
+                })
+                .find_map(|a| a.attribute("value").and_then(|v| v.parse::<i64>().ok()));
+            if let Some(score) = score {
+                status.promotion_scores.insert(name.to_string(), score);
+            }
+        }
+    }
     for list in [
         &mut status.promoted,
         &mut status.unpromoted,
@@ -155,6 +172,27 @@ impl ClusterStatus {
             [one] => Some(one),
             _ => None,
         }
+    }
+
+    /// Whether `me` may go into standby without risking a promotion of a stale copy: `me` is
+    /// not the promoted copy, or another online, non-standby node runs an unpromoted copy whose
+    /// promotion score is positive and at least `me`'s (with a replication-aware agent that
+    /// means "replicating as well as the active is healthy").
+    pub fn replica_ready_to_take_over(&self, me: &str) -> bool {
+        if !self.promoted.iter().any(|p| p == me) {
+            return true;
+        }
+        let mine = self.promotion_scores.get(me).copied().unwrap_or(0);
+        self.nodes.iter().any(|n| {
+            n.name != me
+                && n.online
+                && !n.standby
+                && self.unpromoted.contains(&n.name)
+                && self
+                    .promotion_scores
+                    .get(&n.name)
+                    .is_some_and(|&score| score > 0 && score >= mine)
+        })
     }
 
     /// The VIP and the promoted copy both run, on one node, which is not `node`.

@@ -284,12 +284,34 @@ fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daem
         .saturating_sub(STOP_MARGIN)
         .max(Duration::from_secs(1));
     let deadline = Instant::now() + budget;
+    // Standby on the promoted copy makes Pacemaker promote the best other copy at once. If no
+    // replica is as healthy as this one yet (e.g. right after a bootstrap, before the standbys
+    // connected), wait for one — up to half the budget — so a stale copy is not promoted.
+    let ready_by = Instant::now() + budget / 2;
+    let mut ready = false;
+    while !ready && Instant::now() < ready_by {
+        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
+        if corosync.exited().is_some() || pacemaker.exited().is_some() {
+            return Ok(());
+        }
+        match cluster_status() {
+            Ok(s) => ready = s.replica_ready_to_take_over(me) || !s.quorum,
+            Err(e) => log(format!("reading the status: {e:#}")),
+        }
+        if !ready {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    if !ready {
+        log("no replica reported itself as healthy as this copy; handing over anyway");
+    }
     if let Err(e) = set_standby(me, true) {
         log(format!("could not put {me} in standby: {e:#}"));
         return Ok(());
     }
     log(format!(
-        "{me} is in standby; waiting up to {budget:?} for the handover"
+        "{me} is in standby; waiting up to {:?} for the handover",
+        deadline.saturating_duration_since(Instant::now())
     ));
     while Instant::now() < deadline {
         reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);

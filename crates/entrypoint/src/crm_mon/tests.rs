@@ -141,6 +141,28 @@ fn handover_predicates() {
 }
 
 #[test]
+fn promotion_scores_and_takeover_readiness() {
+    let mut s = fixture("crm_mon-healthy.xml");
+    assert_eq!(
+        s.promotion_scores
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("t4cl-h1", 5), ("t4cl-h2", 10), ("t4cl-h3", 5)]
+    );
+    // Unpromoted nodes may always leave; the promoted one waits for an equally good replica.
+    assert!(s.replica_ready_to_take_over("t4cl-h1"));
+    assert!(!s.replica_ready_to_take_over("t4cl-h2"));
+    s.promotion_scores.insert("t4cl-h3".into(), 10);
+    assert!(s.replica_ready_to_take_over("t4cl-h2"));
+    s.nodes[2].standby = true;
+    assert!(!s.replica_ready_to_take_over("t4cl-h2"));
+    s.nodes[2].standby = false;
+    s.nodes[2].online = false;
+    assert!(!s.replica_ready_to_take_over("t4cl-h2"));
+}
+
+#[test]
 fn bad_input_is_an_error() {
     assert!(parse_crm_mon("<x", "a", "b").is_err());
     assert!(matches!(
