@@ -6,10 +6,14 @@
 //! Deployment; [`runtime_spec`] turns them into an OCI runtime configuration for one host
 //! (downward-API values filled in, volumes as per-host directories or tmpfs, the capabilities a
 //! container runtime grants plus the rendered ones, the rlimits a runtime sets). Both are pure.
-//! This crate never talks to a Kubernetes API server.
+//! [`cluster`] does the I/O: hosts from the test bed, the image unpacked with umoci, one runc
+//! container per host, and teardown by name. This crate never talks to a Kubernetes API server.
 
+pub mod cluster;
+pub mod limits;
 pub mod pod_template;
 pub mod runtime_spec;
+pub mod secrets;
 
 pub use pod_template::{PodTemplate, TemplateError};
 pub use runtime_spec::{HostContext, SpecError};

@@ -48,6 +48,8 @@ pub struct HostContext {
     pub secrets_dir: PathBuf,
     /// Extra variables (e.g. the static peer list), after the rendered ones.
     pub extra_env: Vec<(String, String)>,
+    /// Resource limits (see [`crate::limits`]).
+    pub rlimits: crate::limits::Rlimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,8 +233,8 @@ pub fn runtime_spec(t: &PodTemplate, h: &HostContext) -> Result<Value, SpecError
             "cwd": "/",
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": [
-                {"type": "RLIMIT_NOFILE", "hard": NOFILE, "soft": NOFILE},
-                {"type": "RLIMIT_MEMLOCK", "hard": u64::MAX, "soft": u64::MAX}
+                {"type": "RLIMIT_NOFILE", "hard": h.rlimits.nofile, "soft": h.rlimits.nofile},
+                {"type": "RLIMIT_MEMLOCK", "hard": h.rlimits.memlock, "soft": h.rlimits.memlock}
             ],
             "noNewPrivileges": !t.allow_privilege_escalation
         },
@@ -268,6 +270,7 @@ mod tests {
             host_dir: "/var/lib/ovn-ha/hosts/h1".into(),
             secrets_dir: "/var/lib/ovn-ha/secrets".into(),
             extra_env: vec![("OVN_DB_HA_PEERS".into(), "ovn-db-1=198.18.0.11".into())],
+            rlimits: crate::limits::Rlimits::default(),
         }
     }
 

@@ -1,0 +1,348 @@
+//! Bringing the local cluster up and down: the test-bed hosts, the image unpacked once into a
+//! shared read-only root filesystem, one runc container per host built from the rendered pod
+//! template, and a wait until the VIP takes writes. Everything is named after [`PREFIX`], so
+//! [`down`] finds it all again, even after an `up` that was killed midway.
+
+use crate::pod_template::{self, PodTemplate};
+use crate::runtime_spec::{self, HostContext};
+use crate::secrets;
+use ovn_ha_config::db_env;
+use ovn_ha_testbed::{Bed, BedSpec};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Prefix of the hosts (network namespaces), the bridge and the runc containers.
+pub const PREFIX: &str = "ovnha";
+/// Third octet of the local cluster's subnet: 198.18.0.0/24, bridge 198.18.0.1.
+pub const SUBNET: u8 = 0;
+/// The VIP `cargo xtask deploy` renders for the local cluster.
+pub const DEFAULT_VIP: &str = "198.18.0.100/24";
+/// Where the local cluster keeps its image, bundles, secrets, host directories and logs.
+pub const STATE_DIR: &str = "/var/lib/ovn-ha-local";
+
+/// Reports what happens: steps and the subprocesses about to run.
+pub trait Reporter {
+    fn step(&mut self, text: &str);
+    fn command(&mut self, line: &str);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("the local cluster is already running (hosts {0}); `cargo xtask down` removes it")]
+    AlreadyRunning(String),
+    #[error("{0} is missing: render the manifests first")]
+    MissingManifest(PathBuf),
+    #[error(transparent)]
+    Template(#[from] pod_template::TemplateError),
+    #[error(transparent)]
+    Spec(#[from] runtime_spec::SpecError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error("test bed: {0}")]
+    Bed(#[from] ovn_ha_testbed::BedError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error(
+        "the VIP {vip} took no write within {seconds} s; `cargo xtask status` and the logs under {logs} say why"
+    )]
+    NoWrites {
+        vip: String,
+        seconds: u64,
+        logs: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
+    move |source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs a command to completion, reporting it first; fails unless it exits 0.
+fn run(reporter: &mut dyn Reporter, program: &str, args: &[&str]) -> Result<String, LocalError> {
+    let line = format!("{program} {}", args.join(" "));
+    reporter.command(&line);
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LocalError::Command {
+            command: line.clone(),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(LocalError::Command {
+            command: line,
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What to bring up.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Directory with the rendered `ovn-setup.yaml` and `ovnkube-db-ha.yaml`.
+    pub manifests: PathBuf,
+    /// OCI image layout and tag to run (`DIR:TAG` for umoci).
+    pub image: String,
+    /// Number of hosts (the Deployment's replicas).
+    pub hosts: usize,
+    /// The VIP the manifests were rendered with.
+    pub vip: IpAddr,
+    /// Longest wait for the VIP to take a write.
+    pub wait: Duration,
+}
+
+/// What came up.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    pub hosts: Vec<(String, String)>,
+    /// From the first container start to the first write accepted at the VIP.
+    pub bootstrap: Duration,
+}
+
+/// The hosts' network namespaces that exist now.
+pub fn running_hosts() -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("{PREFIX}-h")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn container_ids() -> Vec<String> {
+    let out = Command::new("runc").args(["list", "-q"]).output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.lines()
+        .filter(|n| n.starts_with(&format!("{PREFIX}-h")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Unpacks the image once into `STATE_DIR/image` (its rootfs is shared read-only).
+fn unpack_image(image: &str, reporter: &mut dyn Reporter) -> Result<PathBuf, LocalError> {
+    let dir = Path::new(STATE_DIR).join("image");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    let target = dir.to_string_lossy().into_owned();
+    run(reporter, "umoci", &["unpack", "--image", image, &target])?;
+    Ok(dir.join("rootfs"))
+}
+
+/// Starts one host's container detached, its output appended to `logs/<host>.log`.
+fn start_container(
+    id: &str,
+    bundle: &Path,
+    log: &Path,
+    reporter: &mut dyn Reporter,
+) -> Result<(), LocalError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(io(log))?;
+    let err = file.try_clone().map_err(io(log))?;
+    let line = format!("runc run --detach --bundle {} {id}", bundle.display());
+    reporter.command(&line);
+    let status = Command::new("runc")
+        .args(["run", "--detach", "--bundle"])
+        .arg(bundle)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .status()
+        .map_err(|e| LocalError::Command {
+            command: line.clone(),
+            detail: e.to_string(),
+        })?;
+    if !status.success() {
+        return Err(LocalError::Command {
+            command: line,
+            detail: format!("{status}; see {}", log.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the VIP accepts a write now (`ovn-nbctl init` creates NB_Global if missing).
+pub fn vip_takes_writes(vip: IpAddr, timeout_s: u32) -> bool {
+    let host = match vip {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    };
+    Command::new("ovn-nbctl")
+        .arg(format!("--db=tcp:{host}:6641"))
+        .arg(format!("--timeout={timeout_s}"))
+        .arg("init")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The peer list every host gets: `name=ip,…`.
+fn peers(bed: &Bed) -> String {
+    bed.hosts()
+        .iter()
+        .map(|h| format!("{}={}", h.name(), h.addr()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn read(path: &Path) -> Result<String, LocalError> {
+    if !path.is_file() {
+        return Err(LocalError::MissingManifest(path.to_path_buf()));
+    }
+    std::fs::read_to_string(path).map_err(io(path))
+}
+
+/// Brings the local cluster up and waits until the VIP takes writes. Refuses, changing
+/// nothing, when it is already running.
+pub fn up(opts: &UpOptions, reporter: &mut dyn Reporter) -> Result<UpReport, LocalError> {
+    let mut existing = running_hosts();
+    existing.extend(container_ids());
+    if !existing.is_empty() {
+        existing.sort();
+        existing.dedup();
+        return Err(LocalError::AlreadyRunning(existing.join(", ")));
+    }
+    let db_manifest = read(&opts.manifests.join("ovnkube-db-ha.yaml"))?;
+    let setup_manifest = read(&opts.manifests.join("ovn-setup.yaml"))?;
+    let template: PodTemplate = pod_template::parse(&db_manifest, "ovnkube-db")?;
+    let secret_files = secrets::parse(&setup_manifest)?;
+
+    // Leftovers of a killed run (state directory without hosts) go first.
+    let state = Path::new(STATE_DIR);
+    if state.exists() {
+        std::fs::remove_dir_all(state).map_err(io(state))?;
+    }
+    for dir in ["bundles", "hosts", "secrets", "logs"] {
+        let d = state.join(dir);
+        std::fs::create_dir_all(&d).map_err(io(&d))?;
+    }
+    reporter.step("unpacking the image");
+    let rootfs = unpack_image(&opts.image, reporter)?;
+    secrets::write(&state.join("secrets"), &secret_files, &template)?;
+
+    reporter.step(&format!(
+        "creating {} hosts on bridge {PREFIX}-br (198.18.{SUBNET}.1/24)",
+        opts.hosts
+    ));
+    let bed = Bed::create(&BedSpec::new(PREFIX, SUBNET, opts.hosts)?)?;
+    let peer_list = peers(&bed);
+    let rlimits = crate::limits::for_this_process();
+    let start = Instant::now();
+    for host in bed.hosts() {
+        let ctx = HostContext {
+            node_name: host.name().to_string(),
+            pod_name: format!("ovnkube-db-{}", host.index()),
+            pod_namespace: "ovn-kubernetes".into(),
+            pod_ip: host.addr().to_string(),
+            netns_path: PathBuf::from(host.net_ns_path()),
+            rootfs: rootfs.clone(),
+            host_dir: state.join("hosts").join(host.name()),
+            secrets_dir: state.join("secrets"),
+            extra_env: vec![(db_env::PEERS.into(), peer_list.clone())],
+            rlimits,
+        };
+        for dir in runtime_spec::host_dirs(&template, &ctx) {
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        let spec = runtime_spec::runtime_spec(&template, &ctx)?;
+        let bundle = state.join("bundles").join(host.name());
+        std::fs::create_dir_all(&bundle).map_err(io(&bundle))?;
+        let config = bundle.join("config.json");
+        let text = serde_json::to_vec_pretty(&spec).unwrap_or_default();
+        std::fs::write(&config, text).map_err(io(&config))?;
+        let log = state.join("logs").join(format!("{}.log", host.name()));
+        start_container(host.name(), &bundle, &log, reporter)?;
+        reporter.step(&format!("started {} at {}", host.name(), host.addr()));
+    }
+    let hosts: Vec<(String, String)> = bed
+        .hosts()
+        .iter()
+        .map(|h| (h.name().to_string(), h.addr().to_string()))
+        .collect();
+    // The bed outlives this process: `down` removes it by name.
+    std::mem::forget(bed);
+    reporter.step(&format!("waiting until {} takes writes", opts.vip));
+    let deadline = start + opts.wait;
+    while Instant::now() < deadline {
+        if vip_takes_writes(opts.vip, 2) {
+            return Ok(UpReport {
+                hosts,
+                bootstrap: start.elapsed(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(LocalError::NoWrites {
+        vip: opts.vip.to_string(),
+        seconds: opts.wait.as_secs(),
+        logs: state.join("logs").display().to_string(),
+    })
+}
+
+/// Stops and removes every container, host, link and directory of the local cluster, by
+/// name and pid. Idempotent.
+pub fn down(reporter: &mut dyn Reporter) -> Result<(), LocalError> {
+    for id in container_ids() {
+        // A graceful stop is not needed: the whole cluster goes.
+        let _ = run(reporter, "runc", &["kill", &id, "KILL"]);
+        run(reporter, "runc", &["delete", "--force", &id])?;
+    }
+    reporter.step(&format!("removing hosts {PREFIX}-h*, bridge {PREFIX}-br"));
+    ovn_ha_testbed::teardown_by_name(PREFIX)?;
+    let state = Path::new(STATE_DIR);
+    if state.exists() {
+        std::fs::remove_dir_all(state).map_err(io(state))?;
+    }
+    Ok(())
+}
+
+/// Runs `cmd` inside host `name`'s container (`runc exec`), returning its output.
+pub fn exec_in(host: &str, cmd: &[&str]) -> std::io::Result<std::process::Output> {
+    Command::new("runc")
+        .arg("exec")
+        .arg(host)
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+}
+
+/// One line per host: container state.
+pub fn container_states() -> Vec<(String, String)> {
+    running_hosts()
+        .into_iter()
+        .map(|h| {
+            let state = Command::new("runc")
+                .args(["state", &h])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+                .and_then(|v| Some(format!("{} (pid {})", v["status"].as_str()?, v["pid"])))
+                .unwrap_or_else(|| "no container".into());
+            (h, state)
+        })
+        .collect()
+}
