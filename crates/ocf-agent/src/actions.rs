@@ -287,7 +287,7 @@ fn stop_servers(ctx: &Ctx<'_>) -> Result<bool> {
 }
 
 fn health_of(states: &[DbState; 2]) -> Health {
-    if states.iter().all(DbState::really_replicating) {
+    if status::really_replicating(states).iter().all(|r| *r) {
         Health::Healthy
     } else {
         Health::NotReplicating
@@ -499,8 +499,9 @@ pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
         }
     }
     let states = ctx.observe();
-    for (l, st) in ctx.layouts.iter().zip(&states) {
-        if st.is_active() || st.pid().is_none() || st.really_replicating() {
+    let up = status::really_replicating(&states);
+    for ((l, st), up) in ctx.layouts.iter().zip(&states).zip(up) {
+        if st.is_active() || st.pid().is_none() || up {
             continue;
         }
         let want = ctx.desired_target(l);

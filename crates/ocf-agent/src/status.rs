@@ -52,17 +52,14 @@ impl DbState {
         }
     }
 
-    /// A backup that says `replicating` and (for TCP/SSL targets) still holds an
-    /// established connection to its target: ovsdb-server keeps saying `replicating` after
-    /// the connection dropped, until it reconnects.
-    pub fn really_replicating(&self) -> bool {
-        let (DbState::Running { pid, status }, Some(Link::Replicating)) = (self, self.link())
-        else {
-            return false;
-        };
-        match status.target().and_then(crate::tcp::parse_tcp_target) {
-            Some(remote) => crate::tcp::connected_to(*pid, remote) != Some(false),
-            None => true,
+    /// The TCP address a backup that says `replicating` should be connected to (`None` for
+    /// active servers, other links and unix targets).
+    fn replicating_tcp(&self) -> Option<(i32, std::net::SocketAddr)> {
+        match self {
+            DbState::Running { pid, status } if status.link() == Some(Link::Replicating) => {
+                Some((*pid, crate::tcp::parse_tcp_target(status.target()?)?))
+            }
+            _ => None,
         }
     }
 
@@ -105,6 +102,31 @@ pub fn classify(nb: &DbState, sb: &DbState) -> Pair {
         _ if !nb.is_active() && !sb.is_active() => Pair::Backup,
         _ => Pair::Mixed,
     }
+}
+
+/// For each state: a backup that says `replicating` and, for TCP/SSL targets, still holds
+/// an established connection to its target. ovsdb-server 3.1 keeps saying `replicating`
+/// after the connection dropped, until it reconnects.
+pub fn really_replicating(states: &[DbState]) -> Vec<bool> {
+    let pairs: Vec<(usize, (i32, std::net::SocketAddr))> = states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.replicating_tcp().map(|p| (i, p)))
+        .collect();
+    let up = crate::tcp::connected(&pairs.iter().map(|(_, p)| *p).collect::<Vec<_>>());
+    states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.link() != Some(Link::Replicating) {
+                return false;
+            }
+            match pairs.iter().position(|(j, _)| *j == i) {
+                Some(k) => up[k] != Some(false),
+                None => true,
+            }
+        })
+        .collect()
 }
 
 /// Looks at both servers: pid files, then both control sockets in parallel.

@@ -58,34 +58,73 @@ pub fn established_inodes(table: &str, remote: SocketAddr) -> Vec<u64> {
         .collect()
 }
 
-/// True if process `pid` holds an established TCP connection to `remote`; `None` if that
-/// cannot be read.
-pub fn connected_to(pid: i32, remote: SocketAddr) -> Option<bool> {
-    let mut inodes = Vec::new();
-    for table in ["tcp", "tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) {
-            inodes.extend(established_inodes(&text, remote));
+/// Reads `/proc/PID/net/tcp` or `tcp6` in one large read: the kernel walks its whole
+/// connection hash table for every `read`, so small reads multiply the cost.
+pub fn read_table(pid: i32, v6: bool) -> Option<String> {
+    use std::io::Read;
+    let name = if v6 { "tcp6" } else { "tcp" };
+    let mut f = std::fs::File::open(format!("/proc/{pid}/net/{name}")).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
         }
-    }
-    if inodes.is_empty() {
-        return Some(false);
-    }
-    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    for entry in dir.flatten() {
-        if let Ok(link) = std::fs::read_link(entry.path()) {
-            let l = link.to_string_lossy();
-            if let Some(n) = l
-                .strip_prefix("socket:[")
-                .and_then(|r| r.strip_suffix(']'))
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                if inodes.contains(&n) {
-                    return Some(true);
-                }
+        let room = buf.len() - len;
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            // seq_file fills the buffer until the table ends: a short read is the end, and
+            // skipping the final empty read saves a second walk.
+            Ok(n) if n < room / 2 => {
+                len += n;
+                break;
             }
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
         }
     }
-    Some(false)
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
+}
+
+/// Socket inodes `pid` holds (from `/proc/PID/fd`).
+pub fn socket_inodes(pid: i32) -> Option<Vec<u64>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        dir.flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter_map(|l| {
+                l.to_string_lossy()
+                    .strip_prefix("socket:[")
+                    .and_then(|r| r.strip_suffix(']'))
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .collect(),
+    )
+}
+
+/// For each `(pid, remote)`, whether that process holds an established TCP connection to
+/// `remote`; `None` where it cannot be read. Each table is read at most once.
+pub fn connected(pairs: &[(i32, SocketAddr)]) -> Vec<Option<bool>> {
+    let mut v4: Option<Option<String>> = None;
+    let mut v6: Option<Option<String>> = None;
+    pairs
+        .iter()
+        .map(|(pid, remote)| {
+            let table = if remote.is_ipv4() {
+                v4.get_or_insert_with(|| read_table(*pid, false))
+            } else {
+                v6.get_or_insert_with(|| read_table(*pid, true))
+            };
+            let inodes = established_inodes(table.as_deref()?, *remote);
+            if inodes.is_empty() {
+                return Some(false);
+            }
+            let held = socket_inodes(*pid)?;
+            Some(inodes.iter().any(|i| held.contains(i)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -137,8 +176,10 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let _c = std::net::TcpStream::connect(addr).unwrap();
         let me = std::process::id() as i32;
-        assert_eq!(connected_to(me, addr), Some(true));
         let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert_eq!(connected_to(me, other), Some(false));
+        assert_eq!(
+            connected(&[(me, addr), (me, other)]),
+            vec![Some(true), Some(false)]
+        );
     }
 }
