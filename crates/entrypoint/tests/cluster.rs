@@ -190,6 +190,18 @@ impl Cluster {
         holders.into_iter().next()
     }
 
+    /// Pids of the processes in host `i`'s network namespace.
+    fn netns_pids(&self, i: usize) -> Vec<i32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", self.nodes[i].host.name()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
     /// Each host's NB sync status, for failure messages.
     fn sync_report(&self) -> String {
         let mut out = String::new();
@@ -325,6 +337,32 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         peers,
     };
 
+    // 0. A bad environment inside a host: exit 2, nothing started, nothing written.
+    let original_conf = std::fs::read("/etc/corosync/corosync.conf").unwrap_or_default();
+    let out = c.nodes[0]
+        .host
+        .command(BIN)
+        .arg("run")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("OVN_DB_VIP", VIP)
+        .env("K8S_NODE", c.nodes[0].host.name())
+        .env("POD_IP", "198.18.5.99")
+        .env("OVN_DB_HA_PEERS", &c.peers)
+        .env("OVN_DB_HA_AUTHKEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OVN_DB_HA_PEERS"));
+    assert!(c.netns_pids(0).is_empty(), "something was started");
+    let conf = c.nodes[0]
+        .host
+        .command("cat")
+        .arg("/etc/corosync/corosync.conf")
+        .output()
+        .unwrap();
+    assert_eq!(conf.stdout, original_conf, "corosync.conf was written");
+
     // 1. Bootstrap: quorum, one promoted copy, the VIP takes writes from the machine.
     let t0 = Instant::now();
     for i in 0..3 {
@@ -357,6 +395,24 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
             })
         }
     ));
+
+    // The kubelet's probes pass on the active and on a replica (once it replicates).
+    for i in [a, other] {
+        assert!(
+            until(Duration::from_secs(20), Duration::from_millis(500), || {
+                ["readiness", "liveness"].iter().all(|kind| {
+                    c.nodes[i]
+                        .host
+                        .command(BIN)
+                        .args(["probe", kind])
+                        .output()
+                        .is_ok_and(|o| o.status.success())
+                })
+            }),
+            "probes fail on {}",
+            c.name(i)
+        );
+    }
 
     // 2. Graceful stop of the active's entrypoint: the VIP moves, the process exits 0.
     let t1 = Instant::now();
@@ -472,7 +528,36 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         assert!(listed.contains(name), "{name} lost: {listed}");
     }
 
-    // 5. Stop everything; each entrypoint exits 0.
+    // 5. pacemakerd dies on the lone (wrong-key) host: its entrypoint stops corosync and exits
+    //    non-zero, so the kubelet would restart the pod.
+    let pcmk = c
+        .netns_pids(victim)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|n| n.trim() == "pacemakerd")
+        })
+        .expect("no pacemakerd on the host");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pcmk), Signal::SIGKILL).unwrap();
+    let mut child = c.nodes[victim].child.take().unwrap();
+    let status = child.wait_timeout(Duration::from_secs(30)).unwrap();
+    let code = status.and_then(|s| s.code());
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "exit after pacemakerd died: {status:?}"
+    );
+    assert!(
+        until(Duration::from_secs(10), Duration::from_millis(200), || {
+            !c.netns_pids(victim).iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|n| n.trim() == "corosync")
+            })
+        }),
+        "corosync still runs after pacemakerd died"
+    );
+    drop(child);
+
+    // 6. Stop everything; each entrypoint exits 0.
     for i in 0..3 {
         if let Some(child) = c.nodes[i].child.take() {
             child.signal(Signal::SIGTERM).unwrap();
@@ -480,7 +565,9 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         }
     }
     for i in 0..3 {
-        let mut child = c.nodes[i].child.take().unwrap();
+        let Some(mut child) = c.nodes[i].child.take() else {
+            continue;
+        };
         let status = child.wait_timeout(Duration::from_secs(60)).unwrap();
         assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", c.name(i));
     }

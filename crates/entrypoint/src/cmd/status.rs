@@ -5,31 +5,26 @@ use super::proc::output;
 use anyhow::Result;
 use ovnkube_db_ha::status_view::{LocalCopies, StatusReport};
 use ovnkube_db_ha::sync_state::{SyncState, parse_sync_status};
+use ovsdb_unixctl::{Client, Command as UnixctlCommand};
 use std::time::Duration;
 
 /// Control sockets of the local NB and SB servers (ovn-ctl's paths).
 pub const NB_CTL: &str = "/var/run/ovn/ovnnb_db.ctl";
 pub const SB_CTL: &str = "/var/run/ovn/ovnsb_db.ctl";
 
-/// Sync state of the local server behind `ctl`.
+/// Sync state of the local server behind `ctl`, asked over its unixctl socket.
 pub fn local_sync_state(ctl: &str) -> SyncState {
     if !std::path::Path::new(ctl).exists() {
         return SyncState::Unknown {
             detail: "not running here".into(),
         };
     }
-    match output(
-        "ovs-appctl",
-        &["-t", ctl, "ovsdb-server/sync-status"],
-        None,
-        Duration::from_secs(3),
-    ) {
-        Ok(o) if o.status.success() => parse_sync_status(&String::from_utf8_lossy(&o.stdout)),
-        Ok(o) => SyncState::Unknown {
-            detail: String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        },
+    let reply = Client::connect(ctl, Duration::from_secs(2))
+        .and_then(|mut client| client.call(&UnixctlCommand::SyncStatus));
+    match reply {
+        Ok(text) => parse_sync_status(&text),
         Err(e) => SyncState::Unknown {
-            detail: format!("{e:#}"),
+            detail: e.to_string(),
         },
     }
 }
