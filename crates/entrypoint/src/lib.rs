@@ -4,6 +4,35 @@
 //!
 //! Pure modules do no I/O and are tested with data tables and golden files under `testdata/`.
 //! The binary (`src/main.rs`, `src/cmd/`) does the I/O: files, child processes, signals.
+//!
+//! # Environment read by `run` (names from `ovn_ha_config::db_env`)
+//!
+//! | variable | required | default | meaning |
+//! |---|---|---|---|
+//! | `OVN_DB_VIP` | yes | | VIP address (`ADDR` or `ADDR/LEN`) |
+//! | `OVN_DB_VIP_PREFIX` | no | from `OVN_DB_VIP`, else IPaddr2 derives it | VIP prefix length |
+//! | `OVN_NB_PORT` / `OVN_SB_PORT` | no | 6641 / 6642 | OVSDB ports (must differ) |
+//! | `K8S_NODE` | yes | | this node's name (corosync/Pacemaker node name) |
+//! | `POD_IP` | yes | | this node's ring address |
+//! | `POD_NAME`, `POD_NAMESPACE` | no | | for API peer discovery (later) |
+//! | `OVN_DB_HA_AUTHKEY_FILE` | no | `/etc/corosync-authkey/authkey` | corosync authkey, 128–4096 bytes |
+//! | `OVN_DB_HA_PEERS` | one of these two | | static members `name=ip,...`, this node included |
+//! | `OVN_DB_HA_PEER_SELECTOR` | one of these two | | API discovery: not built in yet, exits 2 |
+//! | `OVN_DB_HA_GRACE_SECONDS` | no | 30 | handover budget after SIGTERM (1–3600) |
+//! | `OVN_DB_HA_TOKEN_MS` | no | 600 | corosync `token` (200–30000) |
+//! | `OVN_DB_HA_CONSENSUS_MS` | no | 1.2 × token | corosync `consensus` (≥ 1.2 × token) |
+//!
+//! Every bad variable is reported on its own line and `run` exits 2 before writing or
+//! starting anything.
+//!
+//! # What this crate deliberately does not do
+//! - No `pcs`/`pcsd`/`crm` shell: only Pacemaker's own `cibadmin`, `crm_attribute`, `crm_mon`.
+//! - No fencing configuration: `stonith-enabled=false` with `no-quorum-policy=stop` and the
+//!   promote-then-VIP order carry safety (see [`cib::desired`]).
+//! - Never clears this node's standby during shutdown; only at the next start.
+//! - No Kubernetes client yet: peers come through [`peers::PeerDiscovery`], so an API watcher
+//!   can be added without touching the rest.
+//! - Does not manage ovsdb-server itself: the OCF agent `ovndb-servers` does, under Pacemaker.
 
 pub mod cib;
 pub mod corosync_conf;

@@ -455,10 +455,22 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
     let cut = c.index_of(&cut_name);
     let t2 = Instant::now();
     c.bed.cut_link(&c.nodes[cut].host).unwrap();
+    // Server side: when another host holds the VIP (reported, not asserted as a timing).
+    let moved = until(Duration::from_secs(30), Duration::from_millis(50), || {
+        c.sample_vip(Some(cut)).is_some()
+    });
+    assert!(moved, "the VIP never moved off the cut host");
+    eprintln!(
+        "node loss of {cut_name}: VIP on another host after {:?}",
+        t2.elapsed()
+    );
     let gap = c
         .wait_for_write("t4-after-cut", Duration::from_secs(30), Some(cut))
         .expect("no writes after cutting the active host off");
-    eprintln!("node loss of {cut_name}: first write after {gap:?}");
+    eprintln!(
+        "node loss of {cut_name}: first write after {:?}",
+        t2.elapsed().saturating_sub(gap) + gap
+    );
     let third = c.sample_vip(Some(cut)).unwrap();
     assert_ne!(third, cut_name);
     // The cut host loses quorum and stops its copy and the VIP.
