@@ -444,7 +444,51 @@ pub fn promote(ctx: &Ctx<'_>) -> Result<Rc> {
     ctx.keeper.mark_healthy(ctx.log);
     ctx.log.info("promoted: both databases active");
     spawn_listen_poker(ctx);
+    apply_inactivity_probe(ctx);
     Ok(Rc::Success)
+}
+
+/// ovsdb-server's own default inactivity probe for command-line remotes (ms).
+const DEFAULT_INACTIVITY_PROBE: u64 = 5000;
+
+/// With a non-default `inactive_probe_interval`, records the listening remote as the
+/// database's connection with that probe (as OVN's shell agent does after a promotion). The
+/// row replicates to the standbys. Skipped for the default, so a default promote spawns
+/// nothing. Failures are logged, not fatal.
+fn apply_inactivity_probe(ctx: &Ctx<'_>) {
+    if ctx.params.inactive_probe_interval == DEFAULT_INACTIVITY_PROBE {
+        return;
+    }
+    let mut children = Vec::new();
+    for l in &ctx.layouts {
+        let spawned = std::process::Command::new(server::ctl_program(l))
+            .args(server::connection_args(&ctx.params, l))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        match spawned {
+            Ok(c) => children.push((l, c)),
+            Err(e) => ctx
+                .log
+                .warn(&format!("cannot run {}: {e}", server::ctl_program(l))),
+        }
+    }
+    for (l, c) in children {
+        match c.wait_with_output() {
+            Ok(out) if out.status.success() => ctx.log.info(&format!(
+                "{}: inactivity probe {} ms",
+                l.db.schema_name(),
+                ctx.params.inactive_probe_interval
+            )),
+            Ok(out) => ctx.log.warn(&format!(
+                "{} failed: {}",
+                server::ctl_program(l),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => ctx.log.warn(&format!("{}: {e}", server::ctl_program(l))),
+        }
+    }
 }
 
 /// demote: both databases become backups of master_ip (or of a placeholder while this host
@@ -516,11 +560,16 @@ pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
 }
 
 /// After a promotion with `listen_on_master_ip_only`, ovsdb-server retries its failed
-/// listener on master_ip only when its main loop wakes up (up to ~2.5 s). A detached helper
-/// watches for the address to appear and wakes both servers at once. Best effort.
+/// listener on master_ip only when its main loop wakes up (up to ~2.5 s later). A detached
+/// helper (at most one per instance) watches for the address to appear and wakes both
+/// servers at once. Best effort; the promote does not wait for it.
 fn spawn_listen_poker(ctx: &Ctx<'_>) {
     if !ctx.params.listen_on_master_ip_only || addrs::is_local(ctx.params.master_ip).unwrap_or(true)
     {
+        return;
+    }
+    let pidfile = poker_pidfile(ctx);
+    if procs::read_pidfile(&pidfile).is_some_and(|p| procs::is_running(p, POKER_COMM)) {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -533,26 +582,49 @@ fn spawn_listen_poker(ctx: &Ctx<'_>) {
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .spawn();
-    if let Err(e) = res {
-        ctx.log
-            .warn(&format!("cannot start the listener helper: {e}"));
+    match res {
+        Ok(child) => {
+            let _ = std::fs::create_dir_all(&ctx.params.state_dir);
+            let _ = std::fs::write(&pidfile, format!("{}\n", child.id()));
+        }
+        Err(e) => ctx
+            .log
+            .warn(&format!("cannot start the listener helper: {e}")),
     }
+}
+
+/// `comm` of this agent's processes (15 characters at most).
+const POKER_COMM: &str = "ovndb-servers";
+
+fn poker_pidfile(ctx: &Ctx<'_>) -> std::path::PathBuf {
+    ctx.params.state_dir.join(format!(
+        "{}.waker.pid",
+        crate::score::file_stem(ctx.env.instance())
+    ))
 }
 
 /// Hidden action name of the helper.
 pub const POKE_ACTION: &str = "_wake-on-master-ip";
 
-/// The helper: wait (bounded) until master_ip is local, then wake both servers a few times.
+/// The helper: wait (at most 60 s, and only while NB stays active) until master_ip is local,
+/// then wake both servers a few times so they bind their listeners on it.
 pub fn wake_on_master_ip(ctx: &Ctx<'_>) -> Result<Rc> {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let still_active = || {
+        Client::connect(&ctx.layouts[0].ctl, Duration::from_millis(500))
+            .and_then(|mut c| c.sync_status())
+            .is_ok_and(|s| s.all_active())
+    };
+    let mut n: u32 = 0;
     loop {
         if addrs::is_local(ctx.params.master_ip).unwrap_or(false) {
             break;
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || (n % 25 == 24 && !still_active()) {
             return Ok(Rc::Success);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
     }
     for _ in 0..5 {
         for l in &ctx.layouts {
@@ -561,6 +633,7 @@ pub fn wake_on_master_ip(ctx: &Ctx<'_>) -> Result<Rc> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = std::fs::remove_file(poker_pidfile(ctx));
     Ok(Rc::Success)
 }
 

@@ -57,6 +57,49 @@ pub fn server_args(params: &Params, l: &DbLayout, sync_from: &str) -> Vec<OsStri
     a
 }
 
+/// The listening remote, e.g. `ptcp:6641:192.0.2.10` (or `ptcp:6641` on all addresses).
+pub fn listen_target(params: &Params, l: &DbLayout) -> String {
+    if params.listen_on_master_ip_only {
+        format!(
+            "p{}:{}:{}",
+            l.endpoint.proto.as_str(),
+            l.endpoint.port,
+            host_part(params.master_ip)
+        )
+    } else {
+        format!("p{}:{}", l.endpoint.proto.as_str(), l.endpoint.port)
+    }
+}
+
+/// The `ovn-nbctl`/`ovn-sbctl` arguments that make the database's only connection the
+/// listening remote with `inactivity_probe` (pure). The target equals the command-line
+/// remote, so ovsdb-server merges the two instead of binding the port twice.
+pub fn connection_args(params: &Params, l: &DbLayout) -> Vec<String> {
+    vec![
+        format!("--db=unix:{}", l.sock.display()),
+        "--timeout=10".into(),
+        "--".into(),
+        "--id=@c".into(),
+        "create".into(),
+        "Connection".into(),
+        format!("target=\"{}\"", listen_target(params, l)),
+        format!("inactivity_probe={}", params.inactive_probe_interval),
+        "--".into(),
+        "set".into(),
+        l.db.global_table().into(),
+        ".".into(),
+        "connections=@c".into(),
+    ]
+}
+
+/// The client program for a database.
+pub fn ctl_program(l: &DbLayout) -> &'static str {
+    match l.db {
+        crate::layout::Db::Nb => "ovn-nbctl",
+        crate::layout::Db::Sb => "ovn-sbctl",
+    }
+}
+
 /// Creates the database file if missing, converts it if the schema changed (keeping a
 /// backup copy first, as ovn-ctl does).
 pub fn prepare_db(ovsdb_tool: &Path, l: &DbLayout) -> Result<()> {
@@ -189,6 +232,25 @@ mod tests {
         }
         assert_eq!(a.last().unwrap(), "/var/lib/ovn/ovnnb_db.db");
         assert!(!a.iter().any(|x| x == "--active"));
+    }
+
+    #[test]
+    fn connection_rows() {
+        let p = Params::from_env(&Env::from_pairs([
+            ("OCF_RESKEY_master_ip", "2001:db8::10"),
+            ("OCF_RESKEY_inactive_probe_interval", "7000"),
+        ]))
+        .unwrap();
+        let l = DbLayout::new(&p, Db::Sb);
+        let a = connection_args(&p, &l);
+        assert_eq!(ctl_program(&l), "ovn-sbctl");
+        assert!(a.contains(&"--db=unix:/var/run/ovn/ovnsb_db.sock".to_owned()));
+        assert!(
+            a.contains(&"target=\"ptcp:6642:[2001:db8::10]\"".to_owned()),
+            "{a:?}"
+        );
+        assert!(a.contains(&"inactivity_probe=7000".to_owned()));
+        assert!(a.contains(&"SB_Global".to_owned()));
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl Copy<'_> {
             .env("OCF_RESOURCE_INSTANCE", INSTANCE)
             .env("OCF_RESKEY_master_ip", &self.vip)
             .env("OCF_RESKEY_inactive_probe_interval_to_master", "1000")
+            .env("OCF_RESKEY_inactive_probe_interval", "7000")
             .env("OCF_RESKEY_CRM_meta_timeout", "20000");
         for (k, v) in extra {
             cmd.env(k, v);
@@ -217,6 +218,16 @@ fn switchover_replication_and_scores() {
     a.ok("promote"); // idempotent
     a.add_vip();
     assert_eq!(a.monitor("Promoted").0, 8);
+
+    // A non-default client probe is recorded on the connection rows at promotion.
+    assert_eq!(
+        a.rows("ovn-nbctl", "--bare --columns=target,inactivity_probe list Connection"),
+        vec!["7000".to_owned(), format!("ptcp:6641:{vip}")]
+    );
+    assert_eq!(
+        a.rows("ovn-sbctl", "--bare --columns=inactivity_probe list Connection"),
+        vec!["7000".to_owned()]
+    );
 
     // B follows the VIP from its start, without any notification.
     wait_for("B replicating from A", Duration::from_secs(30), || {
