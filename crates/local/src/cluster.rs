@@ -1,7 +1,7 @@
 //! Bringing the local cluster up and down: the test-bed hosts, the image unpacked once into a
 //! shared read-only root filesystem, one runc container per host built from the rendered pod
-//! template, and a wait until the VIP takes writes. Everything is named after [`PREFIX`], so
-//! [`down`] finds it all again, even after an `up` that was killed midway.
+//! template, and a wait until the VIP takes writes. Everything is named after the [`Site`]'s
+//! prefix, so [`down`] finds it all again, even after an `up` that was killed midway.
 
 use crate::pod_template::{self, PodTemplate};
 use crate::runtime_spec::{self, HostContext};
@@ -13,14 +13,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Prefix of the hosts (network namespaces), the bridge and the runc containers.
-pub const PREFIX: &str = "ovnha";
-/// Third octet of the local cluster's subnet: 198.18.0.0/24, bridge 198.18.0.1.
-pub const SUBNET: u8 = 0;
-/// The VIP `cargo xtask deploy` renders for the local cluster.
-pub const DEFAULT_VIP: &str = "198.18.0.100/24";
-/// Where the local cluster keeps its image, bundles, secrets, host directories and logs.
-pub const STATE_DIR: &str = "/var/lib/ovn-ha-local";
+/// Where a local cluster lives: the prefix of its hosts (network namespaces), bridge and runc
+/// containers, its subnet `198.18.N.0/24`, and the directory of its image, bundles, secrets,
+/// host directories and logs. Distinct sites can run side by side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub prefix: String,
+    pub subnet: u8,
+    pub state_dir: PathBuf,
+}
+
+impl Site {
+    /// The site of `cargo xtask deploy`: hosts `ovnha-h*`, bridge 198.18.0.1/24.
+    pub fn local() -> Site {
+        Site {
+            prefix: "ovnha".into(),
+            subnet: 0,
+            state_dir: PathBuf::from("/var/lib/ovn-ha-local"),
+        }
+    }
+
+    /// The VIP rendered for this site: `.100` of its subnet, with the prefix length.
+    pub fn vip_cidr(&self) -> String {
+        format!("198.18.{}.100/24", self.subnet)
+    }
+
+    fn host_prefix(&self) -> String {
+        format!("{}-h", self.prefix)
+    }
+}
 
 /// Reports what happens: steps and the subprocesses about to run.
 pub trait Reporter {
@@ -112,32 +133,36 @@ pub struct UpReport {
 }
 
 /// The hosts' network namespaces that exist now.
-pub fn running_hosts() -> Vec<String> {
+pub fn running_hosts(site: &Site) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output();
     let text = out
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     text.lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&format!("{PREFIX}-h")))
+        .filter(|n| n.starts_with(&site.host_prefix()))
         .map(str::to_string)
         .collect()
 }
 
-fn container_ids() -> Vec<String> {
+fn container_ids(site: &Site) -> Vec<String> {
     let out = Command::new("runc").args(["list", "-q"]).output();
     let text = out
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     text.lines()
-        .filter(|n| n.starts_with(&format!("{PREFIX}-h")))
+        .filter(|n| n.starts_with(&site.host_prefix()))
         .map(str::to_string)
         .collect()
 }
 
-/// Unpacks the image once into `STATE_DIR/image` (its rootfs is shared read-only).
-fn unpack_image(image: &str, reporter: &mut dyn Reporter) -> Result<PathBuf, LocalError> {
-    let dir = Path::new(STATE_DIR).join("image");
+/// Unpacks the image once into `<state>/image` (its rootfs is shared read-only).
+fn unpack_image(
+    site: &Site,
+    image: &str,
+    reporter: &mut dyn Reporter,
+) -> Result<PathBuf, LocalError> {
+    let dir = site.state_dir.join("image");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
     }
@@ -217,9 +242,13 @@ fn read(path: &Path) -> Result<String, LocalError> {
 
 /// Brings the local cluster up and waits until the VIP takes writes. Refuses, changing
 /// nothing, when it is already running.
-pub fn up(opts: &UpOptions, reporter: &mut dyn Reporter) -> Result<UpReport, LocalError> {
-    let mut existing = running_hosts();
-    existing.extend(container_ids());
+pub fn up(
+    site: &Site,
+    opts: &UpOptions,
+    reporter: &mut dyn Reporter,
+) -> Result<UpReport, LocalError> {
+    let mut existing = running_hosts(site);
+    existing.extend(container_ids(site));
     if !existing.is_empty() {
         existing.sort();
         existing.dedup();
@@ -231,7 +260,7 @@ pub fn up(opts: &UpOptions, reporter: &mut dyn Reporter) -> Result<UpReport, Loc
     let secret_files = secrets::parse(&setup_manifest)?;
 
     // Leftovers of a killed run (state directory without hosts) go first.
-    let state = Path::new(STATE_DIR);
+    let state = site.state_dir.as_path();
     if state.exists() {
         std::fs::remove_dir_all(state).map_err(io(state))?;
     }
@@ -240,14 +269,14 @@ pub fn up(opts: &UpOptions, reporter: &mut dyn Reporter) -> Result<UpReport, Loc
         std::fs::create_dir_all(&d).map_err(io(&d))?;
     }
     reporter.step("unpacking the image");
-    let rootfs = unpack_image(&opts.image, reporter)?;
+    let rootfs = unpack_image(site, &opts.image, reporter)?;
     secrets::write(&state.join("secrets"), &secret_files, &template)?;
 
     reporter.step(&format!(
-        "creating {} hosts on bridge {PREFIX}-br (198.18.{SUBNET}.1/24)",
-        opts.hosts
+        "creating {} hosts on bridge {}-br (198.18.{}.1/24)",
+        opts.hosts, site.prefix, site.subnet
     ));
-    let bed = Bed::create(&BedSpec::new(PREFIX, SUBNET, opts.hosts)?)?;
+    let bed = Bed::create(&BedSpec::new(&site.prefix, site.subnet, opts.hosts)?)?;
     let peer_list = peers(&bed);
     let rlimits = crate::limits::for_this_process();
     let start = Instant::now();
@@ -304,15 +333,18 @@ pub fn up(opts: &UpOptions, reporter: &mut dyn Reporter) -> Result<UpReport, Loc
 
 /// Stops and removes every container, host, link and directory of the local cluster, by
 /// name and pid. Idempotent.
-pub fn down(reporter: &mut dyn Reporter) -> Result<(), LocalError> {
-    for id in container_ids() {
+pub fn down(site: &Site, reporter: &mut dyn Reporter) -> Result<(), LocalError> {
+    for id in container_ids(site) {
         // A graceful stop is not needed: the whole cluster goes.
         let _ = run(reporter, "runc", &["kill", &id, "KILL"]);
         run(reporter, "runc", &["delete", "--force", &id])?;
     }
-    reporter.step(&format!("removing hosts {PREFIX}-h*, bridge {PREFIX}-br"));
-    ovn_ha_testbed::teardown_by_name(PREFIX)?;
-    let state = Path::new(STATE_DIR);
+    reporter.step(&format!(
+        "removing hosts {0}-h*, bridge {0}-br",
+        site.prefix
+    ));
+    ovn_ha_testbed::teardown_by_name(&site.prefix)?;
+    let state = site.state_dir.as_path();
     if state.exists() {
         std::fs::remove_dir_all(state).map_err(io(state))?;
     }
@@ -330,8 +362,8 @@ pub fn exec_in(host: &str, cmd: &[&str]) -> std::io::Result<std::process::Output
 }
 
 /// One line per host: container state.
-pub fn container_states() -> Vec<(String, String)> {
-    running_hosts()
+pub fn container_states(site: &Site) -> Vec<(String, String)> {
+    running_hosts(site)
         .into_iter()
         .map(|h| {
             let state = Command::new("runc")
@@ -345,4 +377,36 @@ pub fn container_states() -> Vec<(String, String)> {
             (h, state)
         })
         .collect()
+}
+
+/// The container's status as runc reports it (`running`, `stopped`, …), if it exists.
+pub fn container_status(host: &str) -> Option<String> {
+    let out = Command::new("runc").args(["state", host]).output().ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+/// Waits (bounded) until the host's container has stopped; whether it did.
+pub fn wait_stopped(host: &str, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if container_status(host).is_none_or(|s| s == "stopped") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Restarts a host's container from its bundle, as a kubelet restarts a pod's container that
+/// exited (restartPolicy Always): the old one is deleted, the same configuration runs again.
+pub fn restart_host(
+    site: &Site,
+    host: &str,
+    reporter: &mut dyn Reporter,
+) -> Result<(), LocalError> {
+    run(reporter, "runc", &["delete", "--force", host])?;
+    let bundle = site.state_dir.join("bundles").join(host);
+    let log = site.state_dir.join("logs").join(format!("{host}.log"));
+    start_container(host, &bundle, &log, reporter)
 }

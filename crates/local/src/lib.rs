@@ -10,10 +10,13 @@
 //! container per host, and teardown by name. This crate never talks to a Kubernetes API server.
 
 pub mod cluster;
+pub mod faults;
 pub mod limits;
+pub mod observe;
 pub mod pod_template;
 pub mod runtime_spec;
 pub mod secrets;
+pub mod writer;
 
 pub use pod_template::{PodTemplate, TemplateError};
 pub use runtime_spec::{HostContext, SpecError};

@@ -1,0 +1,110 @@
+//! Faults to inject into a running local cluster, by name and pid: cut or throttle a host's
+//! link, kill a process inside a host, signal a container, drop a host's inbound traffic.
+
+use crate::observe::root_veth;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+
+fn run(program: &str, args: &[&str]) -> std::io::Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{program} {} failed: {status}",
+            args.join(" ")
+        )))
+    }
+}
+
+/// Takes the host's root-side veth down: the host is cut off the bridge.
+pub fn cut_link(host: &str) -> std::io::Result<()> {
+    run("ip", &["link", "set", &root_veth(host), "down"])
+}
+
+pub fn restore_link(host: &str) -> std::io::Result<()> {
+    run("ip", &["link", "set", &root_veth(host), "up"])
+}
+
+/// Limits traffic towards the host with a token bucket (`tc tbf`; netem is not available).
+pub fn throttle(host: &str, rate: &str) -> std::io::Result<()> {
+    run(
+        "tc",
+        &[
+            "qdisc",
+            "replace",
+            "dev",
+            &root_veth(host),
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            "16kbit",
+            "latency",
+            "400ms",
+        ],
+    )
+}
+
+pub fn unthrottle(host: &str) -> std::io::Result<()> {
+    run("tc", &["qdisc", "del", "dev", &root_veth(host), "root"])
+}
+
+/// Drops every packet arriving at the host from `sources` (one-way partition).
+pub fn drop_inbound(host: &str, sources: &[String]) -> std::io::Result<()> {
+    for s in sources {
+        run(
+            "ip",
+            &[
+                "netns", "exec", host, "iptables", "-I", "INPUT", "-s", s, "-j", "DROP",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn clear_inbound(host: &str) -> std::io::Result<()> {
+    run("ip", &["netns", "exec", host, "iptables", "-F", "INPUT"])
+}
+
+/// Pids of processes in the host's network namespace whose command line contains `needle`
+/// (and whose name is `comm`).
+pub fn pids_in_host(host: &str, comm: &str, needle: &str) -> Vec<i32> {
+    let Ok(ns) = std::fs::metadata(format!("/var/run/netns/{host}")) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let same_ns = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.dev() == ns.dev() && m.ino() == ns.ino());
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            same_ns && name.trim() == comm && String::from_utf8_lossy(&cmdline).contains(needle)
+        })
+        .collect()
+}
+
+/// SIGKILLs the matching processes of the host; returns how many.
+pub fn kill9(host: &str, comm: &str, needle: &str) -> usize {
+    let pids = pids_in_host(host, comm, needle);
+    for pid in &pids {
+        let _ = run("kill", &["-9", &pid.to_string()]);
+    }
+    pids.len()
+}
+
+/// Sends a signal to the host's container (its entrypoint).
+pub fn signal_container(host: &str, signal: &str) -> std::io::Result<()> {
+    run("runc", &["kill", host, signal])
+}

@@ -1,0 +1,248 @@
+//! A bounded client that writes through an OVSDB remote, one short-lived `ovn-nbctl` per write
+//! (as OVN's command-line users do), and the pure analysis of what it saw around a fault. The
+//! e2e fault suite and the failover benchmark use this same writer for every stack.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What to write where, and the bounds.
+#[derive(Debug, Clone)]
+pub struct WriterSpec {
+    /// `tcp:VIP:6641`, or several remotes comma-separated (RAFT).
+    pub remote: String,
+    /// Prefix of the logical switch names written (`<tag>-<n>`).
+    pub tag: String,
+    /// Pause between the end of one write and the start of the next.
+    pub interval: Duration,
+    /// `ovn-nbctl --timeout`, in seconds.
+    pub timeout_s: u32,
+    /// Most writes.
+    pub max_writes: u32,
+    /// Longest run.
+    pub max_time: Duration,
+}
+
+impl WriterSpec {
+    pub fn new(remote: &str, tag: &str) -> WriterSpec {
+        WriterSpec {
+            remote: remote.into(),
+            tag: tag.into(),
+            interval: Duration::from_millis(50),
+            timeout_s: 1,
+            max_writes: 5_000,
+            max_time: Duration::from_secs(240),
+        }
+    }
+}
+
+/// One write attempt, timed from the writer's epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteRecord {
+    pub name: String,
+    pub started: Duration,
+    pub ended: Duration,
+    pub acked: bool,
+}
+
+/// A running writer; [`Writer::stop`] ends it and returns what it did.
+#[derive(Debug)]
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<WriteRecord>>,
+    epoch: Instant,
+}
+
+/// Runs one `ovn-nbctl` write; whether it was acknowledged.
+pub fn write_once(remote: &str, timeout_s: u32, args: &[&str]) -> bool {
+    Command::new("ovn-nbctl")
+        .arg(format!("--db={remote}"))
+        .arg(format!("--timeout={timeout_s}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Writer {
+    pub fn start(spec: WriterSpec) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let epoch = Instant::now();
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut records = Vec::new();
+            for n in 0..spec.max_writes {
+                if flag.load(Ordering::SeqCst) || epoch.elapsed() >= spec.max_time {
+                    break;
+                }
+                let name = format!("{}-{n}", spec.tag);
+                let started = epoch.elapsed();
+                let acked = write_once(&spec.remote, spec.timeout_s, &["ls-add", &name]);
+                records.push(WriteRecord {
+                    name,
+                    started,
+                    ended: epoch.elapsed(),
+                    acked,
+                });
+                std::thread::sleep(spec.interval);
+            }
+            records
+        });
+        Writer {
+            stop,
+            handle,
+            epoch,
+        }
+    }
+
+    /// The instant all records are timed from.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Time since the epoch, to mark a fault.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    pub fn stop(self) -> Vec<WriteRecord> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// The names of the logical switches the remote holds now (`None` if it cannot be read).
+pub fn switches(remote: &str, timeout_s: u32) -> Option<Vec<String>> {
+    let out = Command::new("ovn-nbctl")
+        .arg(format!("--db={remote}"))
+        .arg(format!("--timeout={timeout_s}"))
+        .args(["--bare", "--columns=name", "list", "Logical_Switch"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// What the writer saw around a fault at `fault_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub writes: usize,
+    pub acked: usize,
+    /// End of the last acknowledged write that started before the fault.
+    pub last_ack_before: Option<Duration>,
+    /// End of the first acknowledged write that started after the fault.
+    pub first_ack_after: Option<Duration>,
+    /// `first_ack_after - last_ack_before`: the client-side write outage.
+    pub outage: Option<Duration>,
+    /// `first_ack_after - fault_at`.
+    pub since_fault: Option<Duration>,
+    /// Writes that failed after the first acknowledged write following the fault.
+    pub failed_after_recovery: usize,
+    /// Writes slower than `stall` in the minute after recovery.
+    pub stalls_after_recovery: usize,
+}
+
+/// Pure analysis of a writer's records.
+pub fn analyze(records: &[WriteRecord], fault_at: Duration, stall: Duration) -> Outcome {
+    let acked: Vec<&WriteRecord> = records.iter().filter(|r| r.acked).collect();
+    let last_ack_before = acked
+        .iter()
+        .filter(|r| r.started < fault_at)
+        .map(|r| r.ended)
+        .max();
+    let first_ack_after = acked
+        .iter()
+        .filter(|r| r.started >= fault_at)
+        .map(|r| r.ended)
+        .min();
+    let (failed_after_recovery, stalls_after_recovery) = match first_ack_after {
+        Some(t) => {
+            let after: Vec<&WriteRecord> = records
+                .iter()
+                .filter(|r| r.started > t && r.started <= t + Duration::from_secs(60))
+                .collect();
+            (
+                after.iter().filter(|r| !r.acked).count(),
+                after.iter().filter(|r| r.ended - r.started > stall).count(),
+            )
+        }
+        None => (0, 0),
+    };
+    Outcome {
+        writes: records.len(),
+        acked: acked.len(),
+        last_ack_before,
+        first_ack_after,
+        outage: first_ack_after
+            .zip(last_ack_before)
+            .map(|(a, b)| a.saturating_sub(b)),
+        since_fault: first_ack_after.map(|a| a.saturating_sub(fault_at)),
+        failed_after_recovery,
+        stalls_after_recovery,
+    }
+}
+
+/// Acknowledged names missing from `present`.
+pub fn lost<'a>(records: &'a [WriteRecord], present: &[String]) -> Vec<&'a str> {
+    let set: std::collections::HashSet<&str> = present.iter().map(String::as_str).collect();
+    records
+        .iter()
+        .filter(|r| r.acked && !set.contains(r.name.as_str()))
+        .map(|r| r.name.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, s: u64, e: u64, acked: bool) -> WriteRecord {
+        WriteRecord {
+            name: name.into(),
+            started: Duration::from_millis(s),
+            ended: Duration::from_millis(e),
+            acked,
+        }
+    }
+
+    #[test]
+    fn outage_is_last_ack_before_to_first_ack_after() {
+        let r = vec![
+            rec("a", 0, 10, true),
+            rec("b", 60, 70, true),
+            rec("c", 120, 1120, false), // started before the fault at 100? no: 120 > 100
+            rec("d", 1170, 2170, false),
+            rec("e", 2220, 2300, true),
+            rec("f", 2350, 2950, true), // a stall (600 ms)
+            rec("g", 3000, 4000, false),
+        ];
+        let o = analyze(&r, Duration::from_millis(100), Duration::from_millis(500));
+        assert_eq!(o.last_ack_before, Some(Duration::from_millis(70)));
+        assert_eq!(o.first_ack_after, Some(Duration::from_millis(2300)));
+        assert_eq!(o.outage, Some(Duration::from_millis(2230)));
+        assert_eq!(o.since_fault, Some(Duration::from_millis(2200)));
+        assert_eq!(o.failed_after_recovery, 1);
+        assert_eq!(o.stalls_after_recovery, 2);
+        assert_eq!((o.writes, o.acked), (7, 4));
+    }
+
+    #[test]
+    fn no_recovery_and_lost_writes() {
+        let r = vec![rec("a", 0, 10, true), rec("b", 200, 1200, false)];
+        let o = analyze(&r, Duration::from_millis(100), Duration::from_millis(500));
+        assert_eq!(o.first_ack_after, None);
+        assert_eq!(o.outage, None);
+        assert_eq!(lost(&r, &["x".into()]), ["a"]);
+        assert!(lost(&r, &["a".into()]).is_empty());
+    }
+}

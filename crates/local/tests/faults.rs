@@ -1,0 +1,391 @@
+//! The end-to-end fault suite: the one place for scenarios that run the whole stack — the image
+//! under runc on three test-bed hosts, corosync, pacemaker, our OCF agent, ovsdb-server and the
+//! IPaddr2 VIP — and break it. Each scenario states its purpose.
+//!
+//! Every scenario runs a bounded writer (`ovn-nbctl ls-add` through the VIP every 50 ms),
+//! samples every host's NB/SB roles every 100 ms, injects one fault, and asserts that
+//! - every acknowledged write is present afterwards,
+//! - at no sampled moment were two copies writable and reachable,
+//! - the cluster converges to one promoted and two replicating copies.
+//!
+//! Timings are reported (printed), never asserted: `cargo xtask bench failover` measures them.
+//! Needs root, the packages `cargo xtask test` installs, and the image layout that
+//! `cargo xtask image` builds (`cargo xtask test` builds it before running the tests).
+//! Scenarios run one at a time (a lock), each on a fresh cluster that is removed by name even
+//! when the scenario fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ovn_ha_local::cluster::{self, Reporter, Site, UpOptions};
+use ovn_ha_local::faults;
+use ovn_ha_local::observe::{self, HostView};
+use ovn_ha_local::writer::{self, Writer, WriterSpec};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const HOSTS: usize = 3;
+
+struct Quiet;
+
+impl Reporter for Quiet {
+    fn step(&mut self, text: &str) {
+        eprintln!("  {text}");
+    }
+    fn command(&mut self, _line: &str) {}
+}
+
+fn site() -> Site {
+    Site {
+        prefix: "e2e".into(),
+        subnet: 20,
+        state_dir: PathBuf::from("/var/lib/ovn-ha-e2e"),
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running cluster, removed (by name) when dropped.
+struct Cluster {
+    site: Site,
+    remote: String,
+    _manifests: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Err(e) = cluster::down(&self.site, &mut Quiet) {
+            eprintln!("teardown: {e}");
+        }
+    }
+}
+
+fn up() -> Cluster {
+    let site = site();
+    // Leftovers of an earlier, killed run.
+    cluster::down(&site, &mut Quiet).unwrap();
+    let layout = workspace().join("target/image/ovn-daemonset");
+    assert!(
+        layout.join("index.json").is_file(),
+        "no image at {}: run `cargo xtask image` (`cargo xtask test` does)",
+        layout.display()
+    );
+    let config = ovn_ha_config::RenderInput {
+        db_vip: Some(site.vip_cidr()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap()
+    .config;
+    let manifests = tempfile::tempdir().unwrap();
+    let mut key = vec![0u8; 256];
+    key.iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = (i * 7 + 3) as u8);
+    let files = ovn_ha_render::render_all(&config, Some(&key)).unwrap();
+    ovn_ha_render::write_atomically(manifests.path(), &files).unwrap();
+    let opts = UpOptions {
+        manifests: manifests.path().to_path_buf(),
+        image: format!("{}:latest", layout.display()),
+        hosts: HOSTS,
+        vip: config.vip.addr,
+        wait: Duration::from_secs(120),
+    };
+    let c = Cluster {
+        remote: config.ovn_north(),
+        site: site.clone(),
+        _manifests: manifests,
+    };
+    let report = cluster::up(&site, &opts, &mut Quiet).unwrap();
+    eprintln!(
+        "  cold bootstrap: first write {:.2} s after the containers started",
+        report.bootstrap.as_secs_f64()
+    );
+    c
+}
+
+/// Samples the hosts in the background; remembers every moment with two writable copies.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(usize, Vec<Vec<HostView>>)>,
+}
+
+impl Sampler {
+    fn start(site: Site) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut samples = 0;
+            let mut split = Vec::new();
+            // Bounded: at most 10 minutes of samples.
+            for _ in 0..6_000 {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let views = observe::sample(&site);
+                samples += 1;
+                if observe::writable_and_reachable(&views).len() > 1 {
+                    split.push(views);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (samples, split)
+        });
+        Sampler { stop, handle }
+    }
+
+    fn stop(self) -> (usize, Vec<Vec<HostView>>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap()
+    }
+}
+
+fn wait_converged(site: &Site, limit: Duration) -> Option<Vec<HostView>> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        let views = observe::sample(site);
+        if observe::converged(&views, HOSTS) {
+            return Some(views);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+/// Gives the fault time to act (and the cluster to fail over) before recovery starts.
+fn let_the_fault_act(w: &Writer, fault_at: Duration) {
+    let until = fault_at + Duration::from_secs(12);
+    // Bounded: 200 × 100 ms.
+    for _ in 0..200 {
+        if w.now() >= until {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs one scenario: cluster up, writer and sampler on, `fault` at t≈3 s, `recover` once the
+/// fault has had its effect, then the three assertions.
+fn scenario(name: &str, fault: impl FnOnce(&Cluster, &str), recover: impl FnOnce(&Cluster, &str)) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    eprintln!("scenario {name}");
+    let c = up();
+    let views = wait_converged(&c.site, Duration::from_secs(90))
+        .expect("the cluster did not converge after bootstrap");
+    let active = observe::active_host(&views).unwrap().to_string();
+    let sampler = Sampler::start(c.site.clone());
+    let w = Writer::start(WriterSpec::new(&c.remote, name));
+    std::thread::sleep(Duration::from_secs(3));
+    let fault_at = w.now();
+    fault(&c, &active);
+    let_the_fault_act(&w, fault_at);
+    recover(&c, &active);
+    let converged = wait_converged(&c.site, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    let records = w.stop();
+    let (samples, split) = sampler.stop();
+    let outcome = writer::analyze(&records, fault_at, Duration::from_millis(500));
+    eprintln!(
+        "  {name}: {} writes, {} acknowledged; outage {:?}, first write {:?} after the fault; {} failed and {} stalled after recovery; {samples} samples",
+        outcome.writes,
+        outcome.acked,
+        outcome.outage,
+        outcome.since_fault,
+        outcome.failed_after_recovery,
+        outcome.stalls_after_recovery
+    );
+    let present =
+        writer::switches(&c.remote, 5).expect("the VIP does not answer reads after the scenario");
+    let lost = writer::lost(&records, &present);
+    assert!(
+        lost.is_empty(),
+        "{name}: acknowledged writes lost: {lost:?}"
+    );
+    assert!(
+        split.is_empty(),
+        "{name}: two copies writable and reachable: {:?}",
+        split.first()
+    );
+    assert!(
+        converged.is_some(),
+        "{name}: no convergence to one promoted and two replicating copies: {:?}",
+        observe::sample(&c.site)
+    );
+    assert!(
+        outcome.first_ack_after.is_some(),
+        "{name}: no write was acknowledged after the fault"
+    );
+}
+
+fn nothing(_: &Cluster, _: &str) {}
+
+fn others(c: &Cluster, host: &str) -> Vec<String> {
+    ovn_ha_local::cluster::running_hosts(&c.site)
+        .into_iter()
+        .filter(|h| h != host)
+        .collect()
+}
+
+fn addr_of(host: &str) -> String {
+    // P-hN is 198.18.<subnet>.(10+N).
+    let n: u8 = host.rsplit_once("-h").unwrap().1.parse().unwrap();
+    format!("198.18.{}.{}", site().subnet, 10 + n)
+}
+
+/// Cold bootstrap: three fresh pods form a quorate, authenticated cluster, promote one copy and
+/// the VIP takes writes (the time is printed; the benchmark reports it).
+#[test]
+fn cold_bootstrap() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    eprintln!("scenario cold-bootstrap");
+    let c = up();
+    let views = wait_converged(&c.site, Duration::from_secs(90));
+    assert!(
+        views.is_some(),
+        "no convergence: {:?}",
+        observe::sample(&c.site)
+    );
+    assert!(writer::write_once(&c.remote, 2, &["ls-add", "bootstrap"]));
+    assert!(
+        writer::switches(&c.remote, 2)
+            .unwrap()
+            .contains(&"bootstrap".to_string())
+    );
+}
+
+/// Node loss: the active host's link is cut. The survivors keep quorum and promote one of
+/// theirs; the cut host loses quorum and stops serving; reconnected, it rejoins as a replica.
+#[test]
+fn link_cut_of_the_active_host() {
+    scenario(
+        "link-cut",
+        |_, active| faults::cut_link(active).unwrap(),
+        |_, active| faults::restore_link(active).unwrap(),
+    );
+}
+
+/// A crash of the active NB server (`kill -9`): the copy is recovered or moved without losing
+/// what was acknowledged.
+#[test]
+fn kill_9_of_the_active_nb_server() {
+    scenario(
+        "kill-nb",
+        |_, active| assert_eq!(faults::kill9(active, "ovsdb-server", "ovnnb_db"), 1),
+        nothing,
+    );
+}
+
+/// Pacemaker dies on the active host: the entrypoint stops corosync and exits, the kubelet
+/// restarts the pod, and the others take over in between.
+#[test]
+fn kill_9_of_pacemakerd_on_the_active_host() {
+    scenario(
+        "kill-pacemakerd",
+        |_, active| assert_eq!(faults::kill9(active, "pacemakerd", "pacemakerd"), 1),
+        |c, active| {
+            assert!(
+                cluster::wait_stopped(active, Duration::from_secs(60)),
+                "the entrypoint did not exit"
+            );
+            cluster::restart_host(&c.site, active, &mut Quiet).unwrap();
+        },
+    );
+}
+
+/// The active pod's container is killed outright (`runc kill KILL`), then restarted as a
+/// kubelet would.
+#[test]
+fn kill_of_the_active_container() {
+    scenario(
+        "kill-container",
+        |_, active| faults::signal_container(active, "KILL").unwrap(),
+        |c, active| {
+            assert!(cluster::wait_stopped(active, Duration::from_secs(30)));
+            cluster::restart_host(&c.site, active, &mut Quiet).unwrap();
+        },
+    );
+}
+
+/// Graceful stop (SIGTERM to the active entrypoint, what a drain does): the copy and the VIP
+/// move first, then the pod exits; restarted, it comes back as a replica.
+#[test]
+fn graceful_stop_of_the_active_pod() {
+    scenario(
+        "sigterm",
+        |_, active| faults::signal_container(active, "TERM").unwrap(),
+        |c, active| {
+            assert!(
+                cluster::wait_stopped(active, Duration::from_secs(60)),
+                "the entrypoint did not exit after SIGTERM"
+            );
+            cluster::restart_host(&c.site, active, &mut Quiet).unwrap();
+        },
+    );
+}
+
+/// One-way partition: the active host hears nothing from its peers (iptables in its
+/// namespace). It must give up its copy; the others promote one of theirs.
+#[test]
+fn one_way_partition_of_the_active_host() {
+    scenario(
+        "partition",
+        |c, active| {
+            let peers: Vec<String> = others(c, active).iter().map(|h| addr_of(h)).collect();
+            faults::drop_inbound(active, &peers).unwrap();
+        },
+        |_, active| faults::clear_inbound(active).unwrap(),
+    );
+}
+
+/// A standby's link is throttled (tc tbf), then the active host is cut off: the promotion must
+/// still keep every acknowledged write.
+#[test]
+fn throttled_standby_then_the_active_dies() {
+    let throttled = Arc::new(Mutex::new(String::new()));
+    let t1 = throttled.clone();
+    let t2 = throttled.clone();
+    scenario(
+        "throttled",
+        move |c, active| {
+            let standby = others(c, active).remove(0);
+            faults::throttle(&standby, "2mbit").unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+            faults::cut_link(active).unwrap();
+            *t1.lock().unwrap() = standby;
+        },
+        move |_, active| {
+            faults::restore_link(active).unwrap();
+            let standby = t2.lock().unwrap().clone();
+            faults::unthrottle(&standby).unwrap();
+        },
+    );
+}
+
+/// Rolling restart of all three pods, one at a time, each waiting for the cluster to converge
+/// (an upgrade): writes continue throughout.
+#[test]
+fn rolling_restart_of_all_three() {
+    scenario(
+        "rolling",
+        |c, _| {
+            for host in cluster::running_hosts(&c.site) {
+                faults::signal_container(&host, "TERM").unwrap();
+                assert!(
+                    cluster::wait_stopped(&host, Duration::from_secs(60)),
+                    "{host} did not exit"
+                );
+                cluster::restart_host(&c.site, &host, &mut Quiet).unwrap();
+                assert!(
+                    wait_converged(&c.site, Duration::from_secs(120)).is_some(),
+                    "no convergence after restarting {host}"
+                );
+            }
+        },
+        nothing,
+    );
+}
