@@ -1,7 +1,7 @@
 //! Pacemaker's own command-line tools, wrapped: `crm_mon` (status XML), `cibadmin` (query and
 //! modify the CIB), `crm_attribute` (node standby). Never pcs.
 
-use super::proc::{checked, output};
+use super::proc::{checked, checked_with_env, output};
 use anyhow::{Context, Result};
 use ovnkube_db_ha::cib::Cib;
 use ovnkube_db_ha::cib::compare::contains;
@@ -17,22 +17,52 @@ pub fn cluster_status() -> Result<ClusterStatus> {
     parse_crm_mon(&xml, DB_RESOURCE, VIP_RESOURCE).context("reading crm_mon's XML")
 }
 
-/// Makes the live CIB contain `cib`'s configuration: queries it and, only if something is
+/// Which CIB the tools work on: the running cluster's, or a file (`CIB_file`, for tests).
+#[derive(Debug, Clone, Default)]
+pub struct CibTarget {
+    file: Option<String>,
+}
+
+impl CibTarget {
+    /// The running cluster's CIB.
+    pub fn live() -> Self {
+        CibTarget::default()
+    }
+
+    /// A CIB held in a file.
+    #[cfg(test)]
+    pub fn file(path: &std::path::Path) -> Self {
+        CibTarget {
+            file: Some(path.to_string_lossy().into_owned()),
+        }
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.file
+            .as_deref()
+            .map(|f| vec![("CIB_file", f)])
+            .unwrap_or_default()
+    }
+}
+
+/// Makes the CIB contain `cib`'s configuration: queries it and, only if something is
 /// missing or different, sends one atomic `cibadmin --modify --allow-create`. Safe when every
 /// node does it at once: the payloads are identical and the merge is idempotent.
 /// Returns whether a change was sent.
-pub fn ensure_configuration(cib: &Cib) -> Result<bool> {
+pub fn ensure_configuration(cib: &Cib, target: &CibTarget) -> Result<bool> {
     let desired = cib.configuration().without_comments();
-    let live = checked(
+    let env = target.env();
+    let live = checked_with_env(
         "cibadmin",
         &["--query", "--scope", "configuration"],
         None,
         SHORT,
+        &env,
     )?;
     if contains(&live, &desired) {
         return Ok(false);
     }
-    checked(
+    checked_with_env(
         "cibadmin",
         &[
             "--modify",
@@ -43,6 +73,7 @@ pub fn ensure_configuration(cib: &Cib) -> Result<bool> {
         ],
         Some(&desired.to_xml()),
         Duration::from_secs(30),
+        &env,
     )
     .context("loading the configuration into the CIB")?;
     Ok(true)
@@ -75,4 +106,70 @@ pub fn corosync_answers() -> bool {
     output("corosync-cfgtool", &["-s"], None, Duration::from_secs(5))
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ovn_ha_config::vip::parse_vip;
+    use ovnkube_db_ha::cib::{DesiredCib, desired_cib};
+    use std::process::Command;
+
+    fn sample() -> Cib {
+        desired_cib(&DesiredCib {
+            vip: parse_vip("198.18.5.100/24").unwrap(),
+            nb_port: 6641,
+            sb_port: 6642,
+        })
+    }
+
+    /// The exact cibadmin calls `run` makes, on a file-backed CIB: the first call loads the
+    /// configuration, the second finds it in place and changes nothing, Pacemaker's own
+    /// properties next to ours survive, and the result passes crm_verify.
+    #[test]
+    fn loading_is_idempotent_on_a_file_backed_cib() {
+        if Command::new("cibadmin").arg("--version").output().is_err() {
+            eprintln!("skipped: cibadmin not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cib.xml");
+        let empty = Command::new("cibadmin").arg("--empty").output().unwrap();
+        let text = String::from_utf8_lossy(&empty.stdout).replace(
+            "<crm_config/>",
+            "<crm_config><cluster_property_set id=\"cib-bootstrap-options\">\
+             <nvpair id=\"cib-bootstrap-options-cluster-name\" name=\"cluster-name\" value=\"ovnkube-db\"/>\
+             </cluster_property_set></crm_config>",
+        );
+        std::fs::write(&path, text).unwrap();
+        let target = CibTarget::file(&path);
+        let cib = sample();
+        assert!(ensure_configuration(&cib, &target).unwrap());
+        let after_first = std::fs::read_to_string(&path).unwrap();
+        assert!(!ensure_configuration(&cib, &target).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after_first);
+        assert!(after_first.contains("name=\"cluster-name\""));
+        assert!(after_first.contains("with-rsc-role=\"Promoted\""));
+        let verify = Command::new("crm_verify")
+            .arg("-x")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        // A changed VIP is merged in place.
+        let moved = desired_cib(&DesiredCib {
+            vip: parse_vip("198.18.5.101/24").unwrap(),
+            nb_port: 6641,
+            sb_port: 6642,
+        });
+        assert!(ensure_configuration(&moved, &target).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("value=\"198.18.5.101\"") && !text.contains("value=\"198.18.5.100\"")
+        );
+    }
 }

@@ -14,7 +14,19 @@ pub fn output(
     input: Option<&str>,
     limit: Duration,
 ) -> Result<Output> {
+    output_with_env(program, args, input, limit, &[])
+}
+
+/// [`output`] with extra environment variables.
+pub fn output_with_env(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+    limit: Duration,
+    env: &[(&str, &str)],
+) -> Result<Output> {
     let mut cmd = Command::new(program);
+    cmd.envs(env.iter().copied());
     cmd.args(args)
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -56,7 +68,18 @@ pub fn checked(
     input: Option<&str>,
     limit: Duration,
 ) -> Result<String> {
-    let out = output(program, args, input, limit)?;
+    checked_with_env(program, args, input, limit, &[])
+}
+
+/// [`checked`] with extra environment variables.
+pub fn checked_with_env(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+    limit: Duration,
+    env: &[(&str, &str)],
+) -> Result<String> {
+    let out = output_with_env(program, args, input, limit, env)?;
     if !out.status.success() {
         bail!(
             "{program} {} failed ({}): {}",

@@ -3,7 +3,7 @@
 //! SIGTERM hand over (standby) before stopping the daemons.
 
 use super::Failure;
-use super::pcmk::{cluster_status, corosync_answers, ensure_configuration, set_standby};
+use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
 use super::supervise::{Daemon, reap_orphans};
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
@@ -247,7 +247,7 @@ fn supervise(
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {
-                    match ensure_configuration(&p.cib).and_then(|changed| {
+                    match ensure_configuration(&p.cib, &CibTarget::live()).and_then(|changed| {
                         set_standby(me, false)?;
                         Ok(changed)
                     }) {
