@@ -1,19 +1,305 @@
 //! `cargo xtask image`: the ovn-daemonset OCI image (static binaries on a Debian rootfs), built
-//! without Docker.
+//! without Docker into an OCI image layout, reproducibly (same inputs, same manifest digest),
+//! and optionally pushed to a registry.
+//!
+//! Steps: check the flags and that the output is writable; build the binaries statically
+//! ([`binaries`]); take the Debian base layer from the cache or build it with mmdebstrap
+//! ([`rootfs`], [`normalise`]); write the binaries layer ([`layer`]); assemble the layout in a
+//! scratch directory and rename it into place ([`layout`]); push ([`push`]); print the figures.
 
-use anyhow::{Result, bail};
+mod binaries;
+mod build_info;
+mod layer;
+mod layout;
+mod normalise;
+mod progress;
+mod push;
+mod rootfs;
+
+use crate::cmd;
+use anyhow::{Context, Result, bail};
+use ovn_ha_config::defaults::{DB_IMAGE, DB_IMAGE_REPOSITORY};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct ImageArgs {
-    /// Tag of the image in the layout.
-    #[arg(long, default_value = "latest")]
+    /// Tag of the image: the layout names it, and the image is `<repository>:<tag>`.
+    #[arg(long, default_value = default_tag())]
     pub tag: String,
-    /// Push the layout to this registry reference.
+    /// Also push the image to this registry reference (REGISTRY/REPOSITORY[:TAG]).
+    /// Credentials: REGISTRY_USERNAME + REGISTRY_PASSWORD, or REGISTRY_TOKEN.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+    /// Rebuild the Debian base layer even if it is cached (measures a cold build).
+    #[arg(long)]
+    pub cold: bool,
+    /// Directory of the OCI image layout (default: target/image/ovn-daemonset).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
-pub fn run(_args: &ImageArgs) -> Result<ExitCode> {
-    bail!("not implemented yet")
+/// The tag of the default image name (`latest`).
+const fn default_tag() -> &'static str {
+    let (repo, tag) = DB_IMAGE.as_bytes().split_at(DB_IMAGE_REPOSITORY.len());
+    let _ = repo;
+    match tag.split_first() {
+        Some((b':', rest)) => match std::str::from_utf8(rest) {
+            Ok(t) => t,
+            Err(_) => "latest",
+        },
+        _ => "latest",
+    }
+}
+
+/// Where the layout goes by default, under the workspace's target directory.
+pub fn default_output(root: &Path) -> PathBuf {
+    root.join("target").join("image").join("ovn-daemonset")
+}
+
+/// The cache of base layers.
+pub fn cache_dir(root: &Path) -> PathBuf {
+    root.join("target").join("image").join("cache")
+}
+
+/// A directory removed on drop unless kept.
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Scratch {
+    /// Creates `parent/.scratch-<label>-<pid>-<n>`.
+    pub fn new(parent: &Path, label: &str) -> Result<Self> {
+        let path = parent.join(format!(
+            ".scratch-{label}-{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self { path, keep: false })
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Stops removing the directory on drop and returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        self.path.clone()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes `.scratch-*` directories in `dir` left by processes that no longer run (killed
+/// mid-build); a live process's scratch directory is left alone.
+pub fn remove_stale_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(".scratch-") {
+            continue;
+        }
+        let mut fields = name.rsplit('-');
+        let pid = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                eprintln!("removing {} (left by process {pid})", e.path().display());
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// A number unique within this process.
+pub fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Checks a tag against the distribution spec's grammar.
+fn check_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        bail!(
+            "--tag {tag:?} is not a valid tag: use up to 128 letters, digits, '_', '.', '-', \
+             not starting with '.' or '-'"
+        );
+    }
+    Ok(())
+}
+
+/// Creates the output's parent and a scratch directory in it, turning failures into one error
+/// that names the flag.
+fn prepare_output(out: &Path) -> Result<Scratch> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !layout::replaceable(out) {
+        bail!(
+            "--output {}: the directory exists and is not an OCI image layout; \
+             remove it or pass another --output",
+            out.display()
+        );
+    }
+    remove_stale_scratch(parent);
+    std::fs::create_dir_all(parent)
+        .and_then(|()| {
+            Scratch::new(parent, "layout").map_err(|e| std::io::Error::other(format!("{e:#}")))
+        })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--output {}: cannot write there ({e}); pass --output with a writable directory",
+                out.display()
+            )
+        })
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+pub fn run(args: &ImageArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    check_tag(&args.tag)?;
+    let push_target = args
+        .push
+        .as_deref()
+        .map(|r| push::parse(r, &args.tag))
+        .transpose()?;
+    let root = cmd::workspace_root();
+    let out = args.output.clone().unwrap_or_else(|| default_output(&root));
+    let scratch = prepare_output(&out)?;
+    let name = format!("{DB_IMAGE_REPOSITORY}:{}", args.tag);
+    let info = build_info::BuildInfo::collect(&root)?;
+
+    let t = Instant::now();
+    let built = binaries::build(&root)?;
+    let binaries_seconds = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let base = rootfs::base(&cache_dir(&root), info.epoch, args.cold)?;
+    let base_seconds = t.elapsed().as_secs_f64();
+    if base.cached {
+        eprintln!(
+            "==> base layer {} from the cache (key {})",
+            base.layer.blob.digest,
+            rootfs::cache_key()
+        );
+    }
+
+    let t = Instant::now();
+    let spin = progress::spinner("writing the binaries layer and the OCI layout");
+    let app_path = scratch.path().join("binaries.tar.gz");
+    let app = binaries::layer(&built, &app_path, info.epoch)?;
+    let base_history = format!(
+        "mmdebstrap --variant=minbase {} with {} (SOURCE_DATE_EPOCH={})",
+        rootfs::SUITE,
+        rootfs::PACKAGES.join(","),
+        base.epoch
+    );
+    let app_history = format!(
+        "cargo xtask image: {} (static, {})",
+        binaries::BINARIES
+            .iter()
+            .map(|(_, _, p)| format!("/{p}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        binaries::TARGET
+    );
+    let layout_dir = scratch.path().join("layout");
+    let spec = layout::ImageSpec {
+        tag: &args.tag,
+        name: &name,
+        info: &info,
+        entrypoint: vec![binaries::ENTRYPOINT.to_owned()],
+        cmd: vec!["run".to_owned()],
+        layers: vec![(&base.layer, base_history), (&app, app_history)],
+    };
+    let written = layout::write_into(&layout_dir, &spec)?;
+    layout::install(layout_dir, &out)?;
+    drop(scratch);
+    spin.finish_and_clear();
+    let layout_seconds = t.elapsed().as_secs_f64();
+
+    println!("image:           {name}");
+    println!("layout:          oci:{}:{}", out.display(), args.tag);
+    println!("manifest digest: {}", written.manifest_digest);
+    println!(
+        "compressed size: {} (base layer {}, binaries layer {}; uncompressed {})",
+        mb(written.compressed_size),
+        mb(base.layer.blob.size),
+        mb(app.blob.size),
+        mb(base.layer.tar_size + app.tar_size)
+    );
+    let mut push_seconds = None;
+    if let Some(target) = &push_target {
+        let t = Instant::now();
+        let digest = push::push(&out, &args.tag, target)?;
+        push_seconds = Some(t.elapsed().as_secs_f64());
+        println!("pushed:          {} ({digest})", target.text);
+    }
+
+    let total = started.elapsed().as_secs_f64();
+    println!(
+        "cold base build: {:.1} s{}",
+        base.build_seconds,
+        if base.cached {
+            " (recorded when the cached base was built)"
+        } else {
+            " (this run)"
+        }
+    );
+    println!(
+        "this build:      {total:.1} s{} (binaries {binaries_seconds:.1} s, base {base_seconds:.1} s, layer + layout {layout_seconds:.1} s{})",
+        if base.cached {
+            ", base cached"
+        } else {
+            ", base built"
+        },
+        push_seconds
+            .map(|s| format!(", push {s:.1} s"))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_tag_is_the_default_image_tag() {
+        assert_eq!(format!("{DB_IMAGE_REPOSITORY}:{}", default_tag()), DB_IMAGE);
+    }
+
+    #[test]
+    fn tags() {
+        assert!(check_tag("latest").is_ok());
+        assert!(check_tag("v0.1.0-rc_1").is_ok());
+        assert!(check_tag("-x").is_err());
+        assert!(check_tag("a/b").is_err());
+        assert!(check_tag("").is_err());
+    }
 }

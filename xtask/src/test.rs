@@ -23,6 +23,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "umoci",
     "skopeo",
     "file",
+    "docker-registry",
 ];
 
 /// PyPI packages, with the command each provides.
