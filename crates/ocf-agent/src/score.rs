@@ -9,6 +9,9 @@
 //!   attribute (an attribute change aborts the running transition).
 //! - [`RECENTLY_LOST`]: not replicating now, but was healthy less than [`RECENT_LOSS_SECS`]
 //!   ago (the active just died or was just demoted: this copy has the freshest data).
+//! - A loss younger than [`LOSS_HOLD_SECS`] keeps [`HEALTHY`]: during a switchover or a
+//!   failover every standby loses its active for a moment, and lowering scores then would
+//!   change node attributes (and abort Pacemaker's transition) in the middle of it.
 //! - [`NOT_REPLICATING`]: connecting, failed, or lost long ago / never replicated.
 //! - [`FAULT`]: a database was active on an unpromoted copy (being repaired).
 
@@ -27,6 +30,8 @@ pub const NOT_REPLICATING: i32 = 10;
 pub const FAULT: i32 = 5;
 /// How long a lost copy counts as "recently lost".
 pub const RECENT_LOSS_SECS: u64 = 30;
+/// How long a loss may last before the score drops at all.
+pub const LOSS_HOLD_SECS: u64 = 5;
 
 /// Health measured by one monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,12 +109,12 @@ pub fn next(prev: &Record, health: Health, now: u64) -> (Record, i32) {
             } else {
                 prev.lost_at
             };
-            let score = if health == Health::Fault {
-                FAULT
-            } else if lost_at.is_some_and(|t| now.saturating_sub(t) < RECENT_LOSS_SECS) {
-                RECENTLY_LOST
-            } else {
-                NOT_REPLICATING
+            let age = lost_at.map(|t| now.saturating_sub(t));
+            let score = match (health, age) {
+                (Health::Fault, _) => FAULT,
+                (_, Some(a)) if a < LOSS_HOLD_SECS => HEALTHY,
+                (_, Some(a)) if a < RECENT_LOSS_SECS => RECENTLY_LOST,
+                _ => NOT_REPLICATING,
             };
             (
                 Record {
@@ -333,7 +338,7 @@ mod tests {
                 healthy.clone(),
                 Health::NotReplicating,
                 0,
-                RECENTLY_LOST,
+                HEALTHY,
                 Some(t0),
             ),
             (healthy.clone(), Health::Healthy, 0, HEALTHY, None),
@@ -347,6 +352,30 @@ mod tests {
                 },
                 Health::NotReplicating,
                 RECENT_LOSS_SECS - 1,
+                RECENTLY_LOST,
+                Some(t0),
+            ),
+            (
+                Record {
+                    score: Some(HEALTHY),
+                    written: true,
+                    healthy: false,
+                    lost_at: Some(t0),
+                },
+                Health::NotReplicating,
+                LOSS_HOLD_SECS - 1,
+                HEALTHY,
+                Some(t0),
+            ),
+            (
+                Record {
+                    score: Some(HEALTHY),
+                    written: true,
+                    healthy: false,
+                    lost_at: Some(t0),
+                },
+                Health::NotReplicating,
+                LOSS_HOLD_SECS,
                 RECENTLY_LOST,
                 Some(t0),
             ),
@@ -376,7 +405,8 @@ mod tests {
 
     #[test]
     fn a_copy_cut_earlier_ranks_lower() {
-        // A lost replication at t, B at t + RECENT_LOSS_SECS; both measured after B's loss.
+        // A lost replication at t, B at t + RECENT_LOSS_SECS; both measured once B's loss is
+        // older than the hold.
         let t = 5_000;
         let h = Record {
             score: Some(HEALTHY),
@@ -386,9 +416,10 @@ mod tests {
         };
         let (a1, _) = next(&h, Health::NotReplicating, t);
         let (b1, _) = next(&h, Health::NotReplicating, t + RECENT_LOSS_SECS);
-        let (_, a_score) = next(&a1, Health::NotReplicating, t + RECENT_LOSS_SECS + 1);
-        let (_, b_score) = next(&b1, Health::NotReplicating, t + RECENT_LOSS_SECS + 1);
-        assert!(a_score < b_score);
+        let later = t + RECENT_LOSS_SECS + LOSS_HOLD_SECS;
+        let (_, a_score) = next(&a1, Health::NotReplicating, later);
+        let (_, b_score) = next(&b1, Health::NotReplicating, later);
+        assert_eq!((a_score, b_score), (NOT_REPLICATING, RECENTLY_LOST));
     }
 
     #[test]

@@ -58,35 +58,34 @@ pub fn established_inodes(table: &str, remote: SocketAddr) -> Vec<u64> {
         .collect()
 }
 
-/// Reads `/proc/PID/net/tcp` or `tcp6` in one large read: the kernel walks its whole
-/// connection hash table for every `read`, so small reads multiply the cost.
+/// Reads `/proc/PID/net/tcp` or `tcp6`. The kernel hands the table out in chunks of about
+/// a page (each read stops when its page-sized buffer is full, and lines are under 200
+/// bytes), so a chunk well under a page is the last one: stopping there saves the final empty
+/// read, which costs another walk of the whole connection hash table.
 pub fn read_table(pid: i32, v6: bool) -> Option<String> {
     use std::io::Read;
     let name = if v6 { "tcp6" } else { "tcp" };
     let mut f = std::fs::File::open(format!("/proc/{pid}/net/{name}")).ok()?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0;
+    let mut out = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        if len == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        let room = buf.len() - len;
-        match f.read(&mut buf[len..]) {
+        match f.read(&mut chunk) {
             Ok(0) => break,
-            // seq_file fills the buffer until the table ends: a short read is the end, and
-            // skipping the final empty read saves a second walk.
-            Ok(n) if n < room / 2 => {
-                len += n;
-                break;
+            Ok(n) => {
+                out.extend_from_slice(&chunk[..n]);
+                if n < LAST_CHUNK_BELOW {
+                    break;
+                }
             }
-            Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
         }
     }
-    buf.truncate(len);
-    String::from_utf8(buf).ok()
+    String::from_utf8(out).ok()
 }
+
+/// A read shorter than this ends the table (see [`read_table`]).
+const LAST_CHUNK_BELOW: usize = 2048;
 
 /// Socket inodes `pid` holds (from `/proc/PID/fd`).
 pub fn socket_inodes(pid: i32) -> Option<Vec<u64>> {
@@ -168,6 +167,21 @@ mod tests {
         assert!(established_inodes(&table, sb).is_empty());
         assert_eq!(parse_proc_addr(&format!("{}:19F1", hex4(vip))), Some(nb));
         assert_eq!(parse_proc_addr("garbage"), None);
+    }
+
+    #[test]
+    fn tables_longer_than_a_chunk_are_read_whole() {
+        // 80 connections (160 lines, ~24 KB): several page-sized chunks.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let conns: Vec<_> = (0..80)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let me = std::process::id() as i32;
+        let table = read_table(me, false).unwrap();
+        assert!(table.lines().count() > 160, "{}", table.lines().count());
+        assert_eq!(established_inodes(&table, addr).len(), 80);
+        drop(conns);
     }
 
     #[test]

@@ -221,11 +221,17 @@ fn switchover_replication_and_scores() {
 
     // A non-default client probe is recorded on the connection rows at promotion.
     assert_eq!(
-        a.rows("ovn-nbctl", "--bare --columns=target,inactivity_probe list Connection"),
+        a.rows(
+            "ovn-nbctl",
+            "--bare --columns=target,inactivity_probe list Connection"
+        ),
         vec!["7000".to_owned(), format!("ptcp:6641:{vip}")]
     );
     assert_eq!(
-        a.rows("ovn-sbctl", "--bare --columns=inactivity_probe list Connection"),
+        a.rows(
+            "ovn-sbctl",
+            "--bare --columns=inactivity_probe list Connection"
+        ),
         vec!["7000".to_owned()]
     );
 
