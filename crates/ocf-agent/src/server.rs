@@ -234,6 +234,64 @@ mod tests {
         assert!(!a.iter().any(|x| x == "--active"));
     }
 
+    /// A database made from an older schema is backed up and converted; a missing one is
+    /// created. Runs the real ovsdb-tool when installed.
+    #[test]
+    fn prepare_creates_and_converts() {
+        let tool = Path::new("/usr/bin/ovsdb-tool");
+        let schema = Path::new("/usr/share/ovn/ovn-nb.ovsschema");
+        if !tool.exists() || !schema.exists() {
+            eprintln!("skipping: ovsdb-tool or the NB schema is not installed");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("ovndb-servers-prep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // An "older" schema: one table fewer and a lower version.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(schema).unwrap()).unwrap();
+        old["version"] = "1.0.0".into();
+        old["tables"].as_object_mut().unwrap().remove("Meter_Band");
+        old["tables"]["Meter"]["columns"]
+            .as_object_mut()
+            .unwrap()
+            .remove("bands");
+        let old_schema = dir.join("old.ovsschema");
+        std::fs::write(&old_schema, old.to_string()).unwrap();
+
+        let p =
+            Params::from_env(&Env::from_pairs([("OCF_RESKEY_master_ip", "192.0.2.10")])).unwrap();
+        let mut l = DbLayout::new(&p, Db::Nb);
+        l.file = dir.join("nb.db");
+        l.schema = old_schema;
+        prepare_db(tool, &l).unwrap();
+        assert!(l.file.exists(), "created");
+        l.schema = schema.to_path_buf();
+        prepare_db(tool, &l).unwrap();
+        let version = Command::new(tool)
+            .arg("db-version")
+            .arg(&l.file)
+            .output()
+            .unwrap();
+        let want = Command::new(tool)
+            .arg("schema-version")
+            .arg(schema)
+            .output()
+            .unwrap();
+        assert_eq!(version.stdout, want.stdout, "converted to the new schema");
+        let backups = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().contains(".backup1.0.0-"))
+            })
+            .count();
+        assert_eq!(backups, 1, "a backup of the old file was kept");
+        // Up to date: nothing more happens.
+        prepare_db(tool, &l).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn connection_rows() {
         let p = Params::from_env(&Env::from_pairs([

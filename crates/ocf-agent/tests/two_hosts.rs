@@ -330,6 +330,23 @@ fn switchover_replication_and_scores() {
     assert_eq!(b.monitor("Promoted").0, 8);
     assert!(a.score() < b.score());
 
+    // kill -9 of the promoted NB server: the promoted monitor reports 9 (failed promoted);
+    // a demote then brings the copy back as a backup (0) instead of answering "not running".
+    let out = b.sh("kill -9 $(cat /run/ovn/ovnnb_db.pid)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "B's promoted monitor to fail",
+        Duration::from_secs(10),
+        || b.monitor("Promoted").0 == 9,
+    );
+    b.del_vip();
+    b.ok("demote");
+    assert_eq!(b.monitor("Unpromoted").0, 0);
+
     // Stop both through the agent: no server left.
     a.ok("stop");
     b.ok("stop");
