@@ -165,6 +165,18 @@ impl Client {
         Ok(SyncStatus::parse(&text)?)
     }
 
+    /// Stores `target` as the active server (does not connect).
+    pub fn set_active(&mut self, target: &str) -> Result<(), Error> {
+        self.call(&Command::SetActive(target)).map(|_| ())
+    }
+
+    /// Makes this server a backup of the stored target. Fails with
+    /// [`Error::ReportedFailure`] when no target is stored (the server says so in a
+    /// "success" reply).
+    pub fn connect_active(&mut self) -> Result<(), Error> {
+        self.call(&Command::ConnectActive).map(|_| ())
+    }
+
     /// Stores `target` as the active server and makes this server its backup.
     pub fn follow(&mut self, target: &str) -> Result<(), Error> {
         for r in self.pipeline(&[Command::SetActive(target), Command::ConnectActive])? {

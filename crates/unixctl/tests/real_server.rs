@@ -100,7 +100,7 @@ fn real_ovsdb_server_round_trip() {
     assert!(s.all_active(), "{s:?}");
 
     // The traps: success replies that report failure.
-    let err = a.call(&Command::ConnectActive).unwrap_err();
+    let err = a.connect_active().unwrap_err();
     assert!(matches!(err, Error::ReportedFailure { .. }), "{err}");
     let err = a
         .call(&Command::SetActiveProbeInterval("soon"))
@@ -135,7 +135,12 @@ fn real_ovsdb_server_round_trip() {
     b.disconnect_active().unwrap();
     assert!(b.sync_status().unwrap().all_active());
     let nowhere = format!("unix:{}", dir.join("nowhere.sock").display());
-    b.follow(&nowhere).unwrap();
+    b.set_active(&nowhere).unwrap();
+    assert!(
+        b.sync_status().unwrap().all_active(),
+        "set-active alone does not connect"
+    );
+    b.connect_active().unwrap();
     wait_link(&mut b, Link::Connecting);
     b.follow(&target).unwrap();
     wait_link(&mut b, Link::Replicating);
