@@ -1,8 +1,9 @@
-//! Two copies of the agent on two test-bed hosts (network + mount namespaces on a bridge,
+//! Copies of the agent on three test-bed hosts (network + mount namespaces on a bridge,
 //! 198.18.3.0/24, names `oa3-*`) with real ovsdb-servers and a VIP moved by hand the way
-//! IPaddr2 would: promote A, write through the VIP, B replicates without any notification;
-//! switch over to B, every row is there and A follows B; cut A's replication with iptables
-//! and A's promotion score drops below B's. Skipped with a message when not root or when the
+//! IPaddr2 would: promote A, write through the VIP, B (and C) replicate without any
+//! notification; switch over to B, every row is there and A follows B; cut A's replication
+//! with iptables and A's promotion score drops below B's; later the active (B) dies, and the
+//! standby cut first (A) ranks below the one that replicated until the end (C). Skipped with a message when not root or when the
 //! OVN / iproute2 / iptables tools are missing. Everything is stopped by pid and removed even
 //! on failure (the bed and the guard below tear down on drop).
 
@@ -192,7 +193,7 @@ fn switchover_replication_and_scores() {
         }
     }
     let _ = teardown_by_name(PREFIX);
-    let bed = Bed::create(&BedSpec::new(PREFIX, SUBNET, 2).unwrap()).unwrap();
+    let bed = Bed::create(&BedSpec::new(PREFIX, SUBNET, 3).unwrap()).unwrap();
     let vip = bed.spec().addr(100).to_string();
     let guard = Guard {
         copies: bed
@@ -204,11 +205,12 @@ fn switchover_replication_and_scores() {
             })
             .collect(),
     };
-    let (a, b) = (&guard.copies[0], &guard.copies[1]);
+    let (a, b, c) = (&guard.copies[0], &guard.copies[1], &guard.copies[2]);
 
     // Both start as backups of the VIP, which nobody holds yet.
     a.ok("start");
     b.ok("start");
+    c.ok("start");
     assert_eq!(a.monitor("Unpromoted").0, 0);
     assert_eq!(b.monitor("Unpromoted").0, 0);
     assert_eq!(a.score(), Some(10), "a copy that never replicated");
@@ -330,6 +332,16 @@ fn switchover_replication_and_scores() {
     assert_eq!(b.monitor("Promoted").0, 8);
     assert!(a.score() < b.score());
 
+    // Freshest standby first: once A's loss is old, the active (B) dies; C, which replicated
+    // until then, ranks above A.
+    wait_for("C replicating from B", Duration::from_secs(30), || {
+        c.monitor("Unpromoted").0 == 0 && c.score() == Some(100)
+    });
+    wait_for("A's loss to age", Duration::from_secs(45), || {
+        a.monitor("Unpromoted");
+        a.score() == Some(10)
+    });
+
     // kill -9 of the promoted NB server: the promoted monitor reports 9 (failed promoted);
     // a demote then brings the copy back as a backup (0) instead of answering "not running".
     let out = b.sh("kill -9 $(cat /run/ovn/ovnnb_db.pid)");
@@ -343,15 +355,22 @@ fn switchover_replication_and_scores() {
         Duration::from_secs(10),
         || b.monitor("Promoted").0 == 9,
     );
+    wait_for("C's score to drop", Duration::from_secs(30), || {
+        c.monitor("Unpromoted");
+        c.score() == Some(50)
+    });
+    assert!(a.score() < c.score(), "the copy cut first ranks lower");
     b.del_vip();
     b.ok("demote");
     assert_eq!(b.monitor("Unpromoted").0, 0);
 
-    // Stop both through the agent: no server left.
+    // Stop all through the agent: no server left.
     a.ok("stop");
     b.ok("stop");
+    c.ok("stop");
     assert_eq!(a.monitor("Unpromoted").0, 7);
     assert_eq!(b.monitor("Promoted").0, 7);
+    assert_eq!(c.monitor("Unpromoted").0, 7);
     drop(guard);
     bed.teardown().unwrap();
 }
