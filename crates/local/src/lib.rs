@@ -14,6 +14,7 @@ pub mod faults;
 pub mod limits;
 pub mod observe;
 pub mod pod_template;
+pub mod raft;
 pub mod runtime_spec;
 pub mod secrets;
 pub mod writer;

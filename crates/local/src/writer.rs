@@ -146,6 +146,9 @@ pub struct Outcome {
     pub outage: Option<Duration>,
     /// `first_ack_after - fault_at`.
     pub since_fault: Option<Duration>,
+    /// Longest gap between consecutive acknowledged writes from the last one before the fault
+    /// to the end of the run: the outage a client really saw, flapping included.
+    pub longest_gap: Option<Duration>,
     /// Writes that failed after the first acknowledged write following the fault.
     pub failed_after_recovery: usize,
     /// Writes slower than `stall` in the minute after recovery.
@@ -178,7 +181,17 @@ pub fn analyze(records: &[WriteRecord], fault_at: Duration, stall: Duration) -> 
         }
         None => (0, 0),
     };
+    let longest_gap = last_ack_before.and_then(|from| {
+        let mut ends: Vec<Duration> = acked
+            .iter()
+            .map(|r| r.ended)
+            .filter(|e| *e >= from)
+            .collect();
+        ends.sort();
+        ends.windows(2).map(|w| w[1] - w[0]).max()
+    });
     Outcome {
+        longest_gap,
         writes: records.len(),
         acked: acked.len(),
         last_ack_before,
@@ -231,6 +244,7 @@ mod tests {
         assert_eq!(o.first_ack_after, Some(Duration::from_millis(2300)));
         assert_eq!(o.outage, Some(Duration::from_millis(2230)));
         assert_eq!(o.since_fault, Some(Duration::from_millis(2200)));
+        assert_eq!(o.longest_gap, Some(Duration::from_millis(2230)));
         assert_eq!(o.failed_after_recovery, 1);
         assert_eq!(o.stalls_after_recovery, 2);
         assert_eq!((o.writes, o.acked), (7, 4));
@@ -242,6 +256,7 @@ mod tests {
         let o = analyze(&r, Duration::from_millis(100), Duration::from_millis(500));
         assert_eq!(o.first_ack_after, None);
         assert_eq!(o.outage, None);
+        assert_eq!(o.longest_gap, None);
         assert_eq!(lost(&r, &["x".into()]), ["a"]);
         assert!(lost(&r, &["a".into()]).is_empty());
     }
