@@ -32,7 +32,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Held while a scenario runs: the threads of this process take the mutex, other processes
 /// (a second `cargo test`) wait on an exclusive lock of this file.
 struct Serial {
-    _file: std::fs::File,
+    _file: nix::fcntl::Flock<std::fs::File>,
     _guard: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -41,7 +41,9 @@ fn serial() -> Serial {
     let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
         .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
         .unwrap();
-    file.lock().unwrap();
+    let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap();
     Serial {
         _file: file,
         _guard: guard,
