@@ -1,6 +1,7 @@
 //! `cargo xtask deploy`: put the rendered manifests on a cluster. With `--kubeconfig` (or
 //! `KUBECONFIG`) it applies `dist/yaml` to that Kubernetes cluster with kube-rs, in dependency
 //! order, waiting for the databases before the control plane; `--delete` removes it all again.
+//! Without a kubeconfig it starts the embedded local cluster (see [`crate::local`]).
 //! `--dry-run` prints the objects in apply order and contacts nothing.
 
 use anyhow::{Context, Result, bail};
@@ -19,9 +20,6 @@ pub struct DeployArgs {
     /// Context of the kubeconfig to use [default: its current context].
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Directory with the rendered manifests [default: dist/yaml of this repository].
-    #[arg(long, value_name = "DIR")]
-    pub manifests: Option<PathBuf>,
     /// Print the objects in apply order as YAML; contact no cluster.
     #[arg(long)]
     pub dry_run: bool,
@@ -31,9 +29,14 @@ pub struct DeployArgs {
     /// Label these nodes (comma-separated) as DB nodes before deploying.
     #[arg(long, value_name = "N1,N2,N3", value_delimiter = ',')]
     pub label_db_nodes: Vec<String>,
-    /// Longest wait for the databases to become available, in seconds.
+    /// Longest wait for the databases to become available (or, on the local cluster, for the
+    /// VIP to take writes), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub wait_timeout: u64,
+    /// Render flags, used for the local cluster; `--output-dir` (alias `--manifests`) is also
+    /// where a Kubernetes deploy reads the manifests.
+    #[command(flatten)]
+    pub render: crate::render::RenderArgs,
 }
 
 /// Progress on the terminal: a spinner for waits, a line per finished step.
@@ -96,12 +99,9 @@ async fn client(args: &DeployArgs, kubeconfig: Kubeconfig, source: &str) -> Resu
 }
 
 pub fn run(args: &DeployArgs) -> Result<ExitCode> {
-    let dir = args
-        .manifests
-        .clone()
-        .unwrap_or_else(|| crate::cmd::workspace_root().join("dist/yaml"));
-    let plan = Plan::from_dir(&dir)?;
+    let dir = args.render.output_dir();
     if args.dry_run {
+        let plan = Plan::from_dir(&dir)?;
         print!(
             "{}",
             plan.to_yaml().context("cannot print the objects as YAML")?
@@ -109,10 +109,17 @@ pub fn run(args: &DeployArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some((kc, source)) = kubeconfig(args)? else {
-        bail!(
-            "no cluster named: give --kubeconfig FILE (or set KUBECONFIG); the embedded local cluster is not available yet"
+        if args.delete || !args.label_db_nodes.is_empty() {
+            bail!(
+                "--delete and --label-db-nodes need a Kubernetes cluster: give --kubeconfig FILE (the local cluster goes with `cargo xtask down`)"
+            );
+        }
+        return crate::local::deploy(
+            &args.render,
+            Duration::from_secs(args.wait_timeout.min(300)),
         );
     };
+    let plan = Plan::from_dir(&dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,7 @@ mod bench_agent;
 mod cmd;
 mod deploy;
 mod image;
+mod local;
 mod render;
 mod test;
 
@@ -29,7 +30,15 @@ enum Command {
     /// Build the ovn-daemonset OCI image into target/image (no Docker needed).
     Image(image::ImageArgs),
     /// Deploy dist/yaml to a Kubernetes cluster (--kubeconfig), or print it (--dry-run).
-    Deploy(deploy::DeployArgs),
+    Deploy(Box<deploy::DeployArgs>),
+    /// Show the local cluster: hosts, containers, and the cluster as its entrypoint sees it.
+    Status {
+        /// Print the cluster status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop and remove the local cluster (containers, hosts, links, directories).
+    Down,
     /// Install what the tests need, then run fmt, clippy and every test.
     Test(test::TestArgs),
     /// Run a benchmark and print its figures.
@@ -43,6 +52,8 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Deploy(args) => deploy::run(&args),
+        Command::Status { json } => local::status(json),
+        Command::Down => local::down(),
         Command::Image(args) => image::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
     };

@@ -48,7 +48,7 @@ pub struct RenderArgs {
     #[arg(long, conflicts_with = "corosync_authkey_file")]
     pub omit_authkey_secret: bool,
     /// Where to write the manifests [default: dist/yaml of this repository].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, visible_alias = "manifests", value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 }
 

@@ -1,6 +1,7 @@
-//! `cargo xtask test`: the README's test command. Installs the Debian and PyPI packages the
-//! tests need (only what is missing), then runs `cargo fmt --check`, clippy with warnings
-//! denied, and every test of the workspace.
+//! `cargo xtask test`: the README's test command. Installs the Debian, PyPI and npm packages
+//! the tests need (only what is missing), then runs `cargo fmt --check`, clippy with warnings
+//! denied, builds the image (the end-to-end suite runs it), and runs every test of the
+//! workspace.
 
 use crate::cmd;
 use anyhow::{Context, Result};
@@ -165,6 +166,13 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         "-D",
         "warnings",
     ]))?;
+    // The e2e fault suite runs the image under runc: build it (cached layers are reused).
+    eprintln!("==> building the image for the end-to-end tests");
+    let image = crate::local::default_image_args();
+    let code = crate::image::run(&image)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
     cmd::run(
         Command::new(&cargo)
             .current_dir(&root)
