@@ -192,10 +192,10 @@ pub fn run() -> Result<(), Failure> {
 
     let outcome = supervise(&p, &me, &term, &mut corosync, &mut pacemaker);
     match outcome {
-        Ok(()) => {
+        Ok(asked) => {
             log(format!(
                 "pacemaker: {}",
-                pacemaker.stop(remaining_stop_budget(&p))
+                pacemaker.stop(pacemaker_stop_budget(p.config.grace, asked.elapsed()))
             ));
             log(format!(
                 "corosync: {}",
@@ -218,8 +218,13 @@ pub fn run() -> Result<(), Failure> {
     }
 }
 
-fn remaining_stop_budget(_p: &Prepared) -> Duration {
-    STOP_MARGIN
+/// Time pacemaker gets to stop (it stops any resource still here first): what is left of the
+/// grace period less a little for corosync, but at least 5 s.
+fn pacemaker_stop_budget(grace: Duration, spent: Duration) -> Duration {
+    grace
+        .saturating_sub(spent)
+        .saturating_sub(Duration::from_secs(3))
+        .max(Duration::from_secs(5))
 }
 
 /// Polls `done` every 200 ms until it returns true, `limit` passes, or a stop was asked.
@@ -234,17 +239,17 @@ fn wait_until(limit: Duration, term: &AtomicBool, mut done: impl FnMut() -> bool
     false
 }
 
-/// Watches both daemons; configures the cluster once it has quorum; returns Ok after a
-/// requested stop (handover done or timed out), Err if a daemon died.
+/// Watches both daemons; configures the cluster once it has quorum; returns when the stop was
+/// requested (after the handover, or its timeout), or Err if a daemon died.
 fn supervise(
     p: &Prepared,
     me: &str,
     term: &AtomicBool,
     corosync: &mut Daemon,
     pacemaker: &mut Daemon,
-) -> Result<()> {
+) -> Result<Instant> {
     let mut configured = false;
-    let mut last_note = Instant::now() - Duration::from_secs(60);
+    let mut last_note: Option<Instant> = None;
     loop {
         reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
         for d in [&mut *corosync, &mut *pacemaker] {
@@ -254,7 +259,9 @@ fn supervise(
         }
         if term.load(Ordering::SeqCst) {
             log("stop requested: handing over");
-            return hand_over(p, me, corosync, pacemaker);
+            let asked = Instant::now();
+            hand_over(p, me, corosync, pacemaker)?;
+            return Ok(asked);
         }
         if !configured {
             match cluster_status() {
@@ -275,9 +282,9 @@ fn supervise(
                     }
                 }
                 Ok(_) | Err(_) => {
-                    if last_note.elapsed() > Duration::from_secs(10) {
+                    if last_note.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                         log("waiting for quorum and a DC");
-                        last_note = Instant::now();
+                        last_note = Some(Instant::now());
                     }
                 }
             }
@@ -359,6 +366,16 @@ fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daem
 #[cfg(test)]
 mod tests {
     use super::id_of;
+
+    #[test]
+    fn pacemaker_gets_the_rest_of_the_grace_period() {
+        use super::pacemaker_stop_budget;
+        use std::time::Duration;
+        let s = Duration::from_secs;
+        assert_eq!(pacemaker_stop_budget(s(30), s(4)), s(23));
+        assert_eq!(pacemaker_stop_budget(s(30), s(29)), s(5));
+        assert_eq!(pacemaker_stop_budget(s(10), s(60)), s(5));
+    }
 
     #[test]
     fn looks_up_ids() {
