@@ -80,7 +80,11 @@ impl StatusReport {
             .max()
             .unwrap_or(4)
             .max(4);
-        let _ = writeln!(out, "{:width$}  ONLINE  STANDBY  COPY        VIP", "NODE");
+        let _ = writeln!(
+            out,
+            "{:width$}  ONLINE  STANDBY  COPY        SCORE  VIP",
+            "NODE"
+        );
         for n in &c.nodes {
             let copy = if c.promoted.contains(&n.name) {
                 "Promoted"
@@ -90,9 +94,13 @@ impl StatusReport {
                 "-"
             };
             let vip = if c.vip.contains(&n.name) { "yes" } else { "-" };
+            let score = c
+                .promotion_scores
+                .get(&n.name)
+                .map_or_else(|| "-".to_string(), i64::to_string);
             let _ = writeln!(
                 out,
-                "{:width$}  {:6}  {:7}  {:10}  {vip}",
+                "{:width$}  {:6}  {:7}  {:10}  {score:>5}  {vip}",
                 n.name,
                 yes(n.online),
                 yes(n.standby),
