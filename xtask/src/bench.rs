@@ -7,10 +7,13 @@ use std::process::ExitCode;
 pub enum BenchCommand {
     /// OCF agent latency: ours against OVN's shell agent, side by side.
     Agent(crate::bench_agent::AgentArgs),
+    /// Failover: our stack against OVN RAFT on the same test-bed hosts, same writer.
+    Failover(crate::bench_failover::FailoverArgs),
 }
 
 pub fn run(cmd: &BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Agent(args) => crate::bench_agent::run(args),
+        BenchCommand::Failover(args) => crate::bench_failover::run(args),
     }
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_agent;
+mod bench_failover;
 mod cmd;
 mod deploy;
 mod image;
