@@ -48,10 +48,13 @@ const PATH_EXCLUDES: &[&str] = &[
     "path-exclude=/usr/share/lintian/*",
 ];
 
-/// Hooks run on the finished tree: the runtime supplies resolv.conf and hostname, and Python's
-/// byte-code caches are neither needed nor reproducible.
+/// Hooks run on the finished tree: the runtime supplies resolv.conf and hostname; pacemaker's
+/// postinst generates a random /etc/pacemaker/authkey (only Pacemaker Remote uses it), which must
+/// not ship as a secret shared by every user of the image and makes the base unreproducible; and
+/// Python's byte-code caches are neither needed nor reproducible.
 const CUSTOMIZE_HOOKS: &[&str] = &[
     r#"rm -f "$1/etc/resolv.conf" "$1/etc/hostname""#,
+    r#"rm -f "$1/etc/pacemaker/authkey""#,
     r#"find "$1/usr" -depth -type d -name __pycache__ -exec rm -rf {} +"#,
 ];
 
