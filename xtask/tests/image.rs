@@ -347,6 +347,10 @@ fn image_builds_runs_reproduces_and_pushes() {
         !rootfs.join("usr/share/man/man8").exists(),
         "man pages must be excluded"
     );
+    assert!(
+        !rootfs.join("etc/pacemaker/authkey").exists(),
+        "a generated Pacemaker key must not ship in the image"
+    );
 
     // 4. The rootfs runs both binaries under runc (not privileged, private namespaces).
     let (code, out, err) = run_in_bundle(&bundle, "help", &["/usr/bin/ovnkube-db-ha", "--help"]);
