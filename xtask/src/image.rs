@@ -199,7 +199,7 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     let binaries_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let base = rootfs::base(&cache_dir(&root), info.epoch, args.cold)?;
+    let (base, cache_lock) = rootfs::base(&cache_dir(&root), info.epoch, args.cold)?;
     let base_seconds = t.elapsed().as_secs_f64();
     if base.cached {
         eprintln!(
@@ -239,6 +239,7 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     };
     let written = layout::write_into(&layout_dir, &spec)?;
     layout::install(layout_dir, &out)?;
+    drop(cache_lock);
     drop(scratch);
     spin.finish_and_clear();
     let layout_seconds = t.elapsed().as_secs_f64();

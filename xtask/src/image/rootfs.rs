@@ -7,7 +7,10 @@ use super::layer::{Layer, LayerWriter};
 use super::{normalise, progress};
 use crate::cmd;
 use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -107,19 +110,54 @@ pub fn cache_key() -> String {
     format!("{:x}", h.finalize())[..16].to_owned()
 }
 
-/// Returns the cached base, or builds (and caches) it when missing or when `cold`.
-pub fn base(cache_dir: &Path, epoch: u64, cold: bool) -> Result<Base> {
+/// An exclusive lock on the cache directory: one process at a time builds, replaces or links the
+/// cached base. Released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct CacheLock {
+    _lock: Flock<File>,
+}
+
+fn lock(cache_dir: &Path) -> Result<CacheLock> {
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("cannot create the cache directory {}", cache_dir.display()))?;
+    let path = cache_dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((file, Errno::EWOULDBLOCK)) => {
+            eprintln!(
+                "==> waiting for another `cargo xtask image` using {}",
+                cache_dir.display()
+            );
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| e)
+                .with_context(|| format!("cannot lock {}", path.display()))?
+        }
+        Err((_, e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    };
+    Ok(CacheLock { _lock: lock })
+}
+
+/// Returns the cached base, or builds (and caches) it when missing or when `cold`. The returned
+/// lock keeps other processes from replacing the cached blob while the caller links it.
+pub fn base(cache_dir: &Path, epoch: u64, cold: bool) -> Result<(Base, CacheLock)> {
+    let guard = lock(cache_dir)?;
     let entry = cache_dir.join(format!("base-{}", cache_key()));
     if !cold {
         match read_cached(&entry) {
-            Ok(Some(base)) => return Ok(base),
+            Ok(Some(base)) => return Ok((base, guard)),
             Ok(None) => {}
             Err(e) => eprintln!("ignoring the cached base in {}: {e:#}", entry.display()),
         }
     }
     let built = build(cache_dir, &entry, epoch)?;
     prune(cache_dir, &entry);
-    Ok(built)
+    Ok((built, guard))
 }
 
 fn meta_path(entry: &Path) -> PathBuf {
