@@ -20,8 +20,13 @@ fn root() -> PathBuf {
 }
 
 fn xtask(args: &[&str]) -> Output {
+    xtask_with_env(args, &[])
+}
+
+fn xtask_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -175,6 +180,30 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
     None
 }
 
+/// How the test registry treats pushes.
+enum Mode {
+    Open,
+    ReadOnly,
+    /// Basic authentication with this `user:bcrypt-hash` line.
+    Htpasswd(String),
+}
+
+/// A bcrypt htpasswd line for `user:password` (Python's crypt module, Debian 12's python3).
+fn htpasswd_line(user: &str, password: &str) -> Option<String> {
+    let out = Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+            password,
+        ])
+        .output()
+        .ok()?;
+    let hash = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && hash.starts_with("$2")).then(|| format!("{user}:{hash}"))
+}
+
 /// Debian's docker-registry on 127.0.0.1:<free port>, stopped by pid when dropped.
 struct Registry {
     child: Child,
@@ -182,7 +211,7 @@ struct Registry {
 }
 
 impl Registry {
-    fn start(dir: &Path, read_only: bool) -> Registry {
+    fn start(dir: &Path, mode: Mode) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -191,15 +220,28 @@ impl Registry {
         let storage = dir.join(format!("storage-{port}"));
         std::fs::create_dir_all(&storage).unwrap();
         let config = dir.join(format!("registry-{port}.yml"));
-        let maintenance = if read_only {
-            "  maintenance:\n    readonly:\n      enabled: true\n"
-        } else {
-            ""
+        let (maintenance, auth) = match mode {
+            Mode::Open => (String::new(), String::new()),
+            Mode::ReadOnly => (
+                "  maintenance:\n    readonly:\n      enabled: true\n".to_owned(),
+                String::new(),
+            ),
+            Mode::Htpasswd(line) => {
+                let file = dir.join(format!("htpasswd-{port}"));
+                std::fs::write(&file, format!("{line}\n")).unwrap();
+                (
+                    String::new(),
+                    format!(
+                        "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                        file.display()
+                    ),
+                )
+            }
         };
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n{maintenance}http:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n{maintenance}{auth}http:\n  addr: 127.0.0.1:{port}\n",
                 storage.display()
             ),
         )
@@ -393,7 +435,7 @@ fn image_builds_runs_reproduces_and_pushes() {
     let digest = previous;
 
     // 6. Push to a loopback registry and read it back.
-    let registry = Registry::start(work.path(), false);
+    let registry = Registry::start(work.path(), Mode::Open);
     let target = format!("127.0.0.1:{}/ovndb-ha/ovn-daemonset:{tag}", registry.port);
     let pushed = xtask(&[
         "image", "--tag", tag, "--output", layout_arg, "--push", &target,
@@ -415,7 +457,7 @@ fn image_builds_runs_reproduces_and_pushes() {
     drop(registry);
 
     // 7. A registry that refuses writes, and one that is gone: one clear error each.
-    let read_only = Registry::start(work.path(), true);
+    let read_only = Registry::start(work.path(), Mode::ReadOnly);
     let target = format!("127.0.0.1:{}/ovn-daemonset:{tag}", read_only.port);
     let refused = xtask(&[
         "image", "--tag", tag, "--output", layout_arg, "--push", &target,
@@ -436,6 +478,50 @@ fn image_builds_runs_reproduces_and_pushes() {
     assert!(String::from_utf8_lossy(&gone.stderr).contains("error: --push"));
     // The layout itself stays complete and unchanged.
     assert_eq!(stdout_field(&gone, "manifest digest:"), digest);
+
+    // 8. Basic authentication: refused without credentials, accepted with them.
+    let Some(line) = htpasswd_line("ci", "s3cret-pw") else {
+        eprintln!("skipping the authenticated push: python3 cannot make a bcrypt hash");
+        return;
+    };
+    let guarded = Registry::start(work.path(), Mode::Htpasswd(line));
+    let target = format!("127.0.0.1:{}/ovn-daemonset:{tag}", guarded.port);
+    let push_args = [
+        "image", "--tag", tag, "--output", layout_arg, "--push", &target,
+    ];
+    let anonymous = xtask(&push_args);
+    assert!(!anonymous.status.success());
+    let err = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(
+        err.contains("error: --push") && err.contains("REGISTRY_USERNAME"),
+        "{err}"
+    );
+    let with_credentials = xtask_with_env(
+        &push_args,
+        &[
+            ("REGISTRY_USERNAME", "ci"),
+            ("REGISTRY_PASSWORD", "s3cret-pw"),
+        ],
+    );
+    assert!(
+        with_credentials.status.success(),
+        "authenticated push failed"
+    );
+    let remote: serde_json::Value = serde_json::from_slice(
+        &tool(
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--creds",
+                "ci:s3cret-pw",
+                &format!("docker://{target}"),
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(remote["Digest"], digest.as_str());
 }
 
 /// Flag errors come before any build, name the flag, and write nothing.
