@@ -125,11 +125,27 @@ impl Drop for Container {
 }
 
 /// Runs `args` in the unpacked bundle under runc; returns (exit code, stdout, stderr).
-fn run_in_bundle(bundle: &Path, name: &str, args: &[&str]) -> (i32, String, String) {
+/// `extra_caps` are added to umoci's default (unprivileged) capability sets.
+fn run_in_bundle(
+    bundle: &Path,
+    name: &str,
+    args: &[&str],
+    extra_caps: &[&str],
+) -> (i32, String, String) {
     let config_path = bundle.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
     config["process"]["args"] = serde_json::json!(args);
+    if let Some(sets) = config["process"]["capabilities"].as_object_mut() {
+        for set in sets.values_mut() {
+            let list = set.as_array_mut().unwrap();
+            for cap in extra_caps {
+                if !list.iter().any(|c| c == cap) {
+                    list.push(serde_json::json!(cap));
+                }
+            }
+        }
+    }
     config["process"]["terminal"] = serde_json::json!(false);
     config["process"]["noNewPrivileges"] = serde_json::json!(true);
     if let Some(linux) = config["linux"].as_object_mut() {
@@ -395,7 +411,8 @@ fn image_builds_runs_reproduces_and_pushes() {
     );
 
     // 4. The rootfs runs both binaries under runc (not privileged, private namespaces).
-    let (code, out, err) = run_in_bundle(&bundle, "help", &["/usr/bin/ovnkube-db-ha", "--help"]);
+    let (code, out, err) =
+        run_in_bundle(&bundle, "help", &["/usr/bin/ovnkube-db-ha", "--help"], &[]);
     eprintln!("ovnkube-db-ha --help → {code}\n{out}{err}");
     assert_eq!(code, 0, "ovnkube-db-ha --help failed under runc: {err}");
     assert!(out.contains("Usage"), "unexpected --help output: {out}");
@@ -403,12 +420,36 @@ fn image_builds_runs_reproduces_and_pushes() {
         &bundle,
         "meta",
         &["/usr/lib/ocf/resource.d/ovn/ovndb-servers", "meta-data"],
+        &[],
     );
     eprintln!("ovndb-servers meta-data → {code}\n{}{err}", tail(&out, 5));
     assert_eq!(code, 0, "ovndb-servers meta-data failed under runc: {err}");
     assert!(
         out.contains("<resource-agent"),
         "unexpected meta-data: {out}"
+    );
+    // IPaddr2 adds a VIP and sends gratuitous ARP with send_arp, inside the container's own
+    // network namespace (a veth pair there), with NET_ADMIN as the rendered pod grants it.
+    let script = "set -e
+        ip link add v0 type veth peer name v1
+        ip link set v0 up; ip link set v1 up
+        ip addr add 198.18.9.1/24 dev v0
+        export OCF_ROOT=/usr/lib/ocf OCF_RESKEY_ip=198.18.9.100 OCF_RESKEY_cidr_netmask=24 OCF_RESKEY_nic=v0
+        /usr/lib/ocf/resource.d/heartbeat/IPaddr2 start
+        /usr/lib/ocf/resource.d/heartbeat/IPaddr2 monitor
+        ip -4 -o addr show dev v0";
+    let (code, out, err) = run_in_bundle(
+        &bundle,
+        "ipaddr2",
+        &["/bin/sh", "-c", script],
+        &["CAP_NET_ADMIN", "CAP_NET_RAW"],
+    );
+    eprintln!("IPaddr2 start + monitor → {code}\n{out}{err}");
+    assert_eq!(code, 0, "IPaddr2 failed in the image: {err}");
+    assert!(out.contains("198.18.9.100/24"), "VIP not added: {out}");
+    assert!(
+        format!("{out}{err}").contains("send_arp"),
+        "no gratuitous ARP sent"
     );
 
     // 5. Nothing changed: the same manifest digest, from the cache.
