@@ -36,15 +36,15 @@ pub struct ImageArgs {
     /// Rebuild the Debian base layer even if it is cached (measures a cold build).
     #[arg(long)]
     pub cold: bool,
-    /// Directory of the OCI image layout (default: target/image/ovn-daemonset).
+    /// Directory of the OCI image layout (default: target/image/ovn-daemonset). It holds exactly
+    /// the image just built; an older layout there is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 }
 
-/// The tag of the default image name (`latest`).
+/// The tag of the default image name: what follows `DB_IMAGE_REPOSITORY:` in `DB_IMAGE`.
 const fn default_tag() -> &'static str {
-    let (repo, tag) = DB_IMAGE.as_bytes().split_at(DB_IMAGE_REPOSITORY.len());
-    let _ = repo;
+    let (_repository, tag) = DB_IMAGE.as_bytes().split_at(DB_IMAGE_REPOSITORY.len());
     match tag.split_first() {
         Some((b':', rest)) => match std::str::from_utf8(rest) {
             Ok(t) => t,
