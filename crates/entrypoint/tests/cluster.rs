@@ -568,6 +568,14 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         "corosync still runs after pacemakerd died"
     );
     drop(child);
+    // Pacemaker's orphaned subdaemons were adopted by the entrypoint and stopped by pid.
+    assert!(
+        until(Duration::from_secs(10), Duration::from_millis(200), || {
+            c.netns_pids(victim).is_empty()
+        }),
+        "processes left on {victim_name}: {:?}",
+        c.netns_pids(victim)
+    );
 
     // 6. Stop everything; each entrypoint exits 0.
     for i in 0..3 {

@@ -4,7 +4,7 @@
 
 use super::Failure;
 use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
-use super::supervise::{Daemon, reap_orphans};
+use super::supervise::{Daemon, become_subreaper, reap_orphans, stop_remaining_children};
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
@@ -145,6 +145,7 @@ pub fn run() -> Result<(), Failure> {
             .context("installing signal handlers")?;
     }
 
+    become_subreaper();
     write_file(AUTHKEY_PATH, &p.authkey, 0o400)?;
     write_file(COROSYNC_CONF_PATH, conf_text(&p).as_bytes(), 0o644)?;
     match seed_cib(&p.cib) {
@@ -201,6 +202,7 @@ pub fn run() -> Result<(), Failure> {
                 "corosync: {}",
                 corosync.stop(Duration::from_secs(10))
             ));
+            stop_remaining_children(Duration::from_secs(5));
             log("stopped cleanly");
             Ok(())
         }
@@ -213,6 +215,7 @@ pub fn run() -> Result<(), Failure> {
                 "corosync: {}",
                 corosync.stop(Duration::from_secs(10))
             ));
+            stop_remaining_children(Duration::from_secs(5));
             Err(e.into())
         }
     }

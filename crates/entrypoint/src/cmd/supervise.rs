@@ -1,6 +1,8 @@
 //! The two supervised daemons, `corosync -f` and `pacemakerd`: started as children, watched,
-//! and stopped in order (pacemaker first, then corosync) with bounded waits. When the
-//! entrypoint is PID 1 (in a container) it also reaps orphans that get reparented to it.
+//! and stopped in order (pacemaker first, then corosync) with bounded waits. The entrypoint is
+//! a child subreaper (or PID 1 in a container): orphans of its descendants — Pacemaker's
+//! subdaemons after a pacemakerd crash, servers the agent detached — are reparented to it,
+//! reaped here, and stopped by pid when it exits.
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
@@ -46,14 +48,17 @@ impl Daemon {
     /// `Some(description)` once the daemon has exited.
     pub fn exited(&mut self) -> Option<String> {
         if self.exited.is_none() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exited = Some(status.to_string());
+            match self.child.try_wait() {
+                Ok(Some(status)) => self.exited = Some(status.to_string()),
+                Ok(None) => {}
+                // Reaped by `reap_orphans` before it could be recorded: gone all the same.
+                Err(_) => self.exited = Some("exited".into()),
             }
         }
         self.exited.clone()
     }
 
-    /// Records an exit seen by the PID-1 reaper.
+    /// Records an exit seen by the reaper.
     fn record(&mut self, how: String) {
         self.exited.get_or_insert(how);
     }
@@ -65,7 +70,7 @@ impl Daemon {
             let _ = kill(pid, Signal::SIGTERM);
             let deadline = Instant::now() + limit;
             while self.exited().is_none() && Instant::now() < deadline {
-                reap_orphans(&mut []);
+                reap_orphans(&mut [&mut *self]);
                 std::thread::sleep(Duration::from_millis(100));
             }
             if self.exited().is_none() {
@@ -82,12 +87,15 @@ impl Daemon {
     }
 }
 
-/// When running as PID 1, reaps every exited child, recording exits of `daemons`. Elsewhere
-/// does nothing (the daemons are reaped through their `Child` handles).
-pub fn reap_orphans(daemons: &mut [&mut Daemon]) {
-    if std::process::id() != 1 {
-        return;
+/// Makes this process the reaper of its descendants' orphans (PR_SET_CHILD_SUBREAPER).
+pub fn become_subreaper() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!("ovnkube-db-ha: cannot become a child subreaper: {e}");
     }
+}
+
+/// Reaps every exited child (own or adopted orphan), recording exits of `daemons`.
+pub fn reap_orphans(daemons: &mut [&mut Daemon]) {
     for _ in 0..1000 {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => {
@@ -106,4 +114,48 @@ fn record(daemons: &mut [&mut Daemon], pid: Pid, how: String) {
             d.record(how.clone());
         }
     }
+}
+
+/// Pids of this process's living children, from `/proc/*/stat`.
+fn children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // After the command name: state, ppid, ...
+                stat.rsplit_once(") ").is_some_and(|(_, rest)| {
+                    let mut fields = rest.split(' ');
+                    let state = fields.next();
+                    fields.next() == Some(me.as_str()) && state != Some("Z")
+                })
+            })
+        })
+        .collect()
+}
+
+/// Stops every remaining child by pid: SIGTERM, up to `limit` for them to go, then SIGKILL.
+pub fn stop_remaining_children(limit: Duration) {
+    let pids = children();
+    if pids.is_empty() {
+        return;
+    }
+    eprintln!("ovnkube-db-ha: stopping leftover processes {pids:?}");
+    for pid in &pids {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && !children().is_empty() {
+        reap_orphans(&mut []);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for pid in children() {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    reap_orphans(&mut []);
 }
