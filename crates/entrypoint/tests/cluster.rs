@@ -505,7 +505,7 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         Duration::from_millis(500),
         || {
             c.sample_vip(None);
-            c.status_json(third_index(&c, &third)).is_some_and(|s| {
+            c.status_json(c.index_of(&third)).is_some_and(|s| {
                 s["cluster"]["unpromoted"]
                     .as_array()
                     .is_some_and(|u| u.len() == 2)
@@ -521,7 +521,7 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
     random_key(&bad_key);
     c.start(victim, &bad_key);
     std::thread::sleep(Duration::from_secs(15));
-    let s = c.status_json(third_index(&c, &third)).unwrap();
+    let s = c.status_json(c.index_of(&third)).unwrap();
     let joined = s["cluster"]["nodes"]
         .as_array()
         .unwrap()
@@ -592,8 +592,4 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", c.name(i));
     }
     c.bed.teardown().unwrap();
-}
-
-fn third_index(c: &Cluster, name: &str) -> usize {
-    c.index_of(name)
 }
