@@ -4,8 +4,7 @@
 //!
 //! Per run: a fresh cluster; the writer (`ovn-nbctl ls-add` every 50 ms through the VIP, or
 //! through all three remotes for RAFT) and a sampler of the servers' roles start; the fault
-//! hits at t = 3 s; the run ends `--stall-window` seconds after the first write acknowledged
-//! after the fault. Figures: server-side (the sampler first sees the new active, or RAFT
+//! hits at t = 3 s; the run ends 15 s plus `--stall-window` seconds after the fault. Figures: server-side (the sampler first sees the new active, or RAFT
 //! leader, serving), client-side longest gap between acknowledged writes, stalls (writes slower
 //! than 500 ms) and failures after recovery, acknowledged writes lost. Everything a run creates
 //! is removed after it, also on failure.
@@ -132,22 +131,48 @@ fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
-/// Lets the writer run until `window` after its first acknowledged write since `fault_at`
-/// (bounded by two minutes), then stops it.
+/// Lets the writer run until 15 s after the fault (every stack here recovers sooner) plus the
+/// stall window, then stops it.
 fn finish(w: Writer, fault_at: Duration, window: Duration) -> Vec<writer::WriteRecord> {
-    let deadline = fault_at + Duration::from_secs(120);
-    // The writer's own records are only visible after stop; a probe write tells recovery.
-    while w.now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        if w.now() > fault_at + Duration::from_secs(15) {
-            break;
-        }
-    }
-    let end = w.now() + window;
+    let end = fault_at + Duration::from_secs(15) + window;
     while w.now() < end {
         std::thread::sleep(Duration::from_millis(200));
     }
     w.stop()
+}
+
+/// Starts the writer and lets it write steadily for 3 s; returns it with the fault's moment.
+fn before_fault(remote: &str) -> (Writer, Duration, Instant) {
+    let w = Writer::start(WriterSpec::new(remote, "bench"));
+    std::thread::sleep(Duration::from_secs(3));
+    let fault_at = w.now();
+    (w, fault_at, Instant::now())
+}
+
+/// Runs out the window, reconnects a host whose link was cut, and counts what was lost.
+fn after_fault(
+    w: Writer,
+    fault_at: Duration,
+    server_side: Option<Duration>,
+    remote: &str,
+    window: Duration,
+    cut: Option<&str>,
+) -> Result<RunResult> {
+    let records = finish(w, fault_at, window);
+    if let Some(host) = cut {
+        faults::restore_link(host)?;
+    }
+    let present = writer::switches(remote, 5).unwrap_or_default();
+    Ok(RunResult {
+        server_side,
+        lost: writer::lost(&records, &present).len(),
+        outcome: Some(writer::analyze(
+            &records,
+            fault_at,
+            Duration::from_millis(500),
+        )),
+        bootstrap: None,
+    })
 }
 
 fn run_ours(scenario: Scenario, window: Duration) -> Result<RunResult> {
@@ -179,10 +204,7 @@ fn run_ours(scenario: Scenario, window: Duration) -> Result<RunResult> {
             .context("no active copy")?
             .to_string();
         let remote = config.ovn_north();
-        let w = Writer::start(WriterSpec::new(&remote, "bench"));
-        std::thread::sleep(Duration::from_secs(3));
-        let fault_at = w.now();
-        let fault_instant = Instant::now();
+        let (w, fault_at, fault_instant) = before_fault(&remote);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
             Scenario::KillServer => {
@@ -202,21 +224,8 @@ fn run_ours(scenario: Scenario, window: Duration) -> Result<RunResult> {
             })
         })
         .map(|_| fault_instant.elapsed());
-        let records = finish(w, fault_at, window);
-        if scenario == Scenario::NodeLoss {
-            faults::restore_link(&active)?;
-        }
-        let present = writer::switches(&remote, 5).unwrap_or_default();
-        Ok(RunResult {
-            server_side,
-            lost: writer::lost(&records, &present).len(),
-            outcome: Some(writer::analyze(
-                &records,
-                fault_at,
-                Duration::from_millis(500),
-            )),
-            bootstrap: None,
-        })
+        let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
+        after_fault(w, fault_at, server_side, &remote, window, cut)
     })();
     cluster::down(&site, &mut Quiet)?;
     result
@@ -244,10 +253,7 @@ fn run_raft(scenario: Scenario, window: Duration) -> Result<RunResult> {
         }
         let leader = raft.leader().context("no RAFT leader")?;
         let leader_host = raft.bed().hosts()[leader].name().to_string();
-        let w = Writer::start(WriterSpec::new(&remote, "bench"));
-        std::thread::sleep(Duration::from_secs(3));
-        let fault_at = w.now();
-        let fault_instant = Instant::now();
+        let (w, fault_at, fault_instant) = before_fault(&remote);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&leader_host)?,
             _ => raft.kill(leader),
@@ -256,21 +262,8 @@ fn run_raft(scenario: Scenario, window: Duration) -> Result<RunResult> {
             raft.leader().is_some_and(|l| l != leader)
         })
         .map(|_| fault_instant.elapsed());
-        let records = finish(w, fault_at, window);
-        if scenario == Scenario::NodeLoss {
-            faults::restore_link(&leader_host)?;
-        }
-        let present = writer::switches(&remote, 5).unwrap_or_default();
-        Ok(RunResult {
-            server_side,
-            lost: writer::lost(&records, &present).len(),
-            outcome: Some(writer::analyze(
-                &records,
-                fault_at,
-                Duration::from_millis(500),
-            )),
-            bootstrap: None,
-        })
+        let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
+        after_fault(w, fault_at, server_side, &remote, window, cut)
     })();
     raft.down()?;
     result

@@ -3,15 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use common::root;
+
+use std::path::PathBuf;
+use std::process::Command;
 
 /// Lints each file given on the command line; prints one line per finding.
 const LINT: &str = r#"
