@@ -41,6 +41,7 @@ pub mod env_config;
 pub mod peers;
 pub mod status_view;
 pub mod sync_state;
+pub mod vip_release;
 
 #[cfg(test)]
 mod golden;

@@ -25,6 +25,9 @@ pub enum Copy {
 pub struct HostView {
     pub host: String,
     pub link_up: bool,
+    /// The host holds the VIP on an interface (clients reach the databases only there: the
+    /// servers listen on the VIP alone).
+    pub holds_vip: bool,
     pub nb: Copy,
     pub sb: Copy,
 }
@@ -69,8 +72,22 @@ fn ask(pid: u32, ctl: &str) -> Copy {
         .map_or(Copy::Down, |s| classify(&s))
 }
 
+/// Whether the host's network namespace has `vip` on an interface.
+fn holds_vip(host: &str, vip: &str) -> bool {
+    Command::new("ip")
+        .args(["-n", host, "-o", "addr", "show"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .any(|w| w.split('/').next() == Some(vip))
+        })
+}
+
 /// Samples every host of the site.
 pub fn sample(site: &Site) -> Vec<HostView> {
+    let vip_cidr = site.vip_cidr();
+    let vip = vip_cidr.split('/').next().unwrap_or_default();
     running_hosts(site)
         .into_iter()
         .map(|host| {
@@ -80,6 +97,7 @@ pub fn sample(site: &Site) -> Vec<HostView> {
             };
             HostView {
                 link_up: link_up(&host),
+                holds_vip: holds_vip(&host, vip),
                 host,
                 nb,
                 sb,
@@ -88,11 +106,12 @@ pub fn sample(site: &Site) -> Vec<HostView> {
         .collect()
 }
 
-/// Hosts whose NB or SB copy is active while their link is up: more than one is split brain.
+/// Hosts whose NB or SB copy is active while clients can reach it (link up, VIP held): more
+/// than one is split brain.
 pub fn writable_and_reachable(views: &[HostView]) -> Vec<&str> {
     views
         .iter()
-        .filter(|v| v.link_up && (v.nb == Copy::Active || v.sb == Copy::Active))
+        .filter(|v| v.link_up && v.holds_vip && (v.nb == Copy::Active || v.sb == Copy::Active))
         .map(|v| v.host.as_str())
         .collect()
 }
@@ -127,6 +146,7 @@ mod tests {
         HostView {
             host: host.into(),
             link_up,
+            holds_vip: nb == Copy::Active,
             nb,
             sb,
         }
@@ -148,6 +168,15 @@ mod tests {
             v("p-h3", true, Copy::Replicating, Copy::Lagging),
         ];
         assert_eq!(writable_and_reachable(&cut), ["p-h2"]);
+        let mut no_vip = ok.clone();
+        no_vip[1].nb = Copy::Active;
+        assert_eq!(
+            writable_and_reachable(&no_vip),
+            ["p-h1"],
+            "an active copy without the VIP is unreachable"
+        );
+        no_vip[1].holds_vip = true;
+        assert_eq!(writable_and_reachable(&no_vip), ["p-h1", "p-h2"]);
         assert!(!converged(&cut, 3));
         assert_eq!(active_host(&cut), None);
         assert_eq!(root_veth("ovnha-h3"), "ovnha-v3");

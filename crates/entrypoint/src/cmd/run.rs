@@ -4,13 +4,16 @@
 
 use super::Failure;
 use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
-use super::supervise::{Daemon, become_subreaper, reap_orphans, stop_remaining_children};
+use super::supervise::{
+    Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
+};
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
 use ovnkube_db_ha::corosync_conf::{AUTHKEY_PATH, COROSYNC_CONF_PATH, CorosyncConf};
 use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
 use ovnkube_db_ha::peers::{Member, PeerDiscovery, PeerSource, StaticPeers, members};
+use ovnkube_db_ha::vip_release;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -146,6 +149,8 @@ pub fn run() -> Result<(), Failure> {
     }
 
     become_subreaper();
+    // A VIP left on this node by a pod that died must not answer next to the real one.
+    release_vip(&p);
     write_file(AUTHKEY_PATH, &p.authkey, 0o400)?;
     write_file(COROSYNC_CONF_PATH, conf_text(&p).as_bytes(), 0o644)?;
     match seed_cib(&p.cib) {
@@ -211,12 +216,45 @@ pub fn run() -> Result<(), Failure> {
                 "pacemaker: {}",
                 pacemaker.stop(Duration::from_secs(20))
             ));
+            // Fence ourselves before leaving the membership: while corosync runs the others
+            // keep this node as a member and promote nothing, so drop the VIP and stop the
+            // database servers first. Leaving first would let a second copy be promoted while
+            // this one still answers at the VIP (acknowledged writes lost).
+            release_vip(&p);
+            let keep: Vec<i32> = corosync.pid().map(|p| p.as_raw()).into_iter().collect();
+            stop_children_except(&keep, Duration::from_secs(5));
             log(format!(
                 "corosync: {}",
                 corosync.stop(Duration::from_secs(10))
             ));
             stop_remaining_children(Duration::from_secs(5));
             Err(e.into())
+        }
+    }
+}
+
+/// Removes the VIP from every local interface that holds it (`ip addr del`), logging what it
+/// did; failures are logged, not fatal.
+fn release_vip(p: &Prepared) {
+    let out = match std::process::Command::new("ip")
+        .args(["-o", "addr", "show"])
+        .output()
+    {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => {
+            log(format!("cannot list addresses to release the VIP: {e}"));
+            return;
+        }
+    };
+    for (dev, cidr) in vip_release::vip_assignments(&out, p.config.vip.addr) {
+        let status = std::process::Command::new("ip")
+            .args(["addr", "del", &cidr, "dev", &dev])
+            .status();
+        match status {
+            Ok(s) if s.success() => log(format!("released the VIP {cidr} from {dev}")),
+            other => log(format!(
+                "could not release the VIP {cidr} from {dev}: {other:?}"
+            )),
         }
     }
 }

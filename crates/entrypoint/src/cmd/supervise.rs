@@ -41,7 +41,7 @@ impl Daemon {
         })
     }
 
-    fn pid(&self) -> Option<Pid> {
+    pub fn pid(&self) -> Option<Pid> {
         i32::try_from(self.child.id()).ok().map(Pid::from_raw)
     }
 
@@ -140,7 +140,19 @@ fn children() -> Vec<i32> {
 
 /// Stops every remaining child by pid: SIGTERM, up to `limit` for them to go, then SIGKILL.
 pub fn stop_remaining_children(limit: Duration) {
-    let pids = children();
+    stop_children_except(&[], limit);
+}
+
+/// [`stop_remaining_children`], sparing the pids in `keep` (corosync, which must outlive the
+/// database servers so that no other copy is promoted while this one still serves).
+pub fn stop_children_except(keep: &[i32], limit: Duration) {
+    let others = || -> Vec<i32> {
+        children()
+            .into_iter()
+            .filter(|p| !keep.contains(p))
+            .collect()
+    };
+    let pids = others();
     if pids.is_empty() {
         return;
     }
@@ -149,11 +161,11 @@ pub fn stop_remaining_children(limit: Duration) {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
     }
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline && !children().is_empty() {
+    while Instant::now() < deadline && !others().is_empty() {
         reap_orphans(&mut []);
         std::thread::sleep(Duration::from_millis(100));
     }
-    for pid in children() {
+    for pid in others() {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     std::thread::sleep(Duration::from_millis(100));
