@@ -68,7 +68,7 @@ pub struct FailoverArgs {
     #[arg(long, default_value_t = 5)]
     pub runs: u32,
     /// Scenarios.
-    #[arg(long, value_delimiter = ',', default_values_t = [Scenario::NodeLoss, Scenario::KillServer, Scenario::Switchover, Scenario::Bootstrap])]
+    #[arg(long, value_delimiter = ',', default_values = ["node-loss", "kill-server", "switchover", "bootstrap"])]
     pub scenarios: Vec<Scenario>,
     /// Seconds of writing after recovery, in which stalls and failures are counted.
     #[arg(long, default_value_t = 60)]
