@@ -283,10 +283,12 @@ fn others(c: &Cluster, host: &str) -> Vec<String> {
         .collect()
 }
 
+/// A host's address, from the test bed's own address plan.
 fn addr_of(host: &str) -> String {
-    // P-hN is 198.18.<subnet>.(10+N).
-    let n: u8 = host.rsplit_once("-h").unwrap().1.parse().unwrap();
-    format!("198.18.{}.{}", site().subnet, 10 + n)
+    let n: usize = host.rsplit_once("-h").unwrap().1.parse().unwrap();
+    let s = site();
+    let spec = ovn_ha_testbed::BedSpec::new(&s.prefix, s.subnet, HOSTS).unwrap();
+    spec.host(n).addr.to_string()
 }
 
 /// Cold bootstrap: three fresh pods form a quorate, authenticated cluster, promote one copy and
