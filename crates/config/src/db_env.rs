@@ -23,6 +23,9 @@ pub const AUTHKEY_FILE: &str = "OVN_DB_HA_AUTHKEY_FILE";
 pub const PEER_SELECTOR: &str = "OVN_DB_HA_PEER_SELECTOR";
 /// Static peer list `name=ip,…`, used instead of the API outside Kubernetes.
 pub const PEERS: &str = "OVN_DB_HA_PEERS";
+/// The DB Deployment's replica count. With API discovery the entrypoint makes corosync expect at
+/// least this many votes, so a partial pod list never makes a minority quorate.
+pub const REPLICAS: &str = "OVN_DB_HA_REPLICAS";
 /// Seconds the entrypoint may spend handing over after SIGTERM.
 pub const GRACE_SECONDS: &str = "OVN_DB_HA_GRACE_SECONDS";
 /// Corosync `token` timeout in milliseconds (optional timing knob; the entrypoint has a default).
@@ -50,5 +53,6 @@ pub const RENDERED: &[&str] = &[
     POD_IP,
     AUTHKEY_FILE,
     PEER_SELECTOR,
+    REPLICAS,
     GRACE_SECONDS,
 ];

@@ -59,6 +59,7 @@ impl Context {
             ("POD_IP", db_env::POD_IP),
             ("AUTHKEY_FILE", db_env::AUTHKEY_FILE),
             ("PEER_SELECTOR", db_env::PEER_SELECTOR),
+            ("REPLICAS", db_env::REPLICAS),
             ("GRACE_SECONDS", db_env::GRACE_SECONDS),
         ]);
         Context {
