@@ -39,6 +39,7 @@ pub mod corosync_conf;
 pub mod crm_mon;
 pub mod env_config;
 pub mod peers;
+pub mod pod_peers;
 pub mod status_view;
 pub mod sync_state;
 pub mod vip_release;
