@@ -75,6 +75,8 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
         hosts: config.db_replicas as usize,
         vip: config.vip.addr,
         wait,
+        extra_env: Vec::new(),
+        extra_mounts: Vec::new(),
     };
     let report = cluster::up(&site, &opts, &mut Log)
         .context("the local cluster did not come up; `cargo xtask down` removes what was made")?;

@@ -4,7 +4,7 @@
 //! prefix, so [`down`] finds it all again, even after an `up` that was killed midway.
 
 use crate::pod_template::{self, PodTemplate};
-use crate::runtime_spec::{self, HostContext};
+use crate::runtime_spec::{self, ExtraMount, HostContext};
 use crate::secrets;
 use ovn_ha_config::db_env;
 use ovn_ha_testbed::{Bed, BedSpec};
@@ -55,6 +55,8 @@ pub enum LocalError {
     AlreadyRunning(String),
     #[error("{0} is missing: render the manifests first")]
     MissingManifest(PathBuf),
+    #[error("{0}, the source of an extra bind mount, does not exist")]
+    MissingMountSource(PathBuf),
     #[error(transparent)]
     Template(#[from] pod_template::TemplateError),
     #[error(transparent)]
@@ -122,6 +124,51 @@ pub struct UpOptions {
     pub vip: IpAddr,
     /// Longest wait for the VIP to take a write.
     pub wait: Duration,
+    /// Variables every container gets after the rendered ones (a benchmark's timing knobs).
+    pub extra_env: Vec<(String, String)>,
+    /// Bind mounts every container gets after the pod's volumes.
+    pub extra_mounts: Vec<UpMount>,
+}
+
+/// Where an extra bind mount's source lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A path on this machine.
+    Host(PathBuf),
+    /// A path inside the unpacked image (`usr/share/…`), e.g. to mount one of the image's
+    /// files over another.
+    Image(PathBuf),
+}
+
+/// An extra bind mount of [`UpOptions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpMount {
+    pub source: MountSource,
+    /// Absolute path in the container.
+    pub destination: String,
+    pub read_only: bool,
+}
+
+impl UpMount {
+    /// A read-only bind of the image's own file `source` over `destination`.
+    pub fn image_file_over(source: &str, destination: &str) -> UpMount {
+        UpMount {
+            source: MountSource::Image(PathBuf::from(source.trim_start_matches('/'))),
+            destination: destination.into(),
+            read_only: true,
+        }
+    }
+
+    fn resolve(&self, rootfs: &Path) -> ExtraMount {
+        ExtraMount {
+            source: match &self.source {
+                MountSource::Host(p) => p.clone(),
+                MountSource::Image(p) => rootfs.join(p),
+            },
+            destination: self.destination.clone(),
+            read_only: self.read_only,
+        }
+    }
 }
 
 /// What came up.
@@ -278,6 +325,18 @@ pub fn up(
     ));
     let bed = Bed::create(&BedSpec::new(&site.prefix, site.subnet, opts.hosts)?)?;
     let peer_list = peers(&bed);
+    let mut extra_env = vec![(db_env::PEERS.to_string(), peer_list)];
+    extra_env.extend(opts.extra_env.iter().cloned());
+    let extra_mounts: Vec<ExtraMount> = opts
+        .extra_mounts
+        .iter()
+        .map(|m| m.resolve(&rootfs))
+        .collect();
+    for m in &extra_mounts {
+        if !m.source.exists() {
+            return Err(LocalError::MissingMountSource(m.source.clone()));
+        }
+    }
     let rlimits = crate::limits::for_this_process();
     let start = Instant::now();
     for host in bed.hosts() {
@@ -290,7 +349,8 @@ pub fn up(
             rootfs: rootfs.clone(),
             host_dir: state.join("hosts").join(host.name()),
             secrets_dir: state.join("secrets"),
-            extra_env: vec![(db_env::PEERS.into(), peer_list.clone())],
+            extra_env: extra_env.clone(),
+            extra_mounts: extra_mounts.clone(),
             rlimits,
         };
         for dir in runtime_spec::host_dirs(&template, &ctx) {

@@ -48,8 +48,20 @@ pub struct HostContext {
     pub secrets_dir: PathBuf,
     /// Extra variables (e.g. the static peer list), after the rendered ones.
     pub extra_env: Vec<(String, String)>,
+    /// Extra bind mounts, after the pod's volumes (a benchmark swaps a file of the image).
+    pub extra_mounts: Vec<ExtraMount>,
     /// Resource limits (see [`crate::limits`]).
     pub rlimits: crate::limits::Rlimits,
+}
+
+/// A bind mount the pod template does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraMount {
+    /// Path on this machine (file or directory).
+    pub source: PathBuf,
+    /// Absolute path in the container; it must exist in the image.
+    pub destination: String,
+    pub read_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +70,8 @@ pub enum SpecError {
     UnknownField { name: String, path: String },
     #[error("volume {0}: sizeLimit {1} is not a quantity like 256Mi")]
     BadQuantity(String, String),
+    #[error("extra mount {0}: the destination must be an absolute path")]
+    RelativeMount(String),
     #[error("the generated runtime configuration is not a valid OCI spec: {0}")]
     Invalid(String),
 }
@@ -212,6 +226,12 @@ pub fn runtime_spec(t: &PodTemplate, h: &HostContext) -> Result<Value, SpecError
             VolumeSource::Secret { secret_name, .. } => bind(&m.path, &h.secrets_dir.join(secret_name), true),
         });
     }
+    for m in &h.extra_mounts {
+        if !m.destination.starts_with('/') {
+            return Err(SpecError::RelativeMount(m.destination.clone()));
+        }
+        mounts.push(bind(&m.destination, &m.source, m.read_only));
+    }
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -270,6 +290,7 @@ mod tests {
             host_dir: "/var/lib/ovn-ha/hosts/h1".into(),
             secrets_dir: "/var/lib/ovn-ha/secrets".into(),
             extra_env: vec![("OVN_DB_HA_PEERS".into(), "ovn-db-1=198.18.0.11".into())],
+            extra_mounts: Vec::new(),
             rlimits: crate::limits::Rlimits::default(),
         }
     }
@@ -358,6 +379,30 @@ mod tests {
             "/var/lib/ovn-ha/hosts/h1/pod/var-lib-pacemaker"
         )));
         assert!(!dirs.iter().any(|d| d.ends_with("run")));
+    }
+
+    #[test]
+    fn extra_mounts_come_after_the_volumes() {
+        let t = pod_template::parse(&seed_manifest(), "ovnkube-db").unwrap();
+        let mut h = host();
+        h.extra_mounts.push(ExtraMount {
+            source: "/var/lib/ovn-ha/image/rootfs/usr/share/ovn/scripts/ovndb-servers.ocf".into(),
+            destination: "/usr/lib/ocf/resource.d/ovn/ovndb-servers".into(),
+            read_only: true,
+        });
+        let s = runtime_spec(&t, &h).unwrap();
+        let last = s["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            last["destination"],
+            "/usr/lib/ocf/resource.d/ovn/ovndb-servers"
+        );
+        assert_eq!(last["type"], "bind");
+        assert!(last["options"].as_array().unwrap().contains(&json!("ro")));
+        h.extra_mounts[0].destination = "usr/x".into();
+        assert!(matches!(
+            runtime_spec(&t, &h),
+            Err(SpecError::RelativeMount(_))
+        ));
     }
 
     #[test]

@@ -155,8 +155,20 @@ pub struct Outcome {
     pub stalls_after_recovery: usize,
 }
 
-/// Pure analysis of a writer's records.
+/// Pure analysis of a writer's records, stalls and failures counted in the minute after
+/// recovery.
 pub fn analyze(records: &[WriteRecord], fault_at: Duration, stall: Duration) -> Outcome {
+    analyze_within(records, fault_at, stall, Duration::from_secs(60))
+}
+
+/// [`analyze`] with stalls and failures counted in `window` after the first acknowledged write
+/// following the fault.
+pub fn analyze_within(
+    records: &[WriteRecord],
+    fault_at: Duration,
+    stall: Duration,
+    window: Duration,
+) -> Outcome {
     let acked: Vec<&WriteRecord> = records.iter().filter(|r| r.acked).collect();
     let last_ack_before = acked
         .iter()
@@ -172,7 +184,7 @@ pub fn analyze(records: &[WriteRecord], fault_at: Duration, stall: Duration) -> 
         Some(t) => {
             let after: Vec<&WriteRecord> = records
                 .iter()
-                .filter(|r| r.started > t && r.started <= t + Duration::from_secs(60))
+                .filter(|r| r.started > t && r.started <= t + window)
                 .collect();
             (
                 after.iter().filter(|r| !r.acked).count(),
@@ -248,6 +260,16 @@ mod tests {
         assert_eq!(o.failed_after_recovery, 1);
         assert_eq!(o.stalls_after_recovery, 2);
         assert_eq!((o.writes, o.acked), (7, 4));
+        let short = analyze_within(
+            &r,
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            Duration::from_millis(100),
+        );
+        assert_eq!(
+            (short.failed_after_recovery, short.stalls_after_recovery),
+            (0, 1)
+        );
     }
 
     #[test]

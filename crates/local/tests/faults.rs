@@ -118,6 +118,8 @@ fn up() -> Cluster {
         hosts: HOSTS,
         vip: config.vip.addr,
         wait: Duration::from_secs(120),
+        extra_env: Vec::new(),
+        extra_mounts: Vec::new(),
     };
     let c = Cluster {
         remote: config.ovn_north(),
