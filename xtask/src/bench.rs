@@ -7,7 +7,8 @@ use std::process::ExitCode;
 pub enum BenchCommand {
     /// OCF agent latency: ours against OVN's shell agent, side by side.
     Agent(crate::bench_agent::AgentArgs),
-    /// Failover: our stack against OVN RAFT on the same test-bed hosts, same writer.
+    /// Failover: our stack against OVN's shell agent and OVN RAFT on the same test-bed hosts,
+    /// same writer; and the soak under a CPU burner.
     Failover(crate::bench_failover::FailoverArgs),
 }
 

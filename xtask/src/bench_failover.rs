@@ -1,16 +1,19 @@
 //! `cargo xtask bench failover`: how long writes stop when the active database dies, for our
-//! stack and OVN's RAFT clustering, on the same kind of test-bed hosts with the same writer
+//! stack, OVN's shell agent under the same Pacemaker (original and tuned timings) and OVN's RAFT
+//! clustering, on the same kind of test-bed hosts with the same writer
 //! (`ovn_ha_local::writer`). Prints a table (median and max of each figure), writes an SVG plot.
 //!
 //! Per run: a fresh cluster; the writer (`ovn-nbctl ls-add` every 50 ms through the VIP, or
 //! through all three remotes for RAFT) and a sampler of the servers' roles start; the fault
-//! hits at t = 3 s; the run ends 15 s plus `--stall-window` seconds after the fault. Figures: server-side (the sampler first sees the new active, or RAFT
-//! leader, serving), client-side longest gap between acknowledged writes, stalls (writes slower
-//! than 500 ms) and failures after recovery, acknowledged writes lost. Everything a run creates
-//! is removed after it, also on failure.
+//! hits at t = 3 s; the run ends after the stack's recovery allowance (15 s, 40 s for the shell
+//! agent's original timings) plus `--stall-window` seconds. Figures: server-side (the sampler
+//! first sees the new active, or RAFT leader, serving), client-side longest gap between
+//! acknowledged writes, stalls (writes slower than 500 ms) and failures in the stall window
+//! after recovery, acknowledged writes lost. Everything a run creates is removed after it, also
+//! on failure. The `soak` scenario is in [`crate::bench_soak`].
 
 use anyhow::{Context, Result, bail};
-use ovn_ha_local::cluster::{self, Reporter, Site, UpOptions};
+use ovn_ha_local::cluster::{self, Reporter, Site, UpMount, UpOptions};
 use ovn_ha_local::raft::Raft;
 use ovn_ha_local::writer::{self, Outcome, Writer, WriterSpec};
 use ovn_ha_local::{faults, observe};
@@ -23,6 +26,11 @@ use std::time::{Duration, Instant};
 pub enum Stack {
     /// Our agent and entrypoint: the local cluster of `cargo xtask deploy`.
     Ours,
+    /// OVN's shell agent under our entrypoint's corosync + Pacemaker with the original
+    /// ovn-kubernetes settings: corosync defaults, monitors 15 s / 60 s, dc-deadtime 20 s.
+    Shell,
+    /// OVN's shell agent with exactly the timings our entrypoint ships.
+    ShellTuned,
     /// OVN's RAFT clustered databases, election timer 1000 ms, client given all remotes.
     Raft,
 }
@@ -33,16 +41,20 @@ pub enum Scenario {
     NodeLoss,
     /// `kill -9` of the active (leader) NB server.
     KillServer,
-    /// Graceful switchover: SIGTERM to the active pod (ours only).
+    /// Graceful switchover: SIGTERM to the active pod (Pacemaker stacks only).
     Switchover,
     /// Cold start to the first acknowledged write.
     Bootstrap,
+    /// `--soak-minutes` under a CPU burner: unasked membership changes and promotions.
+    Soak,
 }
 
 impl fmt::Display for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stack::Ours => "ours",
+            Stack::Shell => "shell",
+            Stack::ShellTuned => "shell-tuned",
             Stack::Raft => "raft",
         })
     }
@@ -55,27 +67,89 @@ impl fmt::Display for Scenario {
             Scenario::KillServer => "kill -9 server",
             Scenario::Switchover => "switchover",
             Scenario::Bootstrap => "cold bootstrap",
+            Scenario::Soak => "soak",
         })
     }
 }
 
+impl Stack {
+    /// Runs under corosync + Pacemaker (ours or the shell agent).
+    pub fn is_pacemaker(self) -> bool {
+        self != Stack::Raft
+    }
+
+    /// Environment the entrypoint gets on top of the rendered one: the original
+    /// ovn-kubernetes timings for `shell`, nothing (the shipped defaults) otherwise.
+    pub fn extra_env(self) -> Vec<(String, String)> {
+        use ovn_ha_config::db_env as var;
+        match self {
+            Stack::Shell => [
+                (var::TOKEN_MS, "3000"),
+                (var::TOKEN_COEFFICIENT_MS, "650"),
+                (var::PROMOTED_MONITOR_MS, "15000"),
+                (var::UNPROMOTED_MONITOR_MS, "60000"),
+                (var::DC_DEADTIME_MS, "20000"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Bind mounts: OVN's shell agent (in the image from ovn-common) over our agent's path.
+    pub fn extra_mounts(self) -> Vec<UpMount> {
+        match self {
+            Stack::Shell | Stack::ShellTuned => {
+                vec![UpMount::image_file_over(SHELL_AGENT, OUR_AGENT)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// How long after the fault every run of this stack is given to recover before the stall
+    /// window starts (the shell agent's original timings: up to a 15 s monitor, 8 s corosync).
+    fn recovery_allowance(self) -> Duration {
+        match self {
+            Stack::Shell => Duration::from_secs(40),
+            _ => Duration::from_secs(15),
+        }
+    }
+
+    /// Whether this stack has the scenario.
+    pub fn has(self, scenario: Scenario) -> bool {
+        !(self == Stack::Raft && matches!(scenario, Scenario::Switchover | Scenario::Soak))
+    }
+}
+
+/// OVN's shell agent inside the image.
+pub const SHELL_AGENT: &str = "/usr/share/ovn/scripts/ovndb-servers.ocf";
+/// Where the image installs our agent (`ocf:ovn:ovndb-servers`).
+pub const OUR_AGENT: &str = "/usr/lib/ocf/resource.d/ovn/ovndb-servers";
+
 #[derive(Debug, clap::Args)]
 pub struct FailoverArgs {
     /// Stacks to compare.
-    #[arg(long, value_delimiter = ',', default_values_t = [Stack::Ours, Stack::Raft])]
+    #[arg(long, value_delimiter = ',', default_values_t = [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft])]
     pub stacks: Vec<Stack>,
-    /// Runs per stack and scenario.
-    #[arg(long, default_value_t = 5)]
+    /// Runs per stack and scenario (the soak runs once per stack).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub runs: u32,
-    /// Scenarios.
+    /// Scenarios (`soak` is not in the default list: it takes `--soak-minutes` per stack).
     #[arg(long, value_delimiter = ',', default_values = ["node-loss", "kill-server", "switchover", "bootstrap"])]
     pub scenarios: Vec<Scenario>,
     /// Seconds of writing after recovery, in which stalls and failures are counted.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub stall_window: u64,
+    /// Minutes of the soak scenario, per stack.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub soak_minutes: u64,
     /// Where to write the SVG plot.
     #[arg(long, default_value = "docs/failover.svg")]
     pub plot: PathBuf,
+    /// OCI image to run, `LAYOUT:TAG` (default: the workspace's `cargo xtask image` output).
+    #[arg(long)]
+    pub image: Option<String>,
 }
 
 /// One run's figures.
@@ -87,14 +161,15 @@ struct RunResult {
     bootstrap: Option<Duration>,
 }
 
-struct Quiet;
+pub(crate) struct Quiet;
 
 impl Reporter for Quiet {
     fn step(&mut self, _: &str) {}
     fn command(&mut self, _: &str) {}
 }
 
-fn site() -> Site {
+/// The Pacemaker stacks' hosts (subnet 30); every stack uses the same ones, one at a time.
+pub(crate) fn site() -> Site {
     Site {
         prefix: "bench".into(),
         subnet: 30,
@@ -119,8 +194,52 @@ fn manifests(site: &Site) -> Result<(tempfile::TempDir, ovn_ha_config::Config)> 
     Ok((dir, config))
 }
 
+/// The image to run: `--image`, or the workspace's default layout.
+pub(crate) fn image(arg: Option<&str>) -> String {
+    arg.map_or_else(
+        || {
+            let layout = crate::image::default_output(&crate::cmd::workspace_root());
+            format!("{}:latest", layout.display())
+        },
+        str::to_string,
+    )
+}
+
+/// A Pacemaker stack that is up: its site, manifests, configuration and bootstrap time.
+pub(crate) struct PacemakerUp {
+    pub site: Site,
+    pub config: ovn_ha_config::Config,
+    pub bootstrap: Duration,
+    _manifests: tempfile::TempDir,
+}
+
+/// Brings a Pacemaker stack up on fresh hosts (removing leftovers first). On failure the
+/// caller still calls [`cluster::down`].
+pub(crate) fn up_pacemaker(stack: Stack, image: &str) -> Result<PacemakerUp> {
+    let site = site();
+    cluster::down(&site, &mut Quiet)?;
+    let (dir, config) = manifests(&site)?;
+    let opts = UpOptions {
+        manifests: dir.path().to_path_buf(),
+        image: image.to_string(),
+        hosts: 3,
+        vip: config.vip.addr,
+        // The shell stack's first DC election alone waits 20 s.
+        wait: Duration::from_secs(180),
+        extra_env: stack.extra_env(),
+        extra_mounts: stack.extra_mounts(),
+    };
+    let report = cluster::up(&site, &opts, &mut Quiet)?;
+    Ok(PacemakerUp {
+        site,
+        config,
+        bootstrap: report.bootstrap,
+        _manifests: dir,
+    })
+}
+
 /// Waits, bounded, for `done`, polling every 100 ms; the elapsed time when it became true.
-fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if done() {
@@ -131,10 +250,19 @@ fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
-/// Lets the writer run until 15 s after the fault (every stack here recovers sooner) plus the
-/// stall window, then stops it.
-fn finish(w: Writer, fault_at: Duration, window: Duration) -> Vec<writer::WriteRecord> {
-    let end = fault_at + Duration::from_secs(15) + window;
+/// How a run after the fault is bounded and judged.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// Time given to recover before the stall window.
+    recovery: Duration,
+    /// The stall window itself.
+    stalls: Duration,
+}
+
+/// Lets the writer run until the recovery allowance plus the stall window have passed after
+/// the fault, then stops it.
+fn finish(w: Writer, fault_at: Duration, window: Window) -> Vec<writer::WriteRecord> {
+    let end = fault_at + window.recovery + window.stalls;
     while w.now() < end {
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -142,8 +270,12 @@ fn finish(w: Writer, fault_at: Duration, window: Duration) -> Vec<writer::WriteR
 }
 
 /// Starts the writer and lets it write steadily for 3 s; returns it with the fault's moment.
-fn before_fault(remote: &str) -> (Writer, Duration, Instant) {
-    let w = Writer::start(WriterSpec::new(remote, "bench"));
+fn before_fault(remote: &str, window: Window) -> (Writer, Duration, Instant) {
+    let mut spec = WriterSpec::new(remote, "bench");
+    spec.max_time =
+        Duration::from_secs(3) + window.recovery + window.stalls + Duration::from_secs(30);
+    spec.max_writes = u32::try_from(spec.max_time.as_millis() / 50).unwrap_or(u32::MAX);
+    let w = Writer::start(spec);
     std::thread::sleep(Duration::from_secs(3));
     let fault_at = w.now();
     (w, fault_at, Instant::now())
@@ -155,7 +287,7 @@ fn after_fault(
     fault_at: Duration,
     server_side: Option<Duration>,
     remote: &str,
-    window: Duration,
+    window: Window,
     cut: Option<&str>,
 ) -> Result<RunResult> {
     let records = finish(w, fault_at, window);
@@ -166,59 +298,60 @@ fn after_fault(
     Ok(RunResult {
         server_side,
         lost: writer::lost(&records, &present).len(),
-        outcome: Some(writer::analyze(
+        outcome: Some(writer::analyze_within(
             &records,
             fault_at,
             Duration::from_millis(500),
+            window.stalls,
         )),
         bootstrap: None,
     })
 }
 
-fn run_ours(scenario: Scenario, window: Duration) -> Result<RunResult> {
-    let site = site();
-    cluster::down(&site, &mut Quiet)?;
-    let (dir, config) = manifests(&site)?;
-    let layout = crate::image::default_output(&crate::cmd::workspace_root());
-    let opts = UpOptions {
-        manifests: dir.path().to_path_buf(),
-        image: format!("{}:latest", layout.display()),
-        hosts: 3,
-        vip: config.vip.addr,
-        wait: Duration::from_secs(120),
+fn run_pacemaker(
+    stack: Stack,
+    scenario: Scenario,
+    stalls: Duration,
+    image: &str,
+) -> Result<RunResult> {
+    let window = Window {
+        recovery: stack.recovery_allowance(),
+        stalls,
     };
     let result = (|| -> Result<RunResult> {
-        let report = cluster::up(&site, &opts, &mut Quiet)?;
+        let up = up_pacemaker(stack, image)?;
+        let site = &up.site;
         if scenario == Scenario::Bootstrap {
             return Ok(RunResult {
-                bootstrap: Some(report.bootstrap),
+                bootstrap: Some(up.bootstrap),
                 ..RunResult::default()
             });
         }
         poll(Duration::from_secs(90), || {
-            observe::converged(&observe::sample(&site), 3)
+            observe::converged(&observe::sample(site), 3)
         })
         .context("the cluster did not converge")?;
-        let views = observe::sample(&site);
+        let views = observe::sample(site);
         let active = observe::active_host(&views)
             .context("no active copy")?
             .to_string();
-        let remote = config.ovn_north();
-        let (w, fault_at, fault_instant) = before_fault(&remote);
+        let remote = up.config.ovn_north();
+        let (w, fault_at, fault_instant) = before_fault(&remote, window);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
             Scenario::KillServer => {
                 faults::kill9(&active, "ovsdb-server", "ovnnb_db");
             }
             Scenario::Switchover => faults::signal_container(&active, "TERM")?,
-            Scenario::Bootstrap => {}
+            Scenario::Bootstrap | Scenario::Soak => {}
         }
-        // Server side: a reachable copy is active again (another host unless the server was
-        // killed, where the same host may recover it).
-        let server_side = poll(Duration::from_secs(60), || {
-            let views = observe::sample(&site);
+        // Server side: a reachable copy is active and holds the VIP again (another host
+        // unless the server was killed, where the same host may recover it).
+        let server_side = poll(window.recovery + Duration::from_secs(20), || {
+            let views = observe::sample(site);
             views.iter().any(|v| {
                 v.link_up
+                    && v.holds_vip
                     && v.nb == observe::Copy::Active
                     && (scenario == Scenario::KillServer || v.host != active)
             })
@@ -227,33 +360,36 @@ fn run_ours(scenario: Scenario, window: Duration) -> Result<RunResult> {
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
         after_fault(w, fault_at, server_side, &remote, window, cut)
     })();
-    cluster::down(&site, &mut Quiet)?;
+    cluster::down(&site(), &mut Quiet)?;
     result
 }
 
-fn run_raft(scenario: Scenario, window: Duration) -> Result<RunResult> {
+fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
+    let window = Window {
+        recovery: Stack::Raft.recovery_allowance(),
+        stalls,
+    };
     ovn_ha_testbed::teardown_by_name("benchr")?;
     let start = Instant::now();
     let mut raft = Raft::up("benchr", 31, 3)?;
     let result = (|| -> Result<RunResult> {
         let remote = raft.remotes();
-        let first = poll(Duration::from_secs(60), || {
+        poll(Duration::from_secs(60), || {
             writer::write_once(&remote, 1, &["ls-add", "bootstrap"])
         })
         .context("the RAFT cluster took no write")?;
-        let _ = first;
         if scenario == Scenario::Bootstrap {
             return Ok(RunResult {
                 bootstrap: Some(start.elapsed()),
                 ..RunResult::default()
             });
         }
-        if scenario == Scenario::Switchover {
-            bail!("RAFT has no graceful switchover to compare");
+        if matches!(scenario, Scenario::Switchover | Scenario::Soak) {
+            bail!("RAFT has no {scenario} here to compare");
         }
         let leader = raft.leader().context("no RAFT leader")?;
         let leader_host = raft.bed().hosts()[leader].name().to_string();
-        let (w, fault_at, fault_instant) = before_fault(&remote);
+        let (w, fault_at, fault_instant) = before_fault(&remote, window);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&leader_host)?,
             _ => raft.kill(leader),
@@ -269,11 +405,11 @@ fn run_raft(scenario: Scenario, window: Duration) -> Result<RunResult> {
     result
 }
 
-fn secs(d: Option<Duration>) -> String {
+pub(crate) fn secs(d: Option<Duration>) -> String {
     d.map_or("–".into(), |d| format!("{:.2}", d.as_secs_f64()))
 }
 
-/// Median and max of the values present.
+/// Median (the upper one of an even count) and max of the values present.
 fn median_max(mut v: Vec<Duration>) -> (Option<Duration>, Option<Duration>) {
     v.sort();
     (v.get(v.len() / 2).copied(), v.last().copied())
@@ -285,6 +421,8 @@ struct Row {
     stack: Stack,
     scenario: Scenario,
     runs: usize,
+    /// Runs that failed (no figures).
+    failed_runs: usize,
     server: (Option<Duration>, Option<Duration>),
     outage: (Option<Duration>, Option<Duration>),
     first: (Option<Duration>, Option<Duration>),
@@ -293,7 +431,7 @@ struct Row {
     lost: usize,
 }
 
-fn row(stack: Stack, scenario: Scenario, results: &[RunResult]) -> Row {
+fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs: usize) -> Row {
     let pick = |f: &dyn Fn(&RunResult) -> Option<Duration>| {
         median_max(results.iter().filter_map(f).collect())
     };
@@ -301,6 +439,7 @@ fn row(stack: Stack, scenario: Scenario, results: &[RunResult]) -> Row {
         stack,
         scenario,
         runs: results.len(),
+        failed_runs,
         server: pick(&|r| r.server_side.or(r.bootstrap)),
         outage: pick(&|r| {
             r.outcome
@@ -323,16 +462,22 @@ fn row(stack: Stack, scenario: Scenario, results: &[RunResult]) -> Row {
     }
 }
 
-fn table(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | stalls > 0.5 s after | failed after | acked lost |\n|---|---|---|---|---|---|---|---|---|\n",
+fn table(rows: &[Row], window: Duration) -> String {
+    let mut out = format!(
+        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|\n",
+        w = window.as_secs()
     );
     for r in rows {
+        let runs = if r.failed_runs > 0 {
+            format!("{} ({} failed)", r.runs, r.failed_runs)
+        } else {
+            r.runs.to_string()
+        };
         out.push_str(&format!(
             "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |\n",
             r.stack,
             r.scenario,
-            r.runs,
+            runs,
             secs(r.server.0),
             secs(r.server.1),
             secs(r.outage.0),
@@ -347,10 +492,22 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Each stack's colour in the plot.
+fn colour(stack: Stack) -> plotters::style::RGBColor {
+    use plotters::style::RGBColor;
+    match stack {
+        Stack::Ours => RGBColor(31, 119, 180),
+        Stack::Shell => RGBColor(214, 39, 40),
+        Stack::ShellTuned => RGBColor(255, 127, 14),
+        Stack::Raft => RGBColor(44, 160, 44),
+    }
+}
+
 fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
     use plotters::prelude::*;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let e = |e: &dyn fmt::Display| anyhow::anyhow!("plot {}: {e}", path.display());
+    let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
     let max = rows
         .iter()
         .filter_map(|r| r.outage.1)
@@ -364,10 +521,10 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
             ("sans-serif", 18),
         )
         .margin(12)
-        .x_label_area_size(90)
+        .x_label_area_size(110)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..n as f64, 0f64..max)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|x| e(&x))?;
     let labels: Vec<String> = rows
         .iter()
         .map(|r| format!("{} {}", r.stack, r.scenario))
@@ -378,78 +535,187 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
         .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
         .disable_x_mesh()
         .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|x| e(&x))?;
+    let mut seen: Vec<Stack> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let color = if r.stack == Stack::Ours { BLUE } else { RED };
+        let c = colour(r.stack);
+        let x = i as f64;
         if let Some(m) = r.outage.0 {
-            let x = i as f64;
-            chart
+            let series = chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(x + 0.2, 0.0), (x + 0.8, m.as_secs_f64())],
-                    color.mix(0.6).filled(),
+                    c.mix(0.7).filled(),
                 )))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|x| e(&x))?;
+            if !seen.contains(&r.stack) {
+                seen.push(r.stack);
+                series.label(r.stack.to_string()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
+                });
+            }
         }
         if let Some(m) = r.outage.1 {
-            let x = i as f64;
             chart
                 .draw_series(LineSeries::new(
                     [(x + 0.3, m.as_secs_f64()), (x + 0.7, m.as_secs_f64())],
-                    color.stroke_width(2),
+                    c.stroke_width(2),
                 ))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|x| e(&x))?;
         }
     }
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
     Ok(())
 }
 
-pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
-    let window = Duration::from_secs(args.stall_window);
-    let mut rows = Vec::new();
-    for &stack in &args.stacks {
-        for &scenario in &args.scenarios {
-            if stack == Stack::Raft && scenario == Scenario::Switchover {
-                continue;
-            }
-            let mut results = Vec::new();
-            for i in 1..=args.runs {
-                eprintln!("==> {stack} / {scenario}: run {i} of {}", args.runs);
-                let r = match stack {
-                    Stack::Ours => run_ours(scenario, window),
-                    Stack::Raft => run_raft(scenario, window),
-                };
-                match r {
-                    Ok(r) => {
-                        eprintln!(
-                            "    server-side {} s, longest gap {} s, first write {} s after, {} lost",
-                            secs(r.server_side.or(r.bootstrap)),
-                            secs(r.outcome.as_ref().and_then(|o| o.longest_gap)),
-                            secs(r.outcome.as_ref().and_then(|o| o.since_fault)),
-                            r.lost
-                        );
-                        results.push(r);
-                    }
-                    Err(e) => eprintln!("    run failed: {e:#}"),
-                }
-            }
-            rows.push(row(stack, scenario, &results));
+/// The plan: every (stack, scenario) pair the stack has, soak excluded, in order.
+fn plan(stacks: &[Stack], scenarios: &[Scenario]) -> Vec<(Stack, Scenario)> {
+    stacks
+        .iter()
+        .flat_map(|&stack| scenarios.iter().map(move |&s| (stack, s)))
+        .filter(|&(stack, s)| s != Scenario::Soak && stack.has(s))
+        .collect()
+}
+
+/// `1m05s`.
+pub(crate) fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}m{:02}s", s / 60, s % 60)
+}
+
+/// Held for the whole bench: the e2e fault suite and other benches take the same lock, so
+/// their clusters never run beside ours.
+fn serial_lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
+        .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
+        .context("cannot create the e2e/bench lock file")?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(l),
+        Err((file, _)) => {
+            eprintln!("==> waiting for an e2e test or another bench to finish (lock)");
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, e)| anyhow::anyhow!("cannot lock the e2e/bench lock file: {e}"))
         }
     }
-    print!("{}", table(&rows));
-    let plot_path = if args.plot.is_absolute() {
-        args.plot.clone()
-    } else {
-        crate::cmd::workspace_root().join(&args.plot)
-    };
-    plot(&rows, &plot_path)?;
-    eprintln!("plot written to {}", plot_path.display());
+}
+
+pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
+    let _lock = serial_lock()?;
+    let image = image(args.image.as_deref());
+    let stalls = Duration::from_secs(args.stall_window);
+    let plan = plan(&args.stacks, &args.scenarios);
+    let total = plan.len() * args.runs as usize;
+    let started = Instant::now();
+    let mut done = 0usize;
+    let mut rows = Vec::new();
+    for &(stack, scenario) in &plan {
+        let mut results = Vec::new();
+        let mut failed_runs = 0;
+        for i in 1..=args.runs {
+            let eta = (done > 0).then(|| {
+                started
+                    .elapsed()
+                    .mul_f64((total - done) as f64 / done as f64)
+            });
+            eprintln!(
+                "==> [{}/{total}] {stack} / {scenario}: run {i} of {} (elapsed {}{})",
+                done + 1,
+                args.runs,
+                clock(started.elapsed()),
+                eta.map(|d| format!(", about {} left", clock(d)))
+                    .unwrap_or_default()
+            );
+            let r = if stack.is_pacemaker() {
+                run_pacemaker(stack, scenario, stalls, &image)
+            } else {
+                run_raft(scenario, stalls)
+            };
+            done += 1;
+            match r {
+                Ok(r) => {
+                    eprintln!(
+                        "    server-side {} s, longest gap {} s, first write {} s after, {} stalls, {} failed, {} lost",
+                        secs(r.server_side.or(r.bootstrap)),
+                        secs(r.outcome.as_ref().and_then(|o| o.longest_gap)),
+                        secs(r.outcome.as_ref().and_then(|o| o.since_fault)),
+                        r.outcome.as_ref().map_or(0, |o| o.stalls_after_recovery),
+                        r.outcome.as_ref().map_or(0, |o| o.failed_after_recovery),
+                        r.lost
+                    );
+                    results.push(r);
+                }
+                Err(e) => {
+                    failed_runs += 1;
+                    eprintln!("    run failed: {e:#}");
+                }
+            }
+        }
+        rows.push(row(stack, scenario, &results, failed_runs));
+    }
+    if !rows.is_empty() {
+        print!("{}", table(&rows, stalls));
+        let plot_path = if args.plot.is_absolute() {
+            args.plot.clone()
+        } else {
+            crate::cmd::workspace_root().join(&args.plot)
+        };
+        plot(&rows, &plot_path)?;
+        eprintln!("plot written to {}", plot_path.display());
+    }
+    if args.scenarios.contains(&Scenario::Soak) {
+        let minutes = Duration::from_secs(args.soak_minutes * 60);
+        let soaks: Vec<_> = args
+            .stacks
+            .iter()
+            .copied()
+            .filter(|s| {
+                let has = s.has(Scenario::Soak);
+                if !has {
+                    eprintln!("==> {s}: no soak (RAFT has no Pacemaker membership to count)");
+                }
+                has
+            })
+            .collect();
+        let mut results = Vec::new();
+        for (i, &stack) in soaks.iter().enumerate() {
+            eprintln!(
+                "==> soak [{}/{}] {stack}: {} min under a CPU burner (elapsed {})",
+                i + 1,
+                soaks.len(),
+                args.soak_minutes,
+                clock(started.elapsed())
+            );
+            match crate::bench_soak::run(stack, minutes, &image) {
+                Ok(r) => {
+                    eprintln!("    {}", r.summary());
+                    results.push(r);
+                }
+                Err(e) => eprintln!("    soak failed: {e:#}"),
+            }
+        }
+        print!("{}", crate::bench_soak::table(&results));
+    }
+    eprintln!("bench done in {}", clock(started.elapsed()));
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: FailoverArgs,
+    }
 
     #[test]
     fn medians_and_table() {
@@ -463,11 +729,108 @@ mod tests {
                 bootstrap: Some(d(9500)),
                 ..RunResult::default()
             }],
+            0,
         );
-        let t = table(&[r]);
+        let t = table(&[r], Duration::from_secs(60));
         assert!(
             t.contains("| ours | cold bootstrap | 1 | 9.50 / 9.50 |"),
             "{t}"
         );
+        assert!(t.contains("stalls > 0.5 s in 60 s after"), "{t}");
+        let outcome = |gap: u64, stalls: usize| Outcome {
+            writes: 10,
+            acked: 9,
+            last_ack_before: Some(d(1000)),
+            first_ack_after: Some(d(1000 + gap)),
+            outage: Some(d(gap)),
+            since_fault: Some(d(gap - 100)),
+            longest_gap: Some(d(gap)),
+            failed_after_recovery: 1,
+            stalls_after_recovery: stalls,
+        };
+        let runs: Vec<RunResult> = [(3000, 2), (9000, 0), (4000, 1)]
+            .into_iter()
+            .map(|(g, s)| RunResult {
+                server_side: Some(d(g - 500)),
+                outcome: Some(outcome(g, s)),
+                lost: 0,
+                bootstrap: None,
+            })
+            .collect();
+        let t = table(
+            &[row(Stack::ShellTuned, Scenario::NodeLoss, &runs, 1)],
+            Duration::from_secs(10),
+        );
+        assert!(
+            t.contains(
+                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 3 | 3 | 0 |"
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn arguments_and_plan() {
+        let a = Cli::try_parse_from(["x"]).unwrap().args;
+        assert_eq!(
+            a.stacks,
+            [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft]
+        );
+        assert_eq!((a.runs, a.stall_window, a.soak_minutes), (5, 60, 30));
+        assert!(!a.scenarios.contains(&Scenario::Soak));
+        let a = Cli::try_parse_from([
+            "x",
+            "--stacks",
+            "shell,shell-tuned",
+            "--scenarios",
+            "node-loss,soak,switchover",
+            "--soak-minutes",
+            "2",
+            "--stall-window",
+            "10",
+            "--runs",
+            "1",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(a.stacks, [Stack::Shell, Stack::ShellTuned]);
+        assert_eq!((a.runs, a.stall_window, a.soak_minutes), (1, 10, 2));
+        assert!(Cli::try_parse_from(["x", "--runs", "0"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--stacks", "pcs"]).is_err());
+        let p = plan(
+            &[Stack::Ours, Stack::Raft],
+            &[Scenario::Switchover, Scenario::Soak, Scenario::NodeLoss],
+        );
+        assert_eq!(
+            p,
+            [
+                (Stack::Ours, Scenario::Switchover),
+                (Stack::Ours, Scenario::NodeLoss),
+                (Stack::Raft, Scenario::NodeLoss)
+            ]
+        );
+    }
+
+    #[test]
+    fn stacks_differ_only_in_agent_and_timings() {
+        assert!(Stack::Ours.extra_env().is_empty() && Stack::Ours.extra_mounts().is_empty());
+        assert!(Stack::ShellTuned.extra_env().is_empty());
+        assert_eq!(
+            Stack::ShellTuned.extra_mounts(),
+            Stack::Shell.extra_mounts()
+        );
+        let m = &Stack::Shell.extra_mounts()[0];
+        assert_eq!(m.destination, OUR_AGENT);
+        assert!(m.read_only);
+        let env = Stack::Shell.extra_env();
+        assert!(env.contains(&("OVN_DB_HA_PROMOTED_MONITOR_MS".into(), "15000".into())));
+        assert!(env.contains(&("OVN_DB_HA_TOKEN_COEFFICIENT_MS".into(), "650".into())));
+        assert_eq!(clock(Duration::from_secs(65)), "1m05s");
+        let colours: Vec<_> = [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft]
+            .map(colour)
+            .to_vec();
+        for (i, c) in colours.iter().enumerate() {
+            assert!(!colours[i + 1..].contains(c), "distinct colours");
+        }
     }
 }

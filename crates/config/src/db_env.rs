@@ -32,6 +32,15 @@ pub const GRACE_SECONDS: &str = "OVN_DB_HA_GRACE_SECONDS";
 pub const TOKEN_MS: &str = "OVN_DB_HA_TOKEN_MS";
 /// Corosync `consensus` timeout in milliseconds (optional; default 1.2 × token).
 pub const CONSENSUS_MS: &str = "OVN_DB_HA_CONSENSUS_MS";
+/// Corosync `token_coefficient` in milliseconds, added to the token per node beyond two
+/// (optional; default 0, corosync's own default is 650).
+pub const TOKEN_COEFFICIENT_MS: &str = "OVN_DB_HA_TOKEN_COEFFICIENT_MS";
+/// Interval of the promoted copy's recurring monitor in milliseconds (optional).
+pub const PROMOTED_MONITOR_MS: &str = "OVN_DB_HA_PROMOTED_MONITOR_MS";
+/// Interval of the unpromoted copies' recurring monitor in milliseconds (optional).
+pub const UNPROMOTED_MONITOR_MS: &str = "OVN_DB_HA_UNPROMOTED_MONITOR_MS";
+/// Pacemaker's `dc-deadtime` cluster property in milliseconds (optional).
+pub const DC_DEADTIME_MS: &str = "OVN_DB_HA_DC_DEADTIME_MS";
 
 /// Where the Secret with the corosync authkey is mounted in the DB pod.
 pub const AUTHKEY_MOUNT_DIR: &str = "/etc/corosync-authkey";

@@ -1,0 +1,377 @@
+//! The `soak` scenario of `cargo xtask bench failover`: a Pacemaker stack left alone for
+//! `--soak-minutes` while one busy thread per core burns the machine's CPU, counting what
+//! nobody asked for: corosync membership changes (distinct ring ids in "A new membership (…) was
+//! formed" lines of every host's log since the soak began), late tokens (corosync's "Token has
+//! not been received in … ms" warnings: near misses), promotions (Pacemaker's "Result of promote
+//! operation" lines) and changes of the active host seen by a sampler every 2 s; a light writer
+//! (one `ovn-nbctl ls-add` a second) reports failed and slow writes and acknowledged writes lost.
+//! The log parsing is pure and tested here.
+
+use crate::bench_failover::{PacemakerUp, Quiet, Stack, clock, poll, up_pacemaker};
+use anyhow::{Context, Result};
+use ovn_ha_local::cluster::{self, Site};
+use ovn_ha_local::observe;
+use ovn_ha_local::writer::{self, Writer, WriterSpec};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What one soak saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SoakResult {
+    pub stack: String,
+    pub minutes: f64,
+    pub burner_threads: usize,
+    pub membership_changes: usize,
+    pub late_tokens: usize,
+    pub promotions: usize,
+    pub active_changes: usize,
+    /// Samples in which no host had an active copy.
+    pub no_active_samples: usize,
+    /// Samples in which two hosts were writable and reachable.
+    pub split_brain_samples: usize,
+    pub samples: usize,
+    pub writes: usize,
+    pub failed_writes: usize,
+    pub slow_writes: usize,
+    pub lost: usize,
+}
+
+impl SoakResult {
+    pub fn summary(&self) -> String {
+        format!(
+            "{:.1} min, {} membership changes, {} late tokens, {} promotions, {} active-host changes, {} of {} writes failed, {} slow, {} acked lost",
+            self.minutes,
+            self.membership_changes,
+            self.late_tokens,
+            self.promotions,
+            self.active_changes,
+            self.failed_writes,
+            self.writes,
+            self.slow_writes,
+            self.lost
+        )
+    }
+}
+
+/// Ring ids of the memberships corosync formed, in the order logged
+/// (`… [TOTEM ] A new membership (1.2a) was formed. Members joined: 2`).
+pub fn membership_ids(log: &str) -> Vec<String> {
+    const MARK: &str = "A new membership (";
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find(MARK)? + MARK.len()..];
+            let id = &rest[..rest.find(')')?];
+            (rest[id.len()..].starts_with(") was formed")).then(|| id.to_string())
+        })
+        .collect()
+}
+
+/// Membership changes across all hosts' logs: each membership is logged by every member, so
+/// distinct ring ids count.
+pub fn membership_changes<'a>(logs: impl IntoIterator<Item = &'a str>) -> usize {
+    logs.into_iter()
+        .flat_map(membership_ids)
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// corosync's warnings that a token came late (a membership change was close).
+pub fn late_tokens(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("Token has not been received in"))
+        .count()
+}
+
+/// Promotions Pacemaker's controller ran on this host (`Result of promote operation for
+/// ovndb_servers on h2: ok`).
+pub fn promotions(pacemaker_log: &str) -> usize {
+    pacemaker_log
+        .lines()
+        .filter(|l| l.contains("Result of promote operation for"))
+        .count()
+}
+
+/// Changes of the active host between samples; samples without one are skipped (an outage is
+/// not a change unless another host comes back active).
+pub fn active_changes(samples: &[Option<String>]) -> usize {
+    let mut last: Option<&str> = None;
+    let mut changes = 0;
+    for s in samples.iter().flatten() {
+        if last.is_some_and(|l| l != s) {
+            changes += 1;
+        }
+        last = Some(s);
+    }
+    changes
+}
+
+/// One busy thread per core, each stopping by itself at its deadline; dropped → stopped and
+/// joined.
+struct Burner {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Burner {
+    fn start(n: usize, limit: Duration) -> Burner {
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) && started.elapsed() < limit {
+                        for i in 0..100_000u64 {
+                            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Burner { stop, threads }
+    }
+}
+
+impl Drop for Burner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A host's two logs: the container's output (entrypoint and corosync) and Pacemaker's file
+/// (the `var-log` emptyDir volume).
+fn logs(site: &Site, host: &str) -> (PathBuf, PathBuf) {
+    (
+        site.state_dir.join("logs").join(format!("{host}.log")),
+        site.state_dir
+            .join("hosts")
+            .join(host)
+            .join("pod/var-log/pacemaker/pacemaker.log"),
+    )
+}
+
+fn size(path: &PathBuf) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// The text appended to `path` after byte `from`.
+fn tail(path: &PathBuf, from: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let from = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
+    String::from_utf8_lossy(&bytes[from..]).into_owned()
+}
+
+/// Where each host's logs stood when the soak began.
+struct Marks(Vec<(PathBuf, u64, PathBuf, u64)>);
+
+impl Marks {
+    fn take(site: &Site, hosts: &[String]) -> Marks {
+        Marks(
+            hosts
+                .iter()
+                .map(|h| {
+                    let (c, p) = logs(site, h);
+                    let (cs, ps) = (size(&c), size(&p));
+                    (c, cs, p, ps)
+                })
+                .collect(),
+        )
+    }
+
+    /// (membership changes, late tokens, promotions) since the marks.
+    fn count(&self) -> (usize, usize, usize) {
+        let container: Vec<String> = self.0.iter().map(|(c, cs, _, _)| tail(c, *cs)).collect();
+        let pacemaker: Vec<String> = self.0.iter().map(|(_, _, p, ps)| tail(p, *ps)).collect();
+        (
+            membership_changes(container.iter().map(String::as_str)),
+            container.iter().map(|t| late_tokens(t)).sum(),
+            pacemaker.iter().map(|t| promotions(t)).sum(),
+        )
+    }
+}
+
+/// Runs one soak of `stack` for `length`.
+pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
+    let result = (|| -> Result<SoakResult> {
+        let up: PacemakerUp = up_pacemaker(stack, image)?;
+        let site = &up.site;
+        poll(Duration::from_secs(120), || {
+            observe::converged(&observe::sample(site), 3)
+        })
+        .context("the cluster did not converge")?;
+        // Let the start-up transitions finish and reach the logs.
+        std::thread::sleep(Duration::from_secs(5));
+        let hosts = cluster::running_hosts(site);
+        let marks = Marks::take(site, &hosts);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let burner = Burner::start(cores, length + Duration::from_secs(60));
+        let remote = up.config.ovn_north();
+        let mut spec = WriterSpec::new(&remote, "soak");
+        spec.interval = Duration::from_secs(1);
+        spec.max_time = length + Duration::from_secs(60);
+        spec.max_writes = u32::try_from(spec.max_time.as_secs() * 2).unwrap_or(u32::MAX);
+        let w = Writer::start(spec);
+        let start = Instant::now();
+        let mut actives: Vec<Option<String>> = Vec::new();
+        let (mut none, mut split) = (0, 0);
+        let mut next_report = Duration::from_secs(60);
+        while start.elapsed() < length {
+            let views = observe::sample(site);
+            actives.push(observe::active_host(&views).map(str::to_string));
+            if !views.iter().any(|v| v.nb == observe::Copy::Active) {
+                none += 1;
+            }
+            if observe::writable_and_reachable(&views).len() > 1 {
+                split += 1;
+            }
+            if start.elapsed() >= next_report {
+                let (m, l, p) = marks.count();
+                eprintln!(
+                    "    soak {stack}: {} of {}: {m} membership changes, {l} late tokens, {p} promotions, {} active-host changes so far",
+                    clock(start.elapsed()),
+                    clock(length),
+                    active_changes(&actives)
+                );
+                next_report += Duration::from_secs(60);
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let records = w.stop();
+        drop(burner);
+        let minutes = start.elapsed().as_secs_f64() / 60.0;
+        let present = writer::switches(&remote, 5).unwrap_or_default();
+        let (membership_changes, late_tokens, promotions) = marks.count();
+        Ok(SoakResult {
+            stack: stack.to_string(),
+            minutes,
+            burner_threads: cores,
+            membership_changes,
+            late_tokens,
+            promotions,
+            active_changes: active_changes(&actives),
+            no_active_samples: none,
+            split_brain_samples: split,
+            samples: actives.len(),
+            writes: records.len(),
+            failed_writes: records.iter().filter(|r| !r.acked).count(),
+            slow_writes: records
+                .iter()
+                .filter(|r| r.ended - r.started > Duration::from_millis(500))
+                .count(),
+            lost: writer::lost(&records, &present).len(),
+        })
+    })();
+    cluster::down(&crate::bench_failover::site(), &mut Quiet)?;
+    result
+}
+
+/// The soak table.
+pub fn table(results: &[SoakResult]) -> String {
+    let mut out = String::from(
+        "| stack | minutes | burner threads | membership changes | late tokens | promotions | active-host changes | samples without active / split brain | writes (failed / > 0.5 s) | acked lost |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        out.push_str(&format!(
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {} / {} of {} | {} ({} / {}) | {} |\n",
+            r.stack,
+            r.minutes,
+            r.burner_threads,
+            r.membership_changes,
+            r.late_tokens,
+            r.promotions,
+            r.active_changes,
+            r.no_active_samples,
+            r.split_brain_samples,
+            r.samples,
+            r.writes,
+            r.failed_writes,
+            r.slow_writes,
+            r.lost
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "\
+Nov 25 22:49:01.123 notice  [TOTEM ] A new membership (1.5) was formed. Members joined: 1
+Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (1.9) was formed. Members joined: 2 3
+Nov 25 22:59:11.000 warning [TOTEM ] Token has not been received in 450 ms
+Nov 25 22:59:12.000 notice  [TOTEM ] A new membership (1.d) was formed. Members left: 3
+Nov 25 22:59:12.000 notice  [QUORUM] Members[2]: 1 2
+";
+    const H2: &str = "\
+Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (1.9) was formed. Members joined: 1 3
+Nov 25 22:59:12.000 notice  [TOTEM ] A new membership (1.d) was formed. Members left: 3
+Nov 25 22:59:12.000 notice  [MAIN  ] some line mentioning A new membership (x) elsewhere
+";
+
+    #[test]
+    fn memberships_are_counted_once_across_hosts() {
+        assert_eq!(membership_ids(H1), ["1.5", "1.9", "1.d"]);
+        assert_eq!(membership_ids(H2), ["1.9", "1.d"]);
+        assert_eq!(membership_changes([H1, H2]), 3);
+        assert_eq!(membership_changes([""]), 0);
+        assert_eq!(late_tokens(H1), 1);
+        assert_eq!(late_tokens(H2), 0);
+    }
+
+    #[test]
+    fn promotions_and_active_changes() {
+        let log = "\
+Nov 25 22:49:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result of promote operation for ovndb_servers on h2: ok | rc=0
+Nov 25 22:49:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result of notify operation for ovndb_servers on h2: ok
+Nov 25 22:59:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result of promote operation for ovndb_servers on h2: ok | rc=0
+";
+        assert_eq!(promotions(log), 2);
+        let s = |v: &[Option<&str>]| -> Vec<Option<String>> {
+            v.iter().map(|x| x.map(str::to_string)).collect()
+        };
+        assert_eq!(
+            active_changes(&s(&[Some("a"), Some("a"), None, Some("a")])),
+            0
+        );
+        assert_eq!(
+            active_changes(&s(&[Some("a"), None, Some("b"), Some("a")])),
+            2
+        );
+        assert_eq!(active_changes(&s(&[])), 0);
+    }
+
+    #[test]
+    fn table_and_burner() {
+        let r = SoakResult {
+            stack: "ours".into(),
+            minutes: 2.0,
+            burner_threads: 2,
+            samples: 60,
+            writes: 120,
+            ..SoakResult::default()
+        };
+        let t = table(std::slice::from_ref(&r));
+        assert!(
+            t.contains("| ours | 2.0 | 2 | 0 | 0 | 0 | 0 | 0 / 0 of 60 | 120 (0 / 0) | 0 |"),
+            "{t}"
+        );
+        assert!(r.summary().contains("0 membership changes"));
+        let started = Instant::now();
+        let b = Burner::start(2, Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(b);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stops when dropped"
+        );
+    }
+}
