@@ -20,6 +20,17 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Longest wait in `monitor` for a restart in place that the supervisor has marked.
+const RESTART_WAIT: Duration = Duration::from_secs(2);
+
+/// The marker a supervisor (the pod's entrypoint) keeps next to a pidfile while it restarts a
+/// crashed server in place.
+fn restart_marker(pidfile: &Path) -> std::path::PathBuf {
+    let mut name = pidfile.as_os_str().to_owned();
+    name.push(".restarting");
+    std::path::PathBuf::from(name)
+}
+
 /// Everything an action needs.
 #[derive(Debug)]
 pub struct Ctx<'a> {
@@ -61,6 +72,26 @@ impl<'a> Ctx<'a> {
     /// Per-call bound on unixctl requests.
     fn call_timeout(&self) -> Duration {
         (self.op_timeout() / 4).clamp(Duration::from_millis(500), Duration::from_secs(5))
+    }
+
+    /// Waits (at most [`RESTART_WAIT`]) while a supervisor restarts a crashed server in place:
+    /// it marks that with `<pidfile>.restarting`. Returns whether it waited.
+    fn wait_for_restart_in_place(&self) -> bool {
+        let marked = || {
+            self.layouts
+                .iter()
+                .any(|l| restart_marker(&l.pidfile).exists())
+        };
+        if !marked() {
+            return false;
+        }
+        let deadline = Instant::now() + RESTART_WAIT;
+        while marked() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.log
+            .info("waited for a database server being restarted in place");
+        true
     }
 
     fn observe(&self) -> [DbState; 2] {
@@ -351,8 +382,12 @@ fn partial_reason(states: &[DbState; 2], layouts: &[DbLayout; 2]) -> String {
 pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
     let probe = ctx.env.interval_ms() == 0;
     let role = if probe { None } else { ctx.env.expected_role() };
-    let states = ctx.observe();
-    let pair = status::classify(&states[0], &states[1]);
+    let mut states = ctx.observe();
+    let mut pair = status::classify(&states[0], &states[1]);
+    if !matches!(pair, Pair::Active | Pair::Backup) && ctx.wait_for_restart_in_place() {
+        states = ctx.observe();
+        pair = status::classify(&states[0], &states[1]);
+    }
     let failed = |why: String| -> anyhow::Error {
         let rc = if role == Some(ExpectedRole::Promoted) {
             Rc::FailedPromoted

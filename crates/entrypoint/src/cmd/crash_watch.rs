@@ -1,0 +1,211 @@
+//! The crash watcher: a thread that looks at the two database servers every
+//! [`POLL`] and, when the active copy's server has died (see `crash_restart` for why and
+//! when), starts it again in place or reports the failure to Pacemaker. The supervisor pauses
+//! it before any planned stop (handover, shutdown after a daemon died).
+
+use ovnkube_db_ha::cib::desired::DB_RESOURCE;
+use ovnkube_db_ha::crash_restart::{
+    Action, RestartBudget, SERVERS, decide, marker_path, parse_cmdline, restart_argv, stat_is_alive,
+};
+use ovnkube_db_ha::vip_release::vip_assignments;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the servers are looked at.
+const POLL: Duration = Duration::from_millis(20);
+/// Longest wait for a restarted server's launcher (it returns once the daemon is ready).
+const LAUNCH_LIMIT: Duration = Duration::from_secs(10);
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("ovnkube-db-ha: crash watcher: {}", msg.as_ref());
+}
+
+/// The running watcher.
+pub struct CrashWatch {
+    active: Arc<AtomicBool>,
+    quit: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CrashWatch {
+    /// Starts watching for `node`, whose VIP is `vip`.
+    pub fn start(vip: IpAddr, node: String) -> Self {
+        let active = Arc::new(AtomicBool::new(true));
+        let quit = Arc::new(AtomicBool::new(false));
+        let (a, q) = (Arc::clone(&active), Arc::clone(&quit));
+        let thread = std::thread::Builder::new()
+            .name("crash-watch".into())
+            .spawn(move || watch(vip, &node, &a, &q))
+            .map_err(|e| log(format!("cannot start: {e}")))
+            .ok();
+        CrashWatch {
+            active,
+            quit,
+            thread,
+        }
+    }
+
+    /// Stops acting on deaths (a planned stop is coming); idempotent.
+    pub fn pause(&self) {
+        self.active.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CrashWatch {
+    fn drop(&mut self) {
+        self.pause();
+        self.quit.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A server seen alive: its pid and command line.
+struct Seen {
+    pid: i32,
+    argv: Vec<String>,
+}
+
+fn read_pid(pidfile: &str) -> Option<i32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| stat_is_alive(&s))
+}
+
+fn vip_held(vip: IpAddr) -> bool {
+    Command::new("ip")
+        .args(["-o", "addr", "show"])
+        .output()
+        .is_ok_and(|o| !vip_assignments(&String::from_utf8_lossy(&o.stdout), vip).is_empty())
+}
+
+fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
+    let mut seen: [Option<Seen>; 2] = [None, None];
+    let mut budget = RestartBudget::default();
+    while !quit.load(Ordering::SeqCst) {
+        for (i, (name, pidfile)) in SERVERS.iter().enumerate() {
+            let pid = read_pid(pidfile);
+            let known = seen[i].as_ref().map(|s| s.pid);
+            match pid {
+                Some(p) if alive(p) => {
+                    if known != Some(p) {
+                        let argv = std::fs::read(format!("/proc/{p}/cmdline"))
+                            .map(|b| parse_cmdline(&b))
+                            .unwrap_or_default();
+                        seen[i] = Some(Seen { pid: p, argv });
+                    }
+                }
+                // The pidfile still names the server we saw, and it is gone: it did not stop
+                // cleanly (a clean stop removes its pidfile).
+                Some(p) if known == Some(p) => {
+                    let Some(dead) = seen[i].take() else { continue };
+                    if active.load(Ordering::SeqCst) {
+                        handle_death(name, pidfile, &dead, vip, node, &mut budget);
+                    }
+                }
+                _ => seen[i] = None,
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn handle_death(
+    name: &str,
+    pidfile: &str,
+    dead: &Seen,
+    vip: IpAddr,
+    node: &str,
+    budget: &mut RestartBudget,
+) {
+    let found = Instant::now();
+    let argv = restart_argv(&dead.argv);
+    let action = decide(vip_held(vip), budget.allows(found), argv.is_some());
+    match (action, argv) {
+        (Action::Leave, _) => log(format!(
+            "the {name} server (pid {}) is gone; this node does not hold the VIP, so its monitor reports it",
+            dead.pid
+        )),
+        (Action::RestartInPlace, Some(argv)) => {
+            budget.record(found);
+            match restart(pidfile, &argv) {
+                Ok(pid) => log(format!(
+                    "the active {name} server (pid {}) died; started it again in place as active (pid {pid}) in {} ms",
+                    dead.pid,
+                    found.elapsed().as_millis()
+                )),
+                Err(e) => {
+                    log(format!(
+                        "the active {name} server (pid {}) died and did not start again: {e}",
+                        dead.pid
+                    ));
+                    report(name, node, "it did not restart in place");
+                }
+            }
+        }
+        (Action::ReportToPacemaker(why), _) => report(name, node, &why),
+        (Action::RestartInPlace, None) => report(name, node, "no command line to restart"),
+    }
+}
+
+/// Starts `argv` (a detaching ovsdb-server) with the agent's marker present, waits for its
+/// launcher, and returns the new server's pid.
+fn restart(pidfile: &str, argv: &[String]) -> Result<i32, String> {
+    let marker = marker_path(pidfile);
+    let _ = std::fs::write(&marker, b"");
+    let result = (|| {
+        let (program, args) = argv.split_first().ok_or("empty command line")?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        let deadline = Instant::now() + LAUNCH_LIMIT;
+        let launcher = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status.to_string(),
+                // Already reaped by the supervisor's reaper.
+                Err(_) => break "exited".to_string(),
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    return Err(format!(
+                        "its launcher did not return within {LAUNCH_LIMIT:?}"
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        // A server restarted by its own --monitor process holds the database lock and our
+        // launch fails; either way a living server named by the pidfile is what counts.
+        match read_pid(pidfile) {
+            Some(pid) if alive(pid) => Ok(pid),
+            _ => Err(format!(
+                "no living server after the launch (launcher: {launcher})"
+            )),
+        }
+    })();
+    let _ = std::fs::remove_file(&marker);
+    result
+}
+
+/// Tells Pacemaker that the resource failed on this node, so it recovers at once instead of at
+/// the next monitor.
+fn report(name: &str, node: &str, why: &str) {
+    log(format!(
+        "reporting the {name} server's failure to Pacemaker: {why}"
+    ));
+    let status = Command::new("crm_resource")
+        .args(["--fail", "--resource", DB_RESOURCE, "--node", node])
+        .stdout(Stdio::null())
+        .status();
+    if !status.as_ref().is_ok_and(|s| s.success()) {
+        log(format!("crm_resource --fail did not succeed: {status:?}"));
+    }
+}
