@@ -2,6 +2,10 @@
 //! [`ovn_ha_config::db_env`]). Pure: the caller passes the environment in as a map; every bad
 //! variable yields one [`EnvProblem`], and nothing is started or written until all are fixed.
 
+use crate::cib::PacemakerTimings;
+use crate::cib::desired::{
+    DEFAULT_DC_DEADTIME_MS, DEFAULT_PROMOTED_MONITOR_MS, DEFAULT_UNPROMOTED_MONITOR_MS,
+};
 use crate::peers::{PeerSource, parse_static_peers, validate_node_name};
 use ovn_ha_config::db_env as var;
 use ovn_ha_config::vip::{Vip, parse_vip};
@@ -19,16 +23,42 @@ pub const DEFAULT_SB_PORT: u16 = 6642;
 pub const DEFAULT_GRACE_SECONDS: u64 = 30;
 /// Default corosync token timeout. See `corosync_conf` for why.
 pub const DEFAULT_TOKEN_MS: u32 = 600;
+/// Largest `OVN_DB_HA_REPLICAS` accepted (the renderer allows at most 16 replicas).
+pub const MAX_REPLICAS: u32 = ovn_ha_config::defaults::MAX_DB_REPLICAS;
+/// Default corosync `token_coefficient`: none, so `token` is the real timeout on any number of
+/// nodes (corosync's own default is 650 ms per node beyond two).
+pub const DEFAULT_TOKEN_COEFFICIENT_MS: u32 = 0;
 /// Corosync requires consensus ≥ 1.2 × token; the default is exactly that.
 pub const CONSENSUS_FACTOR_PERCENT: u32 = 120;
 
 /// Corosync membership timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Timings {
-    /// `totem.token` in ms (with `token_coefficient: 0`, the real token timeout).
+    /// `totem.token` in ms.
     pub token_ms: u32,
-    /// `totem.consensus` in ms.
-    pub consensus_ms: u32,
+    /// `totem.token_coefficient` in ms, added to the token per node beyond two.
+    pub token_coefficient_ms: u32,
+    /// `totem.consensus` in ms when set explicitly; otherwise corosync's own rule applies,
+    /// 1.2 × the token in effect (see [`Timings::consensus_for`]).
+    pub consensus_ms: Option<u32>,
+}
+
+impl Timings {
+    /// The token timeout corosync uses with `nodes` nodes.
+    pub fn effective_token_ms(&self, nodes: usize) -> u32 {
+        let beyond_two = u32::try_from(nodes.saturating_sub(2)).unwrap_or(u32::MAX);
+        self.token_ms
+            .saturating_add(self.token_coefficient_ms.saturating_mul(beyond_two))
+    }
+
+    /// The consensus timeout with `nodes` nodes: the explicit one, or corosync's default of
+    /// 1.2 × the effective token.
+    pub fn consensus_for(&self, nodes: usize) -> u32 {
+        self.consensus_ms.unwrap_or_else(|| {
+            let t = u64::from(self.effective_token_ms(nodes));
+            u32::try_from(t * u64::from(CONSENSUS_FACTOR_PERCENT) / 100).unwrap_or(u32::MAX)
+        })
+    }
 }
 
 /// Everything `run` needs, validated.
@@ -45,8 +75,13 @@ pub struct DbHaConfig {
     pub pod_ip: IpAddr,
     pub authkey_file: PathBuf,
     pub peers: PeerSource,
+    /// The Deployment's replica count (`OVN_DB_HA_REPLICAS`): corosync expects at least this
+    /// many votes. Required with API discovery; optional with a static list.
+    pub replicas: Option<u32>,
     pub grace: Duration,
     pub timings: Timings,
+    /// Monitor intervals and `dc-deadtime` for the CIB.
+    pub pacemaker: PacemakerTimings,
 }
 
 /// One bad variable and how to fix it.
@@ -270,11 +305,45 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         }
     };
 
+    let replicas = match r.get(var::REPLICAS).map(str::to_string) {
+        None => {
+            if r.get(var::PEERS).is_none() && r.get(var::PEER_SELECTOR).is_some() {
+                r.problem(
+                    var::REPLICAS,
+                    format!(
+                        "is needed with {}: the Deployment's replica count, so that corosync expects that many votes",
+                        var::PEER_SELECTOR
+                    ),
+                );
+            }
+            None
+        }
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_REPLICAS).contains(&n) => Some(n),
+            _ => {
+                r.problem(
+                    var::REPLICAS,
+                    format!(
+                        "`{text}` must be the Deployment's replica count, a whole number from 1 to {MAX_REPLICAS}"
+                    ),
+                );
+                None
+            }
+        },
+    };
+
     let grace = r.number(var::GRACE_SECONDS, DEFAULT_GRACE_SECONDS, 1, 3600);
     let token_ms = r.number(var::TOKEN_MS, DEFAULT_TOKEN_MS, 200, 30_000);
+    let token_coefficient_ms = r.number(
+        var::TOKEN_COEFFICIENT_MS,
+        DEFAULT_TOKEN_COEFFICIENT_MS,
+        0,
+        10_000,
+    );
     let default_consensus = token_ms.unwrap_or(DEFAULT_TOKEN_MS) * CONSENSUS_FACTOR_PERCENT / 100;
+    let explicit_consensus = r.get(var::CONSENSUS_MS).is_some();
     let consensus_ms = r.number(var::CONSENSUS_MS, default_consensus, 240, 60_000);
-    if let (Some(t), Some(c)) = (token_ms, consensus_ms) {
+    if let (Some(t), Some(c), true) = (token_ms, consensus_ms, explicit_consensus) {
         if u64::from(c) * 100 < u64::from(t) * u64::from(CONSENSUS_FACTOR_PERCENT) {
             r.problem(
                 var::CONSENSUS_MS,
@@ -287,6 +356,42 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         }
     }
 
+    let promoted_monitor_ms = r.number(
+        var::PROMOTED_MONITOR_MS,
+        DEFAULT_PROMOTED_MONITOR_MS,
+        250,
+        3_600_000,
+    );
+    let unpromoted_monitor_ms = r.number(
+        var::UNPROMOTED_MONITOR_MS,
+        DEFAULT_UNPROMOTED_MONITOR_MS,
+        250,
+        3_600_000,
+    );
+    if let (Some(p), Some(u)) = (promoted_monitor_ms, unpromoted_monitor_ms) {
+        if p == u {
+            r.problem(
+                var::UNPROMOTED_MONITOR_MS,
+                format!(
+                    "{u} equals {}; Pacemaker tells the two roles' monitors apart by their \
+                     interval, so pick another (default {DEFAULT_UNPROMOTED_MONITOR_MS})",
+                    var::PROMOTED_MONITOR_MS
+                ),
+            );
+        }
+    }
+    let dc_deadtime_ms = r.number(var::DC_DEADTIME_MS, DEFAULT_DC_DEADTIME_MS, 1_000, 600_000);
+    let pacemaker = match (promoted_monitor_ms, unpromoted_monitor_ms, dc_deadtime_ms) {
+        (Some(promoted_monitor_ms), Some(unpromoted_monitor_ms), Some(dc_deadtime_ms)) => {
+            Some(PacemakerTimings {
+                promoted_monitor_ms,
+                unpromoted_monitor_ms,
+                dc_deadtime_ms,
+            })
+        }
+        _ => None,
+    };
+
     match (
         vip,
         nb_port,
@@ -295,8 +400,8 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         pod_ip,
         peers,
         grace,
-        token_ms,
-        consensus_ms,
+        (token_ms, token_coefficient_ms, consensus_ms),
+        pacemaker,
     ) {
         (
             Some(vip),
@@ -306,8 +411,8 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             Some(pod_ip),
             Some(peers),
             Some(grace),
-            Some(token_ms),
-            Some(consensus_ms),
+            (Some(token_ms), Some(token_coefficient_ms), Some(consensus_ms)),
+            Some(pacemaker),
         ) if r.problems.is_empty() => Ok(DbHaConfig {
             vip,
             nb_port,
@@ -318,11 +423,14 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             pod_ip,
             authkey_file,
             peers,
+            replicas,
             grace: Duration::from_secs(grace),
             timings: Timings {
                 token_ms,
-                consensus_ms,
+                token_coefficient_ms,
+                consensus_ms: explicit_consensus.then_some(consensus_ms),
             },
+            pacemaker,
         }),
         _ => Err(r.problems),
     }

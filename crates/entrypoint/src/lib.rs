@@ -14,10 +14,13 @@
 //! | `OVN_NB_PORT` / `OVN_SB_PORT` | no | 6641 / 6642 | OVSDB ports (must differ) |
 //! | `K8S_NODE` | yes | | this node's name (corosync/Pacemaker node name) |
 //! | `POD_IP` | yes | | this node's ring address |
-//! | `POD_NAME`, `POD_NAMESPACE` | no | | for API peer discovery (later) |
+//! | `POD_NAME` | no | | informational |
+//! | `POD_NAMESPACE` | with the selector | | namespace of the pods to discover |
 //! | `OVN_DB_HA_AUTHKEY_FILE` | no | `/etc/corosync-authkey/authkey` | corosync authkey, 128–4096 bytes |
 //! | `OVN_DB_HA_PEERS` | one of these two | | static members `name=ip,...`, this node included |
-//! | `OVN_DB_HA_PEER_SELECTOR` | one of these two | | API discovery: not built in yet, exits 2 |
+//! | `OVN_DB_HA_PEER_SELECTOR` | one of these two | | label selector of the Deployment's pods (API discovery) |
+//! | `OVN_DB_HA_REPLICAS` | with the selector | | the Deployment's replica count: corosync's minimum `expected_votes` (1–16) |
+//! | `KUBECONFIG` | no | in-cluster service account | API client configuration (`kube::Config::infer`) |
 //! | `OVN_DB_HA_GRACE_SECONDS` | no | 30 | handover budget after SIGTERM (1–3600) |
 //! | `OVN_DB_HA_TOKEN_MS` | no | 600 | corosync `token` (200–30000) |
 //! | `OVN_DB_HA_CONSENSUS_MS` | no | 1.2 × token | corosync `consensus` (≥ 1.2 × token) |
@@ -30,12 +33,13 @@
 //! - No fencing configuration: `stonith-enabled=false` with `no-quorum-policy=stop` and the
 //!   promote-then-VIP order carry safety (see [`cib::desired`]).
 //! - Never clears this node's standby during shutdown; only at the next start.
-//! - No Kubernetes client yet: peers come through [`peers::PeerDiscovery`], so an API watcher
-//!   can be added without touching the rest.
+//! - Talks to the Kubernetes API only to list and watch the pods of its own Deployment
+//!   ([`pod_peers`] decides the members from them; the binary's watcher thread does the I/O).
 //! - Does not manage ovsdb-server itself: the OCF agent `ovndb-servers` does, under Pacemaker.
 
 pub mod cib;
 pub mod corosync_conf;
+pub mod crash_restart;
 pub mod crm_mon;
 pub mod env_config;
 pub mod peers;

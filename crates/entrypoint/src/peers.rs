@@ -1,6 +1,7 @@
 //! Who the cluster members are: the static `OVN_DB_HA_PEERS` list (`name=ip,...`), the stable
-//! corosync node id of each member, and the [`PeerDiscovery`] seam through which a Kubernetes
-//! API source will later provide the same list.
+//! corosync node id of each member, and the [`PeerDiscovery`] seam of the static list. The
+//! Kubernetes API source ([`crate::pod_peers`], watched by the binary) yields the same
+//! [`Peer`]s, so node ids agree whichever source a node uses.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -29,8 +30,8 @@ pub enum PeerSource {
     Kubernetes { selector: String, namespace: String },
 }
 
-/// A source of the current member list. The static list implements it now; a Kubernetes API
-/// watcher will implement it later (and signal changes so the node list can be rewritten).
+/// A source of the current member list, as known at start. The Kubernetes API source does not
+/// implement it: its lists arrive over time from the pod watcher thread.
 pub trait PeerDiscovery {
     /// The members as currently known, this node included.
     fn peers(&self) -> Result<Vec<Peer>, String>;

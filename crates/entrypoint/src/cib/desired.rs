@@ -15,12 +15,52 @@ pub const VIP_RESOURCE: &str = "ovn_vip";
 /// with ours about the same property.
 pub const PROPERTIES_ID: &str = "cib-bootstrap-options";
 
+/// Shipped interval of the promoted copy's recurring monitor, ms.
+pub const DEFAULT_PROMOTED_MONITOR_MS: u32 = 1_000;
+/// Shipped interval of the unpromoted copies' recurring monitor, ms.
+pub const DEFAULT_UNPROMOTED_MONITOR_MS: u32 = 2_000;
+/// Shipped `dc-deadtime`, ms (Pacemaker's default is 20 s).
+pub const DEFAULT_DC_DEADTIME_MS: u32 = 5_000;
+
+/// Pacemaker timings the pod may tune (the benchmark runs OVN's shell agent with the original
+/// ovn-kubernetes values through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PacemakerTimings {
+    /// Interval of the promoted copy's monitor.
+    pub promoted_monitor_ms: u32,
+    /// Interval of the unpromoted copies' monitor; differs from the promoted one (Pacemaker
+    /// tells the two recurring monitors apart by their interval).
+    pub unpromoted_monitor_ms: u32,
+    /// `dc-deadtime`: how long a fresh node waits for a DC before electing one.
+    pub dc_deadtime_ms: u32,
+}
+
+impl Default for PacemakerTimings {
+    fn default() -> Self {
+        PacemakerTimings {
+            promoted_monitor_ms: DEFAULT_PROMOTED_MONITOR_MS,
+            unpromoted_monitor_ms: DEFAULT_UNPROMOTED_MONITOR_MS,
+            dc_deadtime_ms: DEFAULT_DC_DEADTIME_MS,
+        }
+    }
+}
+
+/// A duration in ms as Pacemaker reads it: whole seconds as `5s`, anything else as `1500ms`.
+pub fn pcmk_duration(ms: u32) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// The inputs the CIB depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DesiredCib {
     pub vip: Vip,
     pub nb_port: u16,
     pub sb_port: u16,
+    pub timings: PacemakerTimings,
 }
 
 /// Builds the CIB configuration.
@@ -40,7 +80,7 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         ),
         NvPair::because(
             "dc-deadtime",
-            "5s",
+            pcmk_duration(d.timings.dc_deadtime_ms),
             "A fresh cluster waits this long for a DC instead of 20 s; corosync forms the \
              membership within a second.",
         ),
@@ -71,8 +111,18 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
             Op::new("demote", "0s", "30s"),
             Op::new("notify", "0s", "20s"),
             // Each role's recurring monitor needs its own interval.
-            Op::new("monitor", "1s", "10s").for_role(Role::Promoted),
-            Op::new("monitor", "2s", "10s").for_role(Role::Unpromoted),
+            Op::new(
+                "monitor",
+                &pcmk_duration(d.timings.promoted_monitor_ms),
+                "10s",
+            )
+            .for_role(Role::Promoted),
+            Op::new(
+                "monitor",
+                &pcmk_duration(d.timings.unpromoted_monitor_ms),
+                "10s",
+            )
+            .for_role(Role::Unpromoted),
         ],
     };
     let clone = CloneResource {
@@ -142,6 +192,7 @@ mod tests {
             vip: parse_vip("198.18.5.100/24").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            timings: PacemakerTimings::default(),
         })
     }
 
@@ -151,11 +202,38 @@ mod tests {
     }
 
     #[test]
+    fn timings_reach_the_monitors_and_dc_deadtime() {
+        assert_eq!(pcmk_duration(5_000), "5s");
+        assert_eq!(pcmk_duration(1_500), "1500ms");
+        let cib = desired_cib(&DesiredCib {
+            vip: parse_vip("198.18.5.100/24").unwrap(),
+            nb_port: 6641,
+            sb_port: 6642,
+            timings: PacemakerTimings {
+                promoted_monitor_ms: 15_000,
+                unpromoted_monitor_ms: 60_000,
+                dc_deadtime_ms: 20_000,
+            },
+        });
+        let xml = cib.document().to_xml();
+        assert!(xml.contains("name=\"dc-deadtime\" value=\"20s\""), "{xml}");
+        assert!(
+            xml.contains("interval=\"15s\" timeout=\"10s\" role=\"Promoted\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("interval=\"60s\" timeout=\"10s\" role=\"Unpromoted\""),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn vip_without_prefix_has_no_netmask() {
         let cib = desired_cib(&DesiredCib {
             vip: parse_vip("198.18.5.100").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            timings: PacemakerTimings::default(),
         });
         let xml = cib.resources().to_xml();
         assert!(!xml.contains("cidr_netmask"));

@@ -7,5 +7,5 @@ pub mod desired;
 pub mod model;
 pub mod xml;
 
-pub use desired::{DesiredCib, desired_cib};
+pub use desired::{DesiredCib, PacemakerTimings, desired_cib};
 pub use model::Cib;

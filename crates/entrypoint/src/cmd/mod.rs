@@ -1,7 +1,10 @@
 //! The command line (clap) and the subcommands' I/O. Configuration problems exit with 2, any
 //! other failure with 1.
 
+mod crash_watch;
+mod membership;
 mod pcmk;
+mod pod_watch;
 mod probe;
 mod proc;
 mod run;

@@ -3,22 +3,27 @@
 //! SIGTERM hand over (standby) before stopping the daemons.
 
 use super::Failure;
+use super::crash_watch::CrashWatch;
+use super::membership::{Membership, corosync_conf_text};
 use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
+use super::pod_watch::{self, WatchReport, WatchTarget};
 use super::supervise::{
     Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
-use ovnkube_db_ha::corosync_conf::{AUTHKEY_PATH, COROSYNC_CONF_PATH, CorosyncConf};
+use ovnkube_db_ha::corosync_conf::{AUTHKEY_PATH, COROSYNC_CONF_PATH};
 use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
-use ovnkube_db_ha::peers::{Member, PeerDiscovery, PeerSource, StaticPeers, members};
+use ovnkube_db_ha::peers::{Member, Peer, PeerDiscovery, PeerSource, StaticPeers, members};
+use ovnkube_db_ha::pod_peers::peers_from_pods;
 use ovnkube_db_ha::vip_release;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// The CIB Pacemaker reads at its first start on this node.
@@ -29,6 +34,8 @@ const STOP_MARGIN: Duration = Duration::from_secs(8);
 const COROSYNC_NICE: &str = "-20";
 /// How often the supervisor looks at the daemons and the cluster.
 const TICK: Duration = Duration::from_millis(500);
+/// How long `run` waits, after the first pod list, for a list that shows this node.
+const SELF_WAIT: Duration = Duration::from_secs(120);
 
 /// Everything validated before anything is started or written.
 struct Prepared {
@@ -36,29 +43,17 @@ struct Prepared {
     members: Vec<Member>,
     authkey: Vec<u8>,
     cib: Cib,
+    /// The pod watcher's reports (API discovery only).
+    watch: Option<Receiver<WatchReport>>,
 }
 
-/// Reads and checks the environment, the peers and the authkey; every problem is a
-/// [`Failure::Config`].
+/// Reads and checks the environment and the authkey (every problem is a
+/// [`Failure::Config`]), then finds the peers: the static list, or the first pod list from the
+/// Kubernetes API that shows this node (see [`discover`]).
 fn prepare() -> Result<Prepared, Failure> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = parse_env(&env)
         .map_err(|problems| Failure::Config(problems.iter().map(ToString::to_string).collect()))?;
-    let discovery: Box<dyn PeerDiscovery> = match &config.peers {
-        PeerSource::Static(peers) => Box::new(StaticPeers(peers.clone())),
-        PeerSource::Kubernetes { .. } => {
-            return Err(Failure::Config(vec![format!(
-                "{}: peer discovery through the Kubernetes API is not built into this version; set {} (`name=ip,...`)",
-                var::PEER_SELECTOR,
-                var::PEERS
-            )]));
-        }
-    };
-    let peers = discovery
-        .peers()
-        .map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
-    let members =
-        members(&peers).map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
     let authkey = std::fs::read(&config.authkey_file).map_err(|e| {
         Failure::Config(vec![format!(
             "{}: cannot read {}: {e}",
@@ -68,26 +63,120 @@ fn prepare() -> Result<Prepared, Failure> {
     })?;
     check_authkey_len(authkey.len())
         .map_err(|e| Failure::Config(vec![format!("{}: {e}", var::AUTHKEY_FILE)]))?;
+    let me = Peer {
+        name: config.node_name.clone(),
+        addr: config.pod_ip,
+    };
+    let (peers, watch) = match &config.peers {
+        PeerSource::Static(peers) => {
+            let peers = StaticPeers(peers.clone())
+                .peers()
+                .map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
+            (peers, None)
+        }
+        PeerSource::Kubernetes {
+            selector,
+            namespace,
+        } => {
+            let (peers, rx) = discover(selector, namespace, &me)?;
+            (peers, Some(rx))
+        }
+    };
+    let members =
+        members(&peers).map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
     let cib = desired_cib(&DesiredCib {
         vip: config.vip,
         nb_port: config.nb_port,
         sb_port: config.sb_port,
+        timings: config.pacemaker,
     });
     Ok(Prepared {
         config,
         members,
         authkey,
         cib,
+        watch,
     })
 }
 
-fn conf_text(p: &Prepared) -> String {
-    CorosyncConf {
-        members: &p.members,
-        timings: p.config.timings,
-        keyfile: AUTHKEY_PATH,
+/// Starts the pod watcher and waits for its first pod list that shows this node (bounded:
+/// the watcher's start attempts, then [`SELF_WAIT`], logging progress every 10 s). Starts with
+/// the peers known then; the supervisor adds the others as their pods appear.
+fn discover(
+    selector: &str,
+    namespace: &str,
+    me: &Peer,
+) -> Result<(Vec<Peer>, Receiver<WatchReport>), Failure> {
+    let rx = pod_watch::spawn(WatchTarget {
+        namespace: namespace.to_string(),
+        selector: selector.to_string(),
+    })
+    .context("starting the pod watcher thread")?;
+    let started = Instant::now();
+    let mut deadline = started + pod_watch::start_budget();
+    let mut listed = false;
+    let mut last_problem = String::from("no pod list yet");
+    let mut next_note = started;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(anyhow!(
+                "after {:?} the pod list still does not show this node: {last_problem}",
+                now - started
+            )
+            .into());
+        }
+        match rx.recv_timeout((deadline - now).min(Duration::from_secs(10))) {
+            Ok(WatchReport::NoConfig(e)) => {
+                return Err(Failure::Config(vec![format!(
+                    "{}: {e}",
+                    var::PEER_SELECTOR
+                )]));
+            }
+            Ok(WatchReport::Unreachable(e)) => return Err(anyhow!(e).into()),
+            Ok(WatchReport::Pods(pods)) => {
+                if !listed {
+                    listed = true;
+                    deadline = Instant::now() + SELF_WAIT;
+                }
+                let found = peers_from_pods(&pods, me)
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| members(&d.peers).map(|_| d));
+                match found {
+                    Ok(d) => {
+                        for note in &d.skipped {
+                            log(format!("peer discovery: {note}"));
+                        }
+                        log(format!(
+                            "peer discovery: starting with {} (from {} pod(s))",
+                            d.peers
+                                .iter()
+                                .map(|p| format!("{}={}", p.name, p.addr))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            pods.len()
+                        ));
+                        return Ok((d.peers, rx));
+                    }
+                    Err(e) => last_problem = format!("{e} ({} pod(s) listed)", pods.len()),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(anyhow!("the pod watcher stopped: {last_problem}").into());
+            }
+        }
+        if listed && Instant::now() >= next_note {
+            log(format!(
+                "peer discovery: waiting up to {SELF_WAIT:?} for the pod list to show this node: {last_problem}"
+            ));
+            next_note = Instant::now() + Duration::from_secs(10);
+        }
     }
-    .render()
+}
+
+fn conf_text(p: &Prepared) -> String {
+    corosync_conf_text(&p.members, p.config.timings, p.config.replicas)
 }
 
 /// `print corosync-conf|cib`.
@@ -139,8 +228,19 @@ fn log(msg: impl AsRef<str>) {
 
 /// `run`.
 pub fn run() -> Result<(), Failure> {
-    let p = prepare()?;
+    let mut p = prepare()?;
     let me = p.config.node_name.clone();
+    let mut membership = Membership::new(
+        Peer {
+            name: me.clone(),
+            addr: p.config.pod_ip,
+        },
+        p.config.replicas,
+        p.config.timings,
+        COROSYNC_CONF_PATH,
+        p.members.clone(),
+        p.watch.take(),
+    );
 
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -196,7 +296,18 @@ pub fn run() -> Result<(), Failure> {
         }
     };
 
-    let outcome = supervise(&p, &me, &term, &mut corosync, &mut pacemaker);
+    let watch = CrashWatch::start(p.config.vip.addr, me.clone());
+    let outcome = supervise(
+        &p,
+        &me,
+        &term,
+        &watch,
+        &mut membership,
+        &mut corosync,
+        &mut pacemaker,
+    );
+    // Every stop from here on is planned: no restarts in place.
+    watch.pause();
     match outcome {
         Ok(asked) => {
             log(format!(
@@ -286,6 +397,8 @@ fn supervise(
     p: &Prepared,
     me: &str,
     term: &AtomicBool,
+    watch: &CrashWatch,
+    membership: &mut Membership,
     corosync: &mut Daemon,
     pacemaker: &mut Daemon,
 ) -> Result<Instant> {
@@ -300,10 +413,12 @@ fn supervise(
         }
         if term.load(Ordering::SeqCst) {
             log("stop requested: handing over");
+            watch.pause();
             let asked = Instant::now();
             hand_over(p, me, corosync, pacemaker)?;
             return Ok(asked);
         }
+        membership.tick();
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {

@@ -52,8 +52,19 @@ fn good_environment_with_defaults() {
         c.timings,
         Timings {
             token_ms: 600,
-            consensus_ms: 720
+            token_coefficient_ms: 0,
+            consensus_ms: None
         }
+    );
+    assert_eq!(c.timings.consensus_for(3), 720);
+    assert_eq!(c.pacemaker, PacemakerTimings::default());
+    assert_eq!(
+        (
+            c.pacemaker.promoted_monitor_ms,
+            c.pacemaker.unpromoted_monitor_ms,
+            c.pacemaker.dc_deadtime_ms
+        ),
+        (1_000, 2_000, 5_000)
     );
     match c.peers {
         PeerSource::Static(p) => assert_eq!(p.len(), 3),
@@ -76,10 +87,36 @@ fn optional_knobs_are_read() {
     .unwrap();
     assert_eq!((c.nb_port, c.sb_port), (7641, 7642));
     assert_eq!(c.grace, Duration::from_secs(60));
-    assert_eq!(c.timings.consensus_ms, 1200);
+    assert_eq!(c.timings.consensus_ms, None);
+    assert_eq!(c.timings.consensus_for(3), 1200);
     assert_eq!(c.vip.prefix, None);
     assert_eq!(c.authkey_file, PathBuf::from("/run/key"));
     assert_eq!(c.pod_name.as_deref(), Some("ovnkube-db-abc"));
+}
+
+/// The original ovn-kubernetes timings, as the benchmark's `shell` stack sets them.
+#[test]
+fn timing_knobs_are_read() {
+    let c = parse_env(&with(&[
+        ("OVN_DB_HA_TOKEN_MS", "3000"),
+        ("OVN_DB_HA_TOKEN_COEFFICIENT_MS", "650"),
+        ("OVN_DB_HA_PROMOTED_MONITOR_MS", "15000"),
+        ("OVN_DB_HA_UNPROMOTED_MONITOR_MS", "60000"),
+        ("OVN_DB_HA_DC_DEADTIME_MS", "20000"),
+    ]))
+    .unwrap();
+    assert_eq!(c.timings.token_coefficient_ms, 650);
+    assert_eq!(c.timings.consensus_for(3), 4380);
+    assert_eq!(
+        c.pacemaker,
+        PacemakerTimings {
+            promoted_monitor_ms: 15_000,
+            unpromoted_monitor_ms: 60_000,
+            dc_deadtime_ms: 20_000,
+        }
+    );
+    let c = parse_env(&with(&[("OVN_DB_HA_CONSENSUS_MS", "900")])).unwrap();
+    assert_eq!(c.timings.consensus_ms, Some(900));
 }
 
 #[test]
@@ -87,7 +124,9 @@ fn kubernetes_discovery_is_chosen_without_a_static_list() {
     let mut e = without("OVN_DB_HA_PEERS");
     e.insert("OVN_DB_HA_PEER_SELECTOR".into(), "app=ovnkube-db".into());
     e.insert("POD_NAMESPACE".into(), "ovn-kubernetes".into());
+    e.insert("OVN_DB_HA_REPLICAS".into(), "3".into());
     let c = parse_env(&e).unwrap();
+    assert_eq!(c.replicas, Some(3));
     assert_eq!(
         c.peers,
         PeerSource::Kubernetes {
@@ -184,13 +223,61 @@ fn each_bad_variable_is_reported_once() {
             &["OVN_DB_HA_CONSENSUS_MS"],
         ),
         (
+            "token coefficient not a number",
+            with(&[("OVN_DB_HA_TOKEN_COEFFICIENT_MS", "-1")]),
+            &["OVN_DB_HA_TOKEN_COEFFICIENT_MS"],
+        ),
+        (
+            "promoted monitor too short",
+            with(&[("OVN_DB_HA_PROMOTED_MONITOR_MS", "10")]),
+            &["OVN_DB_HA_PROMOTED_MONITOR_MS"],
+        ),
+        (
+            "unpromoted monitor too long",
+            with(&[("OVN_DB_HA_UNPROMOTED_MONITOR_MS", "999999999")]),
+            &["OVN_DB_HA_UNPROMOTED_MONITOR_MS"],
+        ),
+        (
+            "monitors with the same interval",
+            with(&[
+                ("OVN_DB_HA_PROMOTED_MONITOR_MS", "2000"),
+                ("OVN_DB_HA_UNPROMOTED_MONITOR_MS", "2000"),
+            ]),
+            &["OVN_DB_HA_UNPROMOTED_MONITOR_MS"],
+        ),
+        (
+            "dc-deadtime too short",
+            with(&[("OVN_DB_HA_DC_DEADTIME_MS", "5")]),
+            &["OVN_DB_HA_DC_DEADTIME_MS"],
+        ),
+        (
             "selector without namespace",
             {
                 let mut e = without("OVN_DB_HA_PEERS");
                 e.insert("OVN_DB_HA_PEER_SELECTOR".into(), "app=x".into());
                 e
             },
-            &["POD_NAMESPACE"],
+            &["POD_NAMESPACE", "OVN_DB_HA_REPLICAS"],
+        ),
+        (
+            "selector without replica count",
+            {
+                let mut e = without("OVN_DB_HA_PEERS");
+                e.insert("OVN_DB_HA_PEER_SELECTOR".into(), "app=x".into());
+                e.insert("POD_NAMESPACE".into(), "ns".into());
+                e
+            },
+            &["OVN_DB_HA_REPLICAS"],
+        ),
+        (
+            "replica count zero",
+            with(&[("OVN_DB_HA_REPLICAS", "0")]),
+            &["OVN_DB_HA_REPLICAS"],
+        ),
+        (
+            "replica count not a number",
+            with(&[("OVN_DB_HA_REPLICAS", "three")]),
+            &["OVN_DB_HA_REPLICAS"],
         ),
     ];
     for (what, e, want) in cases {
