@@ -41,6 +41,8 @@ pub const PROMOTED_MONITOR_MS: &str = "OVN_DB_HA_PROMOTED_MONITOR_MS";
 pub const UNPROMOTED_MONITOR_MS: &str = "OVN_DB_HA_UNPROMOTED_MONITOR_MS";
 /// Pacemaker's `dc-deadtime` cluster property in milliseconds (optional).
 pub const DC_DEADTIME_MS: &str = "OVN_DB_HA_DC_DEADTIME_MS";
+/// Pacemaker's `transition-delay` in milliseconds (optional; 0 = run the scheduler at once).
+pub const TRANSITION_DELAY_MS: &str = "OVN_DB_HA_TRANSITION_DELAY_MS";
 
 /// Where the Secret with the corosync authkey is mounted in the DB pod.
 pub const AUTHKEY_MOUNT_DIR: &str = "/etc/corosync-authkey";

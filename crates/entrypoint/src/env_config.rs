@@ -4,7 +4,8 @@
 
 use crate::cib::PacemakerTimings;
 use crate::cib::desired::{
-    DEFAULT_DC_DEADTIME_MS, DEFAULT_PROMOTED_MONITOR_MS, DEFAULT_UNPROMOTED_MONITOR_MS,
+    DEFAULT_DC_DEADTIME_MS, DEFAULT_PROMOTED_MONITOR_MS, DEFAULT_TRANSITION_DELAY_MS,
+    DEFAULT_UNPROMOTED_MONITOR_MS,
 };
 use crate::peers::{PeerSource, parse_static_peers, validate_node_name};
 use ovn_ha_config::db_env as var;
@@ -381,14 +382,29 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         }
     }
     let dc_deadtime_ms = r.number(var::DC_DEADTIME_MS, DEFAULT_DC_DEADTIME_MS, 1_000, 600_000);
-    let pacemaker = match (promoted_monitor_ms, unpromoted_monitor_ms, dc_deadtime_ms) {
-        (Some(promoted_monitor_ms), Some(unpromoted_monitor_ms), Some(dc_deadtime_ms)) => {
-            Some(PacemakerTimings {
-                promoted_monitor_ms,
-                unpromoted_monitor_ms,
-                dc_deadtime_ms,
-            })
-        }
+    let transition_delay_ms = r.number(
+        var::TRANSITION_DELAY_MS,
+        DEFAULT_TRANSITION_DELAY_MS,
+        0,
+        5_000,
+    );
+    let pacemaker = match (
+        promoted_monitor_ms,
+        unpromoted_monitor_ms,
+        dc_deadtime_ms,
+        transition_delay_ms,
+    ) {
+        (
+            Some(promoted_monitor_ms),
+            Some(unpromoted_monitor_ms),
+            Some(dc_deadtime_ms),
+            Some(transition_delay_ms),
+        ) => Some(PacemakerTimings {
+            promoted_monitor_ms,
+            unpromoted_monitor_ms,
+            dc_deadtime_ms,
+            transition_delay_ms,
+        }),
         _ => None,
     };
 

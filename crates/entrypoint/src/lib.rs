@@ -24,6 +24,10 @@
 //! | `OVN_DB_HA_GRACE_SECONDS` | no | 30 | handover budget after SIGTERM (1–3600) |
 //! | `OVN_DB_HA_TOKEN_MS` | no | 600 | corosync `token` (200–30000) |
 //! | `OVN_DB_HA_CONSENSUS_MS` | no | 1.2 × token | corosync `consensus` (≥ 1.2 × token) |
+//! | `OVN_DB_HA_TOKEN_COEFFICIENT_MS` | no | 0 | corosync `token_coefficient` |
+//! | `OVN_DB_HA_PROMOTED_MONITOR_MS` / `OVN_DB_HA_UNPROMOTED_MONITOR_MS` | no | 1000 / 2000 | the agent's recurring monitors (must differ) |
+//! | `OVN_DB_HA_DC_DEADTIME_MS` | no | 5000 | Pacemaker `dc-deadtime` |
+//! | `OVN_DB_HA_TRANSITION_DELAY_MS` | no | 100 | Pacemaker `transition-delay` (0–5000) |
 //!
 //! Every bad variable is reported on its own line and `run` exits 2 before writing or
 //! starting anything.

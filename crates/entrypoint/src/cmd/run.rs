@@ -207,19 +207,41 @@ fn id_of(table: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// Uid of `hacluster` and gid of `haclient`, Pacemaker's user and group.
+fn hacluster_ids() -> Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
+    let group = std::fs::read_to_string("/etc/group").context("reading /etc/group")?;
+    let uid = id_of(&passwd, "hacluster").ok_or_else(|| anyhow!("no user hacluster"))?;
+    let gid = id_of(&group, "haclient").ok_or_else(|| anyhow!("no group haclient"))?;
+    Ok((uid, gid))
+}
+
 /// On a node that has never run Pacemaker, writes our CIB as its first one, so even the
 /// very first DC election uses our shorter `dc-deadtime`. An existing CIB is left alone.
 fn seed_cib(cib: &Cib) -> Result<bool> {
     if Path::new(CIB_PATH).exists() {
         return Ok(false);
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
-    let group = std::fs::read_to_string("/etc/group").context("reading /etc/group")?;
-    let uid = id_of(&passwd, "hacluster").ok_or_else(|| anyhow!("no user hacluster"))?;
-    let gid = id_of(&group, "haclient").ok_or_else(|| anyhow!("no group haclient"))?;
+    let (uid, gid) = hacluster_ids()?;
     write_file(CIB_PATH, cib.document().to_xml().as_bytes(), 0o600)?;
     std::os::unix::fs::chown(CIB_PATH, Some(uid), Some(gid)).context("chown of the CIB")?;
     Ok(true)
+}
+
+/// Pacemaker's detail log (the pod's `/var/log` volume): its daemons' info-level messages,
+/// where a failover's timeline can be read. Corosync and this entrypoint log to stderr.
+const PCMK_LOG_FILE: &str = "/var/log/pacemaker/pacemaker.log";
+
+/// Creates the directory of [`PCMK_LOG_FILE`], writable by Pacemaker's daemons.
+fn pacemaker_log_dir() -> Result<()> {
+    let dir = Path::new(PCMK_LOG_FILE)
+        .parent()
+        .context("the log file has a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (uid, gid) = hacluster_ids()?;
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).context("chown of the log directory")?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))
+        .context("setting the mode of the log directory")
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -283,11 +305,17 @@ pub fn run() -> Result<(), Failure> {
         }
         return Err(anyhow!("corosync did not answer within 30 s").into());
     }
+    if let Err(e) = pacemaker_log_dir() {
+        log(format!("Pacemaker will not log to {PCMK_LOG_FILE}: {e:#}"));
+    }
     let mut pacemaker = match Daemon::start(
         "pacemakerd",
         "pacemakerd",
         &[],
-        &[("PCMK_logfacility", "none")],
+        &[
+            ("PCMK_logfacility", "none"),
+            ("PCMK_logfile", PCMK_LOG_FILE),
+        ],
     ) {
         Ok(d) => d,
         Err(e) => {

@@ -103,6 +103,7 @@ fn timing_knobs_are_read() {
         ("OVN_DB_HA_PROMOTED_MONITOR_MS", "15000"),
         ("OVN_DB_HA_UNPROMOTED_MONITOR_MS", "60000"),
         ("OVN_DB_HA_DC_DEADTIME_MS", "20000"),
+        ("OVN_DB_HA_TRANSITION_DELAY_MS", "0"),
     ]))
     .unwrap();
     assert_eq!(c.timings.token_coefficient_ms, 650);
@@ -113,6 +114,7 @@ fn timing_knobs_are_read() {
             promoted_monitor_ms: 15_000,
             unpromoted_monitor_ms: 60_000,
             dc_deadtime_ms: 20_000,
+            transition_delay_ms: 0,
         }
     );
     let c = parse_env(&with(&[("OVN_DB_HA_CONSENSUS_MS", "900")])).unwrap();
