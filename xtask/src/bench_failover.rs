@@ -89,6 +89,7 @@ impl Stack {
                 (var::PROMOTED_MONITOR_MS, "15000"),
                 (var::UNPROMOTED_MONITOR_MS, "60000"),
                 (var::DC_DEADTIME_MS, "20000"),
+                (var::TRANSITION_DELAY_MS, "0"),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -213,9 +214,9 @@ pub(crate) struct PacemakerUp {
     _manifests: tempfile::TempDir,
 }
 
-/// Brings a Pacemaker stack up on fresh hosts (removing leftovers first). On failure the
-/// caller still calls [`cluster::down`].
-pub(crate) fn up_pacemaker(stack: Stack, image: &str) -> Result<PacemakerUp> {
+/// Brings a Pacemaker stack up on fresh hosts (removing leftovers first), with `env` on top of
+/// the stack's own. On failure the caller still calls [`cluster::down`].
+pub(crate) fn up_pacemaker(stack: Stack, image: &str, env: &[(&str, &str)]) -> Result<PacemakerUp> {
     let site = site();
     cluster::down(&site, &mut Quiet)?;
     let (dir, config) = manifests(&site)?;
@@ -226,7 +227,11 @@ pub(crate) fn up_pacemaker(stack: Stack, image: &str) -> Result<PacemakerUp> {
         vip: config.vip.addr,
         // The shell stack's first DC election alone waits 20 s.
         wait: Duration::from_secs(180),
-        extra_env: stack.extra_env(),
+        extra_env: stack
+            .extra_env()
+            .into_iter()
+            .chain(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect(),
         extra_mounts: stack.extra_mounts(),
     };
     let report = cluster::up(&site, &opts, &mut Quiet)?;
@@ -319,7 +324,7 @@ fn run_pacemaker(
         stalls,
     };
     let result = (|| -> Result<RunResult> {
-        let up = up_pacemaker(stack, image)?;
+        let up = up_pacemaker(stack, image, &[])?;
         let site = &up.site;
         if scenario == Scenario::Bootstrap {
             return Ok(RunResult {
@@ -340,7 +345,13 @@ fn run_pacemaker(
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
             Scenario::KillServer => {
-                faults::kill9(&active, "ovsdb-server", "ovnnb_db");
+                // The server itself (its command line names the database); with OVN's shell
+                // agent, ovn-ctl's `--monitor` parent (its title no longer does) survives and
+                // restarts it, as it would in production.
+                if faults::kill9(&active, "ovsdb-server", "ovnnb_db") == 0 {
+                    w.stop();
+                    bail!("no NB ovsdb-server process found on {active}");
+                }
             }
             Scenario::Switchover => faults::signal_container(&active, "TERM")?,
             Scenario::Bootstrap | Scenario::Soak => {}

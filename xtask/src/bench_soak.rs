@@ -3,7 +3,8 @@
 //! nobody asked for: corosync membership changes (distinct ring ids in "A new membership (…) was
 //! formed" lines of every host's log since the soak began), late tokens (corosync's "Token has
 //! not been received in … ms" warnings: near misses), promotions (Pacemaker's "Result of promote
-//! operation" lines) and changes of the active host seen by a sampler every 2 s; a light writer
+//! operation" lines in the file `PCMK_logfile` names, set for the soak) and changes of the active
+//! host seen by a sampler every 2 s; a light writer
 //! (one `ovn-nbctl ls-add` a second) reports failed and slow writes and acknowledged writes lost.
 //! The log parsing is pure and tested here.
 
@@ -146,15 +147,17 @@ impl Drop for Burner {
     }
 }
 
-/// A host's two logs: the container's output (entrypoint and corosync) and Pacemaker's file
-/// (the `var-log` emptyDir volume).
+/// Pacemaker's log file in the container during a soak (on the `var-log` emptyDir volume).
+const PACEMAKER_LOG: &str = "/var/log/pacemaker.log";
+
+/// A host's two logs: the container's output (entrypoint and corosync) and Pacemaker's file.
 fn logs(site: &Site, host: &str) -> (PathBuf, PathBuf) {
     (
         site.state_dir.join("logs").join(format!("{host}.log")),
         site.state_dir
             .join("hosts")
             .join(host)
-            .join("pod/var-log/pacemaker/pacemaker.log"),
+            .join("pod/var-log/pacemaker.log"),
     )
 }
 
@@ -201,7 +204,8 @@ impl Marks {
 /// Runs one soak of `stack` for `length`.
 pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
     let result = (|| -> Result<SoakResult> {
-        let up: PacemakerUp = up_pacemaker(stack, image)?;
+        // The entrypoint gives Pacemaker no log file; the soak asks for one to count promotions.
+        let up: PacemakerUp = up_pacemaker(stack, image, &[("PCMK_logfile", PACEMAKER_LOG)])?;
         let site = &up.site;
         poll(Duration::from_secs(120), || {
             observe::converged(&observe::sample(site), 3)
