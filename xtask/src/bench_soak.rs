@@ -28,7 +28,8 @@ pub struct SoakResult {
     pub burner_threads: usize,
     pub membership_changes: usize,
     pub late_tokens: usize,
-    pub promotions: usize,
+    /// `None`: no Pacemaker log to count them in.
+    pub promotions: Option<usize>,
     pub active_changes: usize,
     /// Samples in which no host had an active copy.
     pub no_active_samples: usize,
@@ -48,7 +49,7 @@ impl SoakResult {
             self.minutes,
             self.membership_changes,
             self.late_tokens,
-            self.promotions,
+            count_or_dash(self.promotions),
             self.active_changes,
             self.failed_writes,
             self.writes,
@@ -147,17 +148,20 @@ impl Drop for Burner {
     }
 }
 
-/// Pacemaker's log file in the container during a soak (on the `var-log` emptyDir volume).
-const PACEMAKER_LOG: &str = "/var/log/pacemaker.log";
+/// Pacemaker's log file in the container when the entrypoint names none (on the `var-log`
+/// emptyDir volume, as is the entrypoint's own `/var/log/pacemaker/pacemaker.log`).
+const FALLBACK_PACEMAKER_LOG: &str = "/var/log/pacemaker.log";
 
-/// A host's two logs: the container's output (entrypoint and corosync) and Pacemaker's file.
-fn logs(site: &Site, host: &str) -> (PathBuf, PathBuf) {
+/// A host's logs: the container's output (entrypoint and corosync) and Pacemaker's file, at the
+/// entrypoint's path and at the fallback.
+fn logs(site: &Site, host: &str) -> (PathBuf, [PathBuf; 2]) {
+    let var_log = site.state_dir.join("hosts").join(host).join("pod/var-log");
     (
         site.state_dir.join("logs").join(format!("{host}.log")),
-        site.state_dir
-            .join("hosts")
-            .join(host)
-            .join("pod/var-log/pacemaker.log"),
+        [
+            var_log.join("pacemaker/pacemaker.log"),
+            var_log.join("pacemaker.log"),
+        ],
     )
 }
 
@@ -172,40 +176,58 @@ fn tail(path: &PathBuf, from: u64) -> String {
     String::from_utf8_lossy(&bytes[from..]).into_owned()
 }
 
-/// Where each host's logs stood when the soak began.
-struct Marks(Vec<(PathBuf, u64, PathBuf, u64)>);
+/// Where each log stood when the soak began: (path, size) of every host's container log and
+/// of every Pacemaker log candidate.
+struct Marks {
+    container: Vec<(PathBuf, u64)>,
+    pacemaker: Vec<(PathBuf, u64)>,
+}
 
 impl Marks {
     fn take(site: &Site, hosts: &[String]) -> Marks {
-        Marks(
-            hosts
-                .iter()
-                .map(|h| {
-                    let (c, p) = logs(site, h);
-                    let (cs, ps) = (size(&c), size(&p));
-                    (c, cs, p, ps)
-                })
-                .collect(),
-        )
+        let mut marks = Marks {
+            container: Vec::new(),
+            pacemaker: Vec::new(),
+        };
+        for h in hosts {
+            let (c, p) = logs(site, h);
+            marks.container.push((c.clone(), size(&c)));
+            marks
+                .pacemaker
+                .extend(p.into_iter().map(|p| (p.clone(), size(&p))));
+        }
+        marks
     }
 
-    /// (membership changes, late tokens, promotions) since the marks.
-    fn count(&self) -> (usize, usize, usize) {
-        let container: Vec<String> = self.0.iter().map(|(c, cs, _, _)| tail(c, *cs)).collect();
-        let pacemaker: Vec<String> = self.0.iter().map(|(_, _, p, ps)| tail(p, *ps)).collect();
+    /// (membership changes, late tokens, promotions) since the marks; promotions are unknown
+    /// when no host has a Pacemaker log.
+    fn count(&self) -> (usize, usize, Option<usize>) {
+        let container: Vec<String> = self.container.iter().map(|(c, s)| tail(c, *s)).collect();
+        let logged = self.pacemaker.iter().any(|(p, _)| p.is_file());
+        let promoted = self
+            .pacemaker
+            .iter()
+            .map(|(p, s)| promotions(&tail(p, *s)))
+            .sum();
         (
             membership_changes(container.iter().map(String::as_str)),
             container.iter().map(|t| late_tokens(t)).sum(),
-            pacemaker.iter().map(|t| promotions(t)).sum(),
+            logged.then_some(promoted),
         )
     }
+}
+
+fn count_or_dash(n: Option<usize>) -> String {
+    n.map_or("–".into(), |n| n.to_string())
 }
 
 /// Runs one soak of `stack` for `length`.
 pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
     let result = (|| -> Result<SoakResult> {
-        // The entrypoint gives Pacemaker no log file; the soak asks for one to count promotions.
-        let up: PacemakerUp = up_pacemaker(stack, image, &[("PCMK_logfile", PACEMAKER_LOG)])?;
+        // The entrypoint names Pacemaker's log file itself; an older one named none, so the
+        // soak asks for one (the entrypoint's own setting wins where it has one).
+        let up: PacemakerUp =
+            up_pacemaker(stack, image, &[("PCMK_logfile", FALLBACK_PACEMAKER_LOG)])?;
         let site = &up.site;
         poll(Duration::from_secs(120), || {
             observe::converged(&observe::sample(site), 3)
@@ -239,9 +261,10 @@ pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
             if start.elapsed() >= next_report {
                 let (m, l, p) = marks.count();
                 eprintln!(
-                    "    soak {stack}: {} of {}: {m} membership changes, {l} late tokens, {p} promotions, {} active-host changes so far",
+                    "    soak {stack}: {} of {}: {m} membership changes, {l} late tokens, {} promotions, {} active-host changes so far",
                     clock(start.elapsed()),
                     clock(length),
+                    count_or_dash(p),
                     active_changes(&actives)
                 );
                 next_report += Duration::from_secs(60);
@@ -290,7 +313,7 @@ pub fn table(results: &[SoakResult]) -> String {
             r.burner_threads,
             r.membership_changes,
             r.late_tokens,
-            r.promotions,
+            count_or_dash(r.promotions),
             r.active_changes,
             r.no_active_samples,
             r.split_brain_samples,
@@ -361,6 +384,7 @@ Nov 25 22:59:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result 
             burner_threads: 2,
             samples: 60,
             writes: 120,
+            promotions: Some(0),
             ..SoakResult::default()
         };
         let t = table(std::slice::from_ref(&r));
@@ -369,6 +393,11 @@ Nov 25 22:59:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result 
             "{t}"
         );
         assert!(r.summary().contains("0 membership changes"));
+        let unknown = SoakResult {
+            promotions: None,
+            ..r.clone()
+        };
+        assert!(table(&[unknown]).contains("| 0 | 0 | – | 0 |"));
         let started = Instant::now();
         let b = Burner::start(2, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(50));
