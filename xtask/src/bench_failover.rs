@@ -516,8 +516,11 @@ fn colour(stack: Stack) -> plotters::style::RGBColor {
 
 fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
     use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
     let e = |e: &dyn fmt::Display| anyhow::anyhow!("plot {}: {e}", path.display());
-    let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
+    let n = rows.len().max(1);
+    let width = u32::try_from(n).unwrap_or(64).clamp(6, 64) * 95 + 80;
+    let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let max = rows
         .iter()
@@ -525,28 +528,39 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
         .map(|d| d.as_secs_f64())
         .fold(1.0_f64, f64::max)
         * 1.15;
-    let n = rows.len().max(1);
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Longest write gap after the fault (bar: median, line: max), seconds",
             ("sans-serif", 18),
         )
         .margin(12)
-        .x_label_area_size(110)
+        .x_label_area_size(50)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..n as f64, 0f64..max)
         .map_err(|x| e(&x))?;
-    let labels: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{} {}", r.stack, r.scenario))
-        .collect();
     chart
         .configure_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
+        .x_labels(0)
         .disable_x_mesh()
+        .y_desc("seconds")
         .draw()
         .map_err(|x| e(&x))?;
+    // Two label lines under each bar: the stack, then the scenario.
+    let label_style = ("sans-serif", 12)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for (i, r) in rows.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        for (line, text) in [r.stack.to_string(), r.scenario.to_string()]
+            .iter()
+            .enumerate()
+        {
+            let y = py + 8 + 15 * i32::try_from(line).unwrap_or(0);
+            root.draw(&Text::new(text.as_str(), (px, y), label_style.clone()))
+                .map_err(|x| e(&x))?;
+        }
+    }
     let mut seen: Vec<Stack> = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let c = colour(r.stack);
@@ -778,6 +792,32 @@ mod tests {
             ),
             "{t}"
         );
+    }
+
+    #[test]
+    fn plot_has_every_stack_in_its_colour_and_labels() {
+        let d = Duration::from_millis;
+        let rows: Vec<Row> = [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft]
+            .into_iter()
+            .map(|stack| {
+                let r = RunResult {
+                    bootstrap: Some(d(2000)),
+                    ..RunResult::default()
+                };
+                row(stack, Scenario::Bootstrap, &[r], 0)
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.svg");
+        plot(&rows, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for stack in [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft] {
+            let c = colour(stack);
+            let hex = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+            assert!(svg.contains(&hex), "{stack}: {hex}");
+            assert!(svg.contains(&format!(">\n{stack}\n<")), "{stack} label");
+        }
+        assert_eq!(svg.matches("cold bootstrap").count(), 4);
     }
 
     #[test]
