@@ -392,6 +392,13 @@ fn image_builds_runs_reproduces_and_pushes() {
         "usr/sbin/pacemakerd",
         "usr/sbin/ovsdb-server",
         "usr/share/ovn/scripts/ovn-ctl",
+        // OVN's shell agent and what it needs: `cargo xtask bench failover --stacks shell,…`
+        // bind-mounts it over our agent.
+        "usr/share/ovn/scripts/ovndb-servers.ocf",
+        "usr/share/ovn/scripts/ovn-lib",
+        "usr/lib/ocf/lib/heartbeat/ocf-shellfuncs",
+        "usr/sbin/crm_master",
+        "usr/bin/bash",
     ] {
         assert!(
             rootfs.join(path).exists(),
