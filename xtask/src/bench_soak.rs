@@ -332,22 +332,22 @@ mod tests {
     use super::*;
 
     const H1: &str = "\
-Nov 25 22:49:01.123 notice  [TOTEM ] A new membership (1.5) was formed. Members joined: 1
-Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (1.9) was formed. Members joined: 2 3
-Nov 25 22:59:11.000 warning [TOTEM ] Token has not been received in 450 ms
+Nov 25 22:49:01.123 notice  [TOTEM ] A new membership (fa1e.5) was formed. Members joined: 64030
+Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (f774.9) was formed. Members joined: 63348 63971
+Nov 25 22:59:11.000 notice  [TOTEM ] Token has not been received in 450 ms 
 Nov 25 22:59:12.000 notice  [TOTEM ] A new membership (1.d) was formed. Members left: 3
 Nov 25 22:59:12.000 notice  [QUORUM] Members[2]: 1 2
 ";
     const H2: &str = "\
-Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (1.9) was formed. Members joined: 1 3
+Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (f774.9) was formed. Members joined: 63348 64030
 Nov 25 22:59:12.000 notice  [TOTEM ] A new membership (1.d) was formed. Members left: 3
 Nov 25 22:59:12.000 notice  [MAIN  ] some line mentioning A new membership (x) elsewhere
 ";
 
     #[test]
     fn memberships_are_counted_once_across_hosts() {
-        assert_eq!(membership_ids(H1), ["1.5", "1.9", "1.d"]);
-        assert_eq!(membership_ids(H2), ["1.9", "1.d"]);
+        assert_eq!(membership_ids(H1), ["fa1e.5", "f774.9", "1.d"]);
+        assert_eq!(membership_ids(H2), ["f774.9", "1.d"]);
         assert_eq!(membership_changes([H1, H2]), 3);
         assert_eq!(membership_changes([""]), 0);
         assert_eq!(late_tokens(H1), 1);
@@ -357,7 +357,7 @@ Nov 25 22:59:12.000 notice  [MAIN  ] some line mentioning A new membership (x) e
     #[test]
     fn promotions_and_active_changes() {
         let log = "\
-Nov 25 22:49:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result of promote operation for ovndb_servers on h2: ok | rc=0
+Nov 26 00:19:30.988 bench-h3 pacemaker-controld  [31] (log_executor_event) \tnotice: Result of promote operation for ovndb_servers on bench-h3: ok | CIB update 22, graph action confirmed; call=14 key=ovndb_servers_promote_0 rc=0
 Nov 25 22:49:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result of notify operation for ovndb_servers on h2: ok
 Nov 25 22:59:20 h2 pacemaker-controld  [77] (log_executor_event) notice: Result of promote operation for ovndb_servers on h2: ok | rc=0
 ";
