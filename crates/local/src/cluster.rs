@@ -324,6 +324,13 @@ pub fn up(
         opts.hosts, site.prefix, site.subnet
     ));
     let bed = Bed::create(&BedSpec::new(&site.prefix, site.subnet, opts.hosts)?)?;
+    for host in bed.hosts() {
+        // Like a Kubernetes node (pod networking needs it), a host forwards IP. It matters at
+        // a switchover: a client's packet to the VIP that still reaches the old holder is
+        // passed on to the new one as soon as its gratuitous ARP arrives, instead of being
+        // dropped until the client's 1 s SYN retransmit (measured: 0.39 s vs 1.12 s).
+        host.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+    }
     let peer_list = peers(&bed);
     let mut extra_env = vec![(db_env::PEERS.to_string(), peer_list)];
     extra_env.extend(opts.extra_env.iter().cloned());

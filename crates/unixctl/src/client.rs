@@ -71,7 +71,7 @@ impl Client {
         let bytes = encode_request(command.method(), &command.params(), id);
         self.stream.write_all(&bytes).map_err(|e| self.io(e))?;
         let kind = match command {
-            Command::SyncStatus => PendingKind::Text,
+            Command::SyncStatus | Command::ListRemotes => PendingKind::Text,
             other => PendingKind::Silent(other.method()),
         };
         Ok(Pending {
@@ -232,6 +232,8 @@ fn silent_command(method: &'static str) -> Command<'static> {
         "ovsdb-server/set-active-ovsdb-server-probe-interval" => {
             Command::SetActiveProbeInterval("")
         }
+        "ovsdb-server/add-remote" => Command::AddRemote(""),
+        "ovsdb-server/remove-remote" => Command::RemoveRemote(""),
         _ => Command::Exit,
     }
 }

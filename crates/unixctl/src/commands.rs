@@ -19,6 +19,12 @@ pub enum Command<'a> {
     DisconnectActive,
     /// `ovsdb-server/set-active-ovsdb-server-probe-interval MS`.
     SetActiveProbeInterval(&'a str),
+    /// `ovsdb-server/list-remotes` (one remote per line).
+    ListRemotes,
+    /// `ovsdb-server/add-remote REMOTE`.
+    AddRemote(&'a str),
+    /// `ovsdb-server/remove-remote REMOTE` (closes that remote's listener and sessions).
+    RemoveRemote(&'a str),
     /// `exit`.
     Exit,
 }
@@ -34,6 +40,9 @@ impl<'a> Command<'a> {
             Self::SetActiveProbeInterval(_) => {
                 "ovsdb-server/set-active-ovsdb-server-probe-interval"
             }
+            Self::ListRemotes => "ovsdb-server/list-remotes",
+            Self::AddRemote(_) => "ovsdb-server/add-remote",
+            Self::RemoveRemote(_) => "ovsdb-server/remove-remote",
             Self::Exit => "exit",
         }
     }
@@ -41,7 +50,10 @@ impl<'a> Command<'a> {
     /// The positional parameters.
     pub fn params(&self) -> Vec<&'a str> {
         match self {
-            Self::SetActive(t) | Self::SetActiveProbeInterval(t) => vec![*t],
+            Self::SetActive(t)
+            | Self::SetActiveProbeInterval(t)
+            | Self::AddRemote(t)
+            | Self::RemoveRemote(t) => vec![*t],
             _ => Vec::new(),
         }
     }
@@ -51,7 +63,7 @@ impl<'a> Command<'a> {
 /// succeed only with an empty (whitespace-only) text.
 pub fn check_result(command: &Command<'_>, text: &str) -> Result<String, Error> {
     match command {
-        Command::SyncStatus => Ok(text.to_owned()),
+        Command::SyncStatus | Command::ListRemotes => Ok(text.to_owned()),
         _ if text.trim().is_empty() => Ok(String::new()),
         _ => Err(Error::ReportedFailure {
             method: command.method().to_owned(),
@@ -77,6 +89,17 @@ mod tests {
                 Command::ConnectActive,
                 "ovsdb-server/connect-active-ovsdb-server",
                 &[],
+            ),
+            (Command::ListRemotes, "ovsdb-server/list-remotes", &[]),
+            (
+                Command::RemoveRemote("ptcp:6641"),
+                "ovsdb-server/remove-remote",
+                &["ptcp:6641"],
+            ),
+            (
+                Command::AddRemote("ptcp:6641"),
+                "ovsdb-server/add-remote",
+                &["ptcp:6641"],
             ),
             (
                 Command::DisconnectActive,

@@ -2,6 +2,7 @@
 //! other failure with 1.
 
 mod crash_watch;
+mod fence;
 mod membership;
 mod pcmk;
 mod pod_watch;

@@ -4,6 +4,7 @@
 
 use super::Failure;
 use super::crash_watch::CrashWatch;
+use super::fence::FenceWatch;
 use super::membership::{Membership, corosync_conf_text};
 use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
 use super::pod_watch::{self, WatchReport, WatchTarget};
@@ -36,6 +37,12 @@ const COROSYNC_NICE: &str = "-20";
 const TICK: Duration = Duration::from_millis(500);
 /// How long `run` waits, after the first pod list, for a list that shows this node.
 const SELF_WAIT: Duration = Duration::from_secs(120);
+
+/// The threads that guard the copy at the VIP between Pacemaker's monitors.
+struct Guards {
+    crash: CrashWatch,
+    fence: FenceWatch,
+}
 
 /// Everything validated before anything is started or written.
 struct Prepared {
@@ -324,18 +331,25 @@ pub fn run() -> Result<(), Failure> {
         }
     };
 
-    let watch = CrashWatch::start(p.config.vip.addr, me.clone());
+    let guards = Guards {
+        crash: CrashWatch::start(p.config.vip.addr, me.clone()),
+        fence: FenceWatch::start(
+            p.config.vip.addr,
+            [p.config.nb_port, p.config.sb_port],
+            membership.peer_addrs(),
+        ),
+    };
     let outcome = supervise(
         &p,
         &me,
         &term,
-        &watch,
+        &guards,
         &mut membership,
         &mut corosync,
         &mut pacemaker,
     );
     // Every stop from here on is planned: no restarts in place.
-    watch.pause();
+    guards.crash.pause();
     match outcome {
         Ok(asked) => {
             log(format!(
@@ -425,7 +439,7 @@ fn supervise(
     p: &Prepared,
     me: &str,
     term: &AtomicBool,
-    watch: &CrashWatch,
+    guards: &Guards,
     membership: &mut Membership,
     corosync: &mut Daemon,
     pacemaker: &mut Daemon,
@@ -441,12 +455,13 @@ fn supervise(
         }
         if term.load(Ordering::SeqCst) {
             log("stop requested: handing over");
-            watch.pause();
+            guards.crash.pause();
             let asked = Instant::now();
             hand_over(p, me, corosync, pacemaker)?;
             return Ok(asked);
         }
         membership.tick();
+        guards.fence.set_peers(membership.peer_addrs());
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {
