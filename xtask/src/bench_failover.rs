@@ -345,9 +345,9 @@ fn run_pacemaker(
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
             Scenario::KillServer => {
-                // The server itself (its command line names the database); with OVN's shell
-                // agent, ovn-ctl's `--monitor` parent (its title no longer does) survives and
-                // restarts it, as it would in production.
+                // The server itself (its command line names the database; the `--monitor`
+                // parent's title no longer does). Every Pacemaker stack runs under our
+                // entrypoint, whose crash watcher restarts it in place.
                 if faults::kill9(&active, "ovsdb-server", "ovnnb_db") == 0 {
                     w.stop();
                     bail!("no NB ovsdb-server process found on {active}");
