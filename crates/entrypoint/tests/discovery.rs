@@ -19,6 +19,9 @@
 mod mock_api;
 
 use mock_api::MockApi;
+mod common;
+
+use common::{agent_binary, have, is_root, random_key, until};
 use nix::sys::signal::Signal;
 use ovn_ha_testbed::{Bed, BedSpec, Host, HostChild, teardown_by_name};
 use std::fs::File;
@@ -33,57 +36,6 @@ const VIP: &str = "198.18.7.100";
 const NS: &str = "ovn-kubernetes";
 const SELECTOR: &str = "app.kubernetes.io/name=ovnkube-db,app.kubernetes.io/component=database";
 const BIN: &str = env!("CARGO_BIN_EXE_ovnkube-db-ha");
-
-fn have(tool: &str) -> bool {
-    if tool.starts_with('/') {
-        return Path::new(tool).exists();
-    }
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(tool).exists())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// The workspace's `ovndb-servers` agent, built into this test's target directory.
-fn agent_binary() -> PathBuf {
-    let exe_dir = Path::new(BIN).parent().unwrap();
-    let target_dir = exe_dir.parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "ovndb-servers", "--target-dir"])
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if exe_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building ovndb-servers failed"
-    );
-    exe_dir.join("ovndb-servers")
-}
-
-/// Polls `check` every `every` until it holds or `limit` passes (bounded in count too).
-fn until(limit: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    let rounds = (limit.as_millis() / every.as_millis().max(1)) as usize + 1;
-    for _ in 0..rounds {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(every);
-    }
-    false
-}
 
 fn nbctl(args: &[&str]) -> Option<String> {
     let out = Command::new("timeout")
@@ -250,16 +202,6 @@ impl Drop for Cluster {
             eprintln!("---- mock API requests ----\n{:#?}", self.mock.requests());
         }
     }
-}
-
-fn random_key(path: &Path) {
-    use std::io::Read;
-    let mut key = vec![0u8; 256];
-    File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut key)
-        .unwrap();
-    std::fs::write(path, key).unwrap();
 }
 
 #[test]
