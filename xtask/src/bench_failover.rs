@@ -79,7 +79,9 @@ impl Stack {
     }
 
     /// Environment the entrypoint gets on top of the rendered one: the original
-    /// ovn-kubernetes timings for `shell`, nothing (the shipped defaults) otherwise.
+    /// ovn-kubernetes timings for `shell`, nothing (the shipped defaults) otherwise; both shell
+    /// stacks switch our crash restart in place off, so a killed server is found by the shell
+    /// agent's own monitor.
     pub fn extra_env(self) -> Vec<(String, String)> {
         use ovn_ha_config::db_env as var;
         match self {
@@ -90,10 +92,12 @@ impl Stack {
                 (var::UNPROMOTED_MONITOR_MS, "60000"),
                 (var::DC_DEADTIME_MS, "20000"),
                 (var::TRANSITION_DELAY_MS, "0"),
+                (var::CRASH_RESTART, "off"),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+            Stack::ShellTuned => vec![(var::CRASH_RESTART.to_string(), "off".to_string())],
             _ => Vec::new(),
         }
     }
@@ -347,7 +351,8 @@ fn run_pacemaker(
             Scenario::KillServer => {
                 // The server itself (its command line names the database; the `--monitor`
                 // parent's title no longer does). Every Pacemaker stack runs under our
-                // entrypoint, whose crash watcher restarts it in place.
+                // entrypoint; its crash watcher restarts it in place for `ours`, and is off for
+                // the shell stacks (see `Stack::extra_env`).
                 if faults::kill9(&active, "ovsdb-server", "ovnnb_db") == 0 {
                     w.stop();
                     bail!("no NB ovsdb-server process found on {active}");

@@ -43,6 +43,9 @@ pub const UNPROMOTED_MONITOR_MS: &str = "OVN_DB_HA_UNPROMOTED_MONITOR_MS";
 pub const DC_DEADTIME_MS: &str = "OVN_DB_HA_DC_DEADTIME_MS";
 /// Pacemaker's `transition-delay` in milliseconds (optional; 0 = run the scheduler at once).
 pub const TRANSITION_DELAY_MS: &str = "OVN_DB_HA_TRANSITION_DELAY_MS";
+/// `on` (default) or `off`: whether the entrypoint restarts the active copy's crashed server in
+/// place (optional; `off` leaves every crash to Pacemaker's monitor, as OVN's shell agent does).
+pub const CRASH_RESTART: &str = "OVN_DB_HA_CRASH_RESTART";
 
 /// Where the Secret with the corosync authkey is mounted in the DB pod.
 pub const AUTHKEY_MOUNT_DIR: &str = "/etc/corosync-authkey";

@@ -83,6 +83,9 @@ pub struct DbHaConfig {
     pub timings: Timings,
     /// Monitor intervals and `dc-deadtime` for the CIB.
     pub pacemaker: PacemakerTimings,
+    /// Whether the crash watcher restarts the active copy's dead server in place
+    /// (`OVN_DB_HA_CRASH_RESTART`, default on).
+    pub crash_restart: bool,
 }
 
 /// One bad variable and how to fix it.
@@ -143,6 +146,25 @@ impl Reader<'_> {
                     format!(
                         "`{text}` must be a whole number from {min} to {max} (default {default})"
                     ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `on`/`off` (also `true`/`false`, `1`/`0`), or `default` when absent.
+    fn switch(&mut self, name: &'static str, default: bool) -> Option<bool> {
+        let Some(text) = self.get(name).map(str::to_ascii_lowercase) else {
+            return Some(default);
+        };
+        match text.as_str() {
+            "on" | "true" | "1" => Some(true),
+            "off" | "false" | "0" => Some(false),
+            _ => {
+                let default = if default { "on" } else { "off" };
+                self.problem(
+                    name,
+                    format!("`{text}` must be `on` or `off` (default {default})"),
                 );
                 None
             }
@@ -407,6 +429,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         }),
         _ => None,
     };
+    let crash_restart = r.switch(var::CRASH_RESTART, true);
 
     match (
         vip,
@@ -418,6 +441,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         grace,
         (token_ms, token_coefficient_ms, consensus_ms),
         pacemaker,
+        crash_restart,
     ) {
         (
             Some(vip),
@@ -429,6 +453,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             Some(grace),
             (Some(token_ms), Some(token_coefficient_ms), Some(consensus_ms)),
             Some(pacemaker),
+            Some(crash_restart),
         ) if r.problems.is_empty() => Ok(DbHaConfig {
             vip,
             nb_port,
@@ -447,6 +472,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
                 consensus_ms: explicit_consensus.then_some(consensus_ms),
             },
             pacemaker,
+            crash_restart,
         }),
         _ => Err(r.problems),
     }

@@ -28,6 +28,7 @@
 //! | `OVN_DB_HA_PROMOTED_MONITOR_MS` / `OVN_DB_HA_UNPROMOTED_MONITOR_MS` | no | 1000 / 2000 | the agent's recurring monitors (must differ) |
 //! | `OVN_DB_HA_DC_DEADTIME_MS` | no | 5000 | Pacemaker `dc-deadtime` |
 //! | `OVN_DB_HA_TRANSITION_DELAY_MS` | no | 100 | Pacemaker `transition-delay` (0–5000) |
+//! | `OVN_DB_HA_CRASH_RESTART` | no | on | `off`: no restart in place, Pacemaker's monitor finds a crashed server |
 //!
 //! Every bad variable is reported on its own line and `run` exits 2 before writing or
 //! starting anything.

@@ -49,6 +49,16 @@ impl CrashWatch {
         }
     }
 
+    /// A watcher that never acts (`OVN_DB_HA_CRASH_RESTART=off`): crashes are left to
+    /// Pacemaker's monitor.
+    pub fn off() -> Self {
+        CrashWatch {
+            active: Arc::new(AtomicBool::new(false)),
+            quit: Arc::new(AtomicBool::new(true)),
+            thread: None,
+        }
+    }
+
     /// Stops acting on deaths (a planned stop is coming); idempotent.
     pub fn pause(&self) {
         self.active.store(false, Ordering::SeqCst);

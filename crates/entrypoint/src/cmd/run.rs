@@ -332,7 +332,12 @@ pub fn run() -> Result<(), Failure> {
     };
 
     let guards = Guards {
-        crash: CrashWatch::start(p.config.vip.addr, me.clone()),
+        crash: if p.config.crash_restart {
+            CrashWatch::start(p.config.vip.addr, me.clone())
+        } else {
+            log("crash restart in place is off (OVN_DB_HA_CRASH_RESTART)");
+            CrashWatch::off()
+        },
         fence: FenceWatch::start(
             p.config.vip.addr,
             [p.config.nb_port, p.config.sb_port],

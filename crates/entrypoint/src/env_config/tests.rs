@@ -58,6 +58,7 @@ fn good_environment_with_defaults() {
     );
     assert_eq!(c.timings.consensus_for(3), 720);
     assert_eq!(c.pacemaker, PacemakerTimings::default());
+    assert!(c.crash_restart);
     assert_eq!(
         (
             c.pacemaker.promoted_monitor_ms,
@@ -122,6 +123,14 @@ fn timing_knobs_are_read() {
 }
 
 #[test]
+fn crash_restart_switch() {
+    for (text, on) in [("on", true), ("OFF", false), ("false", false), ("1", true)] {
+        let c = parse_env(&with(&[("OVN_DB_HA_CRASH_RESTART", text)])).unwrap();
+        assert_eq!(c.crash_restart, on, "{text}");
+    }
+}
+
+#[test]
 fn kubernetes_discovery_is_chosen_without_a_static_list() {
     let mut e = without("OVN_DB_HA_PEERS");
     e.insert("OVN_DB_HA_PEER_SELECTOR".into(), "app=ovnkube-db".into());
@@ -181,6 +190,11 @@ fn each_bad_variable_is_reported_once() {
         ),
         ("bad node name", with(&[("K8S_NODE", "a b")]), &["K8S_NODE"]),
         ("bad pod ip", with(&[("POD_IP", "x")]), &["POD_IP"]),
+        (
+            "crash restart neither on nor off",
+            with(&[("OVN_DB_HA_CRASH_RESTART", "sometimes")]),
+            &["OVN_DB_HA_CRASH_RESTART"],
+        ),
         (
             "relative authkey",
             with(&[("OVN_DB_HA_AUTHKEY_FILE", "key")]),
