@@ -177,8 +177,7 @@ impl ClusterStatus {
     /// Whether `me` may go into standby without risking a promotion of a stale copy: `me` is
     /// not the promoted copy, or another online, non-standby node runs an unpromoted copy whose
     /// promotion score is positive and at least `me`'s (with a replication-aware agent that
-    /// means "replicating as well as the active is healthy"; a copy on the DC's node scores
-    /// up to [`crate::dc_marker::AGENT_DC_DEFERENCE`] less and still counts).
+    /// means "replicating as well as the active is healthy").
     pub fn replica_ready_to_take_over(&self, me: &str) -> bool {
         if !self.promoted.iter().any(|p| p == me) {
             return true;
@@ -189,9 +188,10 @@ impl ClusterStatus {
                 && n.online
                 && !n.standby
                 && self.unpromoted.contains(&n.name)
-                && self.promotion_scores.get(&n.name).is_some_and(|&score| {
-                    score > 0 && score + crate::dc_marker::AGENT_DC_DEFERENCE >= mine
-                })
+                && self
+                    .promotion_scores
+                    .get(&n.name)
+                    .is_some_and(|&score| score > 0 && score >= mine)
         })
     }
 

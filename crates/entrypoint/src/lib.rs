@@ -46,7 +46,6 @@ pub mod cib;
 pub mod corosync_conf;
 pub mod crash_restart;
 pub mod crm_mon;
-pub mod dc_marker;
 pub mod env_config;
 pub mod peers;
 pub mod pod_peers;

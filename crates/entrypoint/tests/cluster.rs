@@ -4,8 +4,7 @@
 //! quorum and promote one copy; the VIP takes `ovn-nbctl` writes from the machine; `status
 //! --json` agrees with what the test sees; SIGTERM to the active's entrypoint moves the VIP and
 //! the process exits 0; a host cut off from the other two stops serving while the others take
-//! over; a host started with the wrong authkey never joins. With our agent, the promoted copy
-//! is not on the DC's node after the bootstrap (the DC's copy defers). At every sample at most one
+//! over; a host started with the wrong authkey never joins. At every sample at most one
 //! reachable host holds the VIP.
 //!
 //! Needs root, corosync, pacemaker, resource-agents and ovn-central; skipped with a message
@@ -335,34 +334,6 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
             })
         }
     ));
-
-    // Our agent keeps the promoted copy off the DC's node: the DC's unpromoted copy scores one
-    // less than an equally healthy one elsewhere (HEALTHY 100 against 99 once replicating).
-    if std::env::var_os("OVNKUBE_DB_HA_TEST_AGENT").is_none() {
-        let mut seen = serde_json::Value::Null;
-        let kept_apart = until(Duration::from_secs(30), Duration::from_millis(500), || {
-            let Some(s) = c.status_json(other) else {
-                return false;
-            };
-            let c = &s["cluster"];
-            let ok = c["dc"].as_str().is_some_and(|dc| {
-                dc != active
-                    && c["promotion_scores"][dc] == 99
-                    && c["unpromoted"].as_array().is_some_and(|u| {
-                        u.iter()
-                            .filter_map(|n| n.as_str())
-                            .filter(|n| *n != dc)
-                            .all(|n| c["promotion_scores"][n] == 100)
-                    })
-            });
-            seen = c.clone();
-            ok
-        });
-        assert!(
-            kept_apart,
-            "the promoted copy shares the DC's node, or the DC does not defer: {seen}"
-        );
-    }
 
     // The kubelet's probes pass on the active and on a replica (once it replicates).
     for i in [a, other] {

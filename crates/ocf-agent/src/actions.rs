@@ -407,7 +407,7 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
             )))
         }
         Pair::Active => {
-            ctx.keeper.update_promoted(probe, ctx.log);
+            ctx.keeper.update(Health::Healthy, probe, ctx.log);
             Ok(Rc::RunningPromoted)
         }
         Pair::Mixed if role == Some(ExpectedRole::Promoted) || probe => {

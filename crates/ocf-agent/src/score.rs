@@ -14,12 +14,6 @@
 //!   change node attributes (and abort Pacemaker's transition) in the middle of it.
 //! - [`NOT_REPLICATING`]: connecting, failed, or lost long ago / never replicated.
 //! - [`FAULT`]: a database was active on an unpromoted copy (being repaired).
-//! - An unpromoted copy on the node that is Pacemaker's DC scores [`DC_DEFERENCE`] less than
-//!   its health says (the entrypoint keeps the file [`DC_MARKER`] in the state directory while
-//!   its node is the DC). Equally healthy copies then go to a node that is not the DC, so losing
-//!   the active node does not also cost a DC election: a new DC reaches its first scheduler run
-//!   through a join that makes Pacemaker wait a second. The promoted copy never defers (a lower
-//!   score than a healthy standby would move it), and the classes stay apart (99 > 50 > 10 > 5).
 
 use crate::log::Logger;
 use std::path::{Path, PathBuf};
@@ -34,10 +28,6 @@ pub const RECENTLY_LOST: i32 = 50;
 pub const NOT_REPLICATING: i32 = 10;
 /// Active while unpromoted.
 pub const FAULT: i32 = 5;
-/// What an unpromoted copy on the DC's node gives up, to break ties away from the DC.
-pub const DC_DEFERENCE: i32 = 1;
-/// File in the state directory whose presence says "this node is the DC".
-pub const DC_MARKER: &str = "is-dc";
 /// How long a lost copy counts as "recently lost".
 pub const RECENT_LOSS_SECS: u64 = 30;
 /// How long a loss may last before the score drops at all.
@@ -138,12 +128,6 @@ pub fn next(prev: &Record, health: Health, now: u64) -> (Record, i32) {
     }
 }
 
-/// The score an unpromoted copy reports: `score`, less [`DC_DEFERENCE`] on the DC's node
-/// (pure; every class stays positive and above the next lower one).
-pub fn deferred(score: i32, on_dc: bool) -> i32 {
-    if on_dc { score - DC_DEFERENCE } else { score }
-}
-
 /// Unix seconds now.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -174,7 +158,6 @@ pub fn file_stem(instance: &str) -> String {
 #[derive(Debug)]
 pub struct Keeper {
     path: PathBuf,
-    dc_marker: PathBuf,
     node: Option<String>,
 }
 
@@ -183,7 +166,6 @@ impl Keeper {
     pub fn new(state_dir: &Path, instance: &str, node: Option<&str>) -> Self {
         Self {
             path: state_dir.join(format!("{}.score", file_stem(instance))),
-            dc_marker: state_dir.join(DC_MARKER),
             node: node.map(str::to_owned),
         }
     }
@@ -206,22 +188,11 @@ impl Keeper {
         }
     }
 
-    /// Applies one measurement of an unpromoted copy (deferring on the DC's node, see
-    /// [`deferred`]): writes the score when it differs from the cached one (or always with
-    /// `force`), and the record when anything changed. Returns the score.
+    /// Applies one measurement: writes the score when it differs from the cached one (or
+    /// always with `force`), and the record when anything changed. Returns the score.
     pub fn update(&self, health: Health, force: bool, log: &Logger) -> i32 {
-        self.apply(health, self.dc_marker.exists(), force, log)
-    }
-
-    /// [`Keeper::update`] for the promoted copy, which never defers.
-    pub fn update_promoted(&self, force: bool, log: &Logger) -> i32 {
-        self.apply(Health::Healthy, false, force, log)
-    }
-
-    fn apply(&self, health: Health, on_dc: bool, force: bool, log: &Logger) -> i32 {
         let prev = self.load();
         let (mut rec, score) = next(&prev, health, now_secs());
-        let score = deferred(score, on_dc);
         if force || !prev.written || prev.score != Some(score) {
             rec.written = set_promotion_score(score, self.node.as_deref(), log);
         }
@@ -449,22 +420,6 @@ mod tests {
         let (_, a_score) = next(&a1, Health::NotReplicating, later);
         let (_, b_score) = next(&b1, Health::NotReplicating, later);
         assert_eq!((a_score, b_score), (NOT_REPLICATING, RECENTLY_LOST));
-    }
-
-    #[test]
-    fn deference_on_the_dc_breaks_ties_but_never_crosses_a_class() {
-        let classes = [HEALTHY, RECENTLY_LOST, NOT_REPLICATING, FAULT];
-        for (i, &c) in classes.iter().enumerate() {
-            assert_eq!(deferred(c, false), c);
-            assert!(deferred(c, true) < c, "{c}");
-            assert!(deferred(c, true) > 0, "{c}");
-            if let Some(&lower) = classes.get(i + 1) {
-                assert!(
-                    deferred(c, true) > lower,
-                    "{c} on the DC must beat {lower} elsewhere"
-                );
-            }
-        }
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! other failure with 1.
 
 mod crash_watch;
-mod dc_watch;
 mod fence;
 mod membership;
 mod pcmk;

@@ -4,7 +4,6 @@
 
 use super::Failure;
 use super::crash_watch::CrashWatch;
-use super::dc_watch::{DcWatch, sync_marker};
 use super::fence::FenceWatch;
 use super::membership::{Membership, corosync_conf_text};
 use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
@@ -43,8 +42,6 @@ const SELF_WAIT: Duration = Duration::from_secs(120);
 struct Guards {
     crash: CrashWatch,
     fence: FenceWatch,
-    /// Keeps the agent's DC marker in step; held for its `Drop`, which removes the marker.
-    _dc: DcWatch,
 }
 
 /// Everything validated before anything is started or written.
@@ -346,7 +343,6 @@ pub fn run() -> Result<(), Failure> {
             [p.config.nb_port, p.config.sb_port],
             membership.peer_addrs(),
         ),
-        _dc: DcWatch::start(me.clone()),
     };
     let outcome = supervise(
         &p,
@@ -474,8 +470,6 @@ fn supervise(
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {
-                    // Before the resources exist, so the first scores already defer.
-                    sync_marker(me, Some(s.dc.as_deref()));
                     match ensure_configuration(&p.cib, &CibTarget::live()).and_then(|changed| {
                         set_standby(me, false)?;
                         Ok(changed)
