@@ -155,6 +155,18 @@ pub struct FailoverArgs {
     /// OCI image to run, `LAYOUT:TAG` (default: the workspace's `cargo xtask image` output).
     #[arg(long)]
     pub image: Option<String>,
+    /// Extra entrypoint environment for every Pacemaker stack, `NAME=VALUE` (repeatable), e.g.
+    /// `--env OVN_DB_HA_TRANSITION_DELAY_MS=300` to try a timing before shipping it.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE` for `--env`.
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 /// One run's figures.
@@ -322,13 +334,14 @@ fn run_pacemaker(
     scenario: Scenario,
     stalls: Duration,
     image: &str,
+    env: &[(&str, &str)],
 ) -> Result<RunResult> {
     let window = Window {
         recovery: stack.recovery_allowance(),
         stalls,
     };
     let result = (|| -> Result<RunResult> {
-        let up = up_pacemaker(stack, image, &[])?;
+        let up = up_pacemaker(stack, image, env)?;
         let site = &up.site;
         if scenario == Scenario::Bootstrap {
             return Ok(RunResult {
@@ -640,6 +653,14 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
     let _lock = serial_lock()?;
     let image = image(args.image.as_deref());
     let stalls = Duration::from_secs(args.stall_window);
+    let env: Vec<(&str, &str)> = args
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if !env.is_empty() {
+        eprintln!("==> extra entrypoint environment for the Pacemaker stacks: {env:?}");
+    }
     let plan = plan(&args.stacks, &args.scenarios);
     let total = plan.len() * args.runs as usize;
     let started = Instant::now();
@@ -663,7 +684,7 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
             let r = if stack.is_pacemaker() {
-                run_pacemaker(stack, scenario, stalls, &image)
+                run_pacemaker(stack, scenario, stalls, &image, &env)
             } else {
                 run_raft(scenario, stalls)
             };
@@ -870,7 +891,15 @@ mod tests {
     #[test]
     fn stacks_differ_only_in_agent_and_timings() {
         assert!(Stack::Ours.extra_env().is_empty() && Stack::Ours.extra_mounts().is_empty());
-        assert!(Stack::ShellTuned.extra_env().is_empty());
+        // Both shell stacks only switch our crash restart in place off; `shell` adds timings.
+        let off = ("OVN_DB_HA_CRASH_RESTART".to_string(), "off".to_string());
+        assert_eq!(Stack::ShellTuned.extra_env(), std::slice::from_ref(&off));
+        assert!(Stack::Shell.extra_env().contains(&off));
+        assert_eq!(
+            parse_env_pair("A=b=c"),
+            Ok(("A".to_string(), "b=c".to_string()))
+        );
+        assert!(parse_env_pair("=x").is_err() && parse_env_pair("x").is_err());
         assert_eq!(
             Stack::ShellTuned.extra_mounts(),
             Stack::Shell.extra_mounts()
