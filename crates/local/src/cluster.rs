@@ -345,6 +345,7 @@ pub fn up(
         }
     }
     let rlimits = crate::limits::for_this_process();
+    let realtime = crate::limits::realtime_for_this_machine();
     let start = Instant::now();
     for host in bed.hosts() {
         let ctx = HostContext {
@@ -359,6 +360,7 @@ pub fn up(
             extra_env: extra_env.clone(),
             extra_mounts: extra_mounts.clone(),
             rlimits,
+            realtime,
         };
         for dir in runtime_spec::host_dirs(&template, &ctx) {
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;

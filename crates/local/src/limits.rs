@@ -1,6 +1,7 @@
 //! The resource limits the containers get: what a runtime sets (open files 1048576, locked
 //! memory unlimited), but never above this process's own hard limits, which a runtime without
-//! CAP_SYS_RESOURCE cannot exceed.
+//! CAP_SYS_RESOURCE cannot exceed; and, where the kernel schedules real-time tasks per cgroup,
+//! a real-time budget so corosync's SCHED_RR request succeeds as it does on a Kubernetes node.
 
 use crate::runtime_spec::NOFILE;
 
@@ -44,9 +45,51 @@ pub fn for_this_process() -> Rlimits {
         .map_or_else(|_| Rlimits::default(), |t| clamp_to(&t))
 }
 
+/// Real-time CPU time each container's cgroup may give its SCHED_RR tasks, per period.
+///
+/// corosync asks for SCHED_RR at start. On a cgroup-v1 kernel with real-time group scheduling
+/// (this machine) a new cgroup has no real-time budget, the request fails, and corosync's token
+/// then waits behind every busy task of the machine; Kubernetes nodes (cgroup v2, or no
+/// real-time group scheduling) grant it. corosync used ~13 ms of CPU per second here; 150 ms
+/// per second leaves ten times that for bursts, and six containers (two clusters) still fit in
+/// the root's default 950 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealtimeBudget {
+    pub runtime_us: u64,
+    pub period_us: u64,
+}
+
+pub const REALTIME_BUDGET: RealtimeBudget = RealtimeBudget {
+    runtime_us: 150_000,
+    period_us: 1_000_000,
+};
+
+/// The budget to ask for, given the text of the cgroup-v1 root's `cpu.rt_runtime_us` (`None`
+/// when the file does not exist: no real-time group scheduling, nothing to ask). Pure.
+pub fn realtime_budget(root_rt_runtime_us: Option<&str>) -> Option<RealtimeBudget> {
+    let root: i64 = root_rt_runtime_us?.trim().parse().ok()?;
+    // -1 means unlimited; a root with less than one budget cannot give one.
+    (root < 0 || root as u64 >= REALTIME_BUDGET.runtime_us).then_some(REALTIME_BUDGET)
+}
+
+/// The budget for containers on this machine.
+pub fn realtime_for_this_machine() -> Option<RealtimeBudget> {
+    let text = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").ok();
+    realtime_budget(text.as_deref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn realtime_budget_only_where_the_kernel_budgets_groups() {
+        assert_eq!(realtime_budget(None), None);
+        assert_eq!(realtime_budget(Some("950000\n")), Some(REALTIME_BUDGET));
+        assert_eq!(realtime_budget(Some("-1\n")), Some(REALTIME_BUDGET));
+        assert_eq!(realtime_budget(Some("100000\n")), None);
+        assert_eq!(realtime_budget(Some("garbage")), None);
+    }
 
     #[test]
     fn clamps_to_hard_limits() {

@@ -52,6 +52,8 @@ pub struct HostContext {
     pub extra_mounts: Vec<ExtraMount>,
     /// Resource limits (see [`crate::limits`]).
     pub rlimits: crate::limits::Rlimits,
+    /// The cgroup's real-time budget, where the kernel needs one (see [`crate::limits`]).
+    pub realtime: Option<crate::limits::RealtimeBudget>,
 }
 
 /// A bind mount the pod template does not have.
@@ -243,6 +245,16 @@ pub fn runtime_spec(t: &PodTemplate, h: &HostContext) -> Result<Value, SpecError
     } else {
         namespaces.push(json!({"type": "network"}));
     }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    });
+    if let Some(rt) = h.realtime {
+        linux["resources"] =
+            json!({"cpu": {"realtimeRuntime": rt.runtime_us, "realtimePeriod": rt.period_us}});
+    }
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -261,12 +273,7 @@ pub fn runtime_spec(t: &PodTemplate, h: &HostContext) -> Result<Value, SpecError
         "root": {"path": h.rootfs, "readonly": t.read_only_root},
         "hostname": h.node_name,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        }
+        "linux": linux
     });
     // Typed check: the result must deserialize as an OCI runtime spec.
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
@@ -292,6 +299,7 @@ mod tests {
             extra_env: vec![("OVN_DB_HA_PEERS".into(), "ovn-db-1=198.18.0.11".into())],
             extra_mounts: Vec::new(),
             rlimits: crate::limits::Rlimits::default(),
+            realtime: None,
         }
     }
 
@@ -335,6 +343,12 @@ mod tests {
         assert_eq!(s["hostname"], "ovn-db-1");
         assert_eq!(s["root"]["readonly"], true);
         assert!(s["linux"].get("resources").is_none());
+        let mut h = host();
+        h.realtime = Some(crate::limits::REALTIME_BUDGET);
+        let t = pod_template::parse(&seed_manifest(), "ovnkube-db").unwrap();
+        let rt = runtime_spec(&t, &h).unwrap();
+        assert_eq!(rt["linux"]["resources"]["cpu"]["realtimeRuntime"], 150_000);
+        assert_eq!(rt["linux"]["resources"]["cpu"]["realtimePeriod"], 1_000_000);
         assert!(
             s["linux"]["namespaces"]
                 .as_array()
