@@ -88,6 +88,20 @@ pub fn late_tokens(log: &str) -> usize {
         .count()
 }
 
+/// corosync's lines about the token, memberships and knet links: what to read when a soak
+/// counted something.
+pub fn notable_lines(log: &str) -> Vec<&str> {
+    const MARKS: [&str; 4] = [
+        "Token has not been received in",
+        "token timed out",
+        "A new membership (",
+        "[KNET  ] link: host:",
+    ];
+    log.lines()
+        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
+        .collect()
+}
+
 /// Promotions Pacemaker's controller ran on this host (`Result of promote operation for
 /// ovndb_servers on h2: ok`).
 pub fn promotions(pacemaker_log: &str) -> usize {
@@ -199,6 +213,21 @@ impl Marks {
         marks
     }
 
+    /// [`notable_lines`] of every host's container log since the marks, host by host.
+    fn notable(&self) -> Vec<String> {
+        self.container
+            .iter()
+            .flat_map(|(c, s)| {
+                let host = c.file_stem().map(|h| h.to_string_lossy().into_owned());
+                let host = host.unwrap_or_default();
+                notable_lines(&tail(c, *s))
+                    .into_iter()
+                    .map(|l| format!("{host}: {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// (membership changes, late tokens, promotions) since the marks; promotions are unknown
     /// when no host has a Pacemaker log.
     fn count(&self) -> (usize, usize, Option<usize>) {
@@ -239,6 +268,7 @@ pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
         let marks = Marks::take(site, &hosts);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let burner = Burner::start(cores, length + Duration::from_secs(60));
+        let watcher = crate::bench_pauses::Watcher::start(length + Duration::from_secs(60));
         let remote = up.config.ovn_north();
         let mut spec = WriterSpec::new(&remote, "soak");
         spec.interval = Duration::from_secs(1);
@@ -273,6 +303,10 @@ pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
         }
         let records = w.stop();
         drop(burner);
+        eprintln!("    {}", watcher.stop().summary());
+        for line in marks.notable().iter().take(40) {
+            eprintln!("    {line}");
+        }
         let minutes = start.elapsed().as_secs_f64() / 60.0;
         let present = writer::switches(&remote, 5).unwrap_or_default();
         let (membership_changes, late_tokens, promotions) = marks.count();
@@ -343,6 +377,18 @@ Nov 25 22:49:01.456 notice  [TOTEM ] A new membership (f774.9) was formed. Membe
 Nov 25 22:59:12.000 notice  [TOTEM ] A new membership (1.d) was formed. Members left: 3
 Nov 25 22:59:12.000 notice  [MAIN  ] some line mentioning A new membership (x) elsewhere
 ";
+
+    #[test]
+    fn notable_lines_are_token_membership_and_link_lines() {
+        let log = "Nov 26 06:44:12 warning [TOTEM ] Token has not been received in 450 ms\n\
+                   Nov 26 06:44:12 notice  [TOTEM ] A processor failed, forming new configuration: token timed out (600ms), waiting 720ms for consensus.\n\
+                   Nov 26 06:44:13 notice  [QUORUM] Sync members[3]: 1 2 3\n\
+                   Nov 26 06:44:13 notice  [TOTEM ] A new membership (1.2a) was formed. Members\n\
+                   Nov 26 06:44:14 info    [KNET  ] link: host: 2 link: 0 is down\n";
+        let n = notable_lines(log);
+        assert_eq!(n.len(), 4);
+        assert!(n[1].contains("token timed out") && n[3].contains("is down"));
+    }
 
     #[test]
     fn memberships_are_counted_once_across_hosts() {

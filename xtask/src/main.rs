@@ -4,6 +4,7 @@
 mod bench;
 mod bench_agent;
 mod bench_failover;
+mod bench_pauses;
 mod bench_soak;
 mod cmd;
 mod deploy;
