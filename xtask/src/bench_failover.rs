@@ -159,6 +159,10 @@ pub struct FailoverArgs {
     /// `--env OVN_DB_HA_TRANSITION_DELAY_MS=300` to try a timing before shipping it.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
     pub env: Vec<(String, String)>,
+    /// Run the Pacemaker stacks' containers without a real-time CPU budget (corosync then falls
+    /// back to nice -20, as on a cgroup-v1 node nobody gave one): to measure what it is worth.
+    #[arg(long)]
+    pub no_realtime: bool,
 }
 
 /// `NAME=VALUE` for `--env`.
@@ -232,7 +236,12 @@ pub(crate) struct PacemakerUp {
 
 /// Brings a Pacemaker stack up on fresh hosts (removing leftovers first), with `env` on top of
 /// the stack's own. On failure the caller still calls [`cluster::down`].
-pub(crate) fn up_pacemaker(stack: Stack, image: &str, env: &[(&str, &str)]) -> Result<PacemakerUp> {
+pub(crate) fn up_pacemaker(
+    stack: Stack,
+    image: &str,
+    env: &[(&str, &str)],
+    realtime: bool,
+) -> Result<PacemakerUp> {
     let site = site();
     cluster::down(&site, &mut Quiet)?;
     let (dir, config) = manifests(&site)?;
@@ -249,6 +258,7 @@ pub(crate) fn up_pacemaker(stack: Stack, image: &str, env: &[(&str, &str)]) -> R
             .chain(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .collect(),
         extra_mounts: stack.extra_mounts(),
+        realtime,
     };
     let report = cluster::up(&site, &opts, &mut Quiet)?;
     Ok(PacemakerUp {
@@ -335,13 +345,14 @@ fn run_pacemaker(
     stalls: Duration,
     image: &str,
     env: &[(&str, &str)],
+    realtime: bool,
 ) -> Result<RunResult> {
     let window = Window {
         recovery: stack.recovery_allowance(),
         stalls,
     };
     let result = (|| -> Result<RunResult> {
-        let up = up_pacemaker(stack, image, env)?;
+        let up = up_pacemaker(stack, image, env, realtime)?;
         let site = &up.site;
         if scenario == Scenario::Bootstrap {
             return Ok(RunResult {
@@ -661,6 +672,10 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
     if !env.is_empty() {
         eprintln!("==> extra entrypoint environment for the Pacemaker stacks: {env:?}");
     }
+    let realtime = !args.no_realtime;
+    if !realtime {
+        eprintln!("==> containers without a real-time CPU budget (corosync at nice -20)");
+    }
     let plan = plan(&args.stacks, &args.scenarios);
     let total = plan.len() * args.runs as usize;
     let started = Instant::now();
@@ -684,7 +699,7 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
             let r = if stack.is_pacemaker() {
-                run_pacemaker(stack, scenario, stalls, &image, &env)
+                run_pacemaker(stack, scenario, stalls, &image, &env, realtime)
             } else {
                 run_raft(scenario, stalls)
             };
@@ -743,7 +758,7 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                 args.soak_minutes,
                 clock(started.elapsed())
             );
-            match crate::bench_soak::run(stack, minutes, &image) {
+            match crate::bench_soak::run(stack, minutes, &image, realtime) {
                 Ok(r) => {
                     eprintln!("    {}", r.summary());
                     results.push(r);

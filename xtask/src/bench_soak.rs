@@ -251,12 +251,16 @@ fn count_or_dash(n: Option<usize>) -> String {
 }
 
 /// Runs one soak of `stack` for `length`.
-pub fn run(stack: Stack, length: Duration, image: &str) -> Result<SoakResult> {
+pub fn run(stack: Stack, length: Duration, image: &str, realtime: bool) -> Result<SoakResult> {
     let result = (|| -> Result<SoakResult> {
         // The entrypoint names Pacemaker's log file itself; an older one named none, so the
         // soak asks for one (the entrypoint's own setting wins where it has one).
-        let up: PacemakerUp =
-            up_pacemaker(stack, image, &[("PCMK_logfile", FALLBACK_PACEMAKER_LOG)])?;
+        let up: PacemakerUp = up_pacemaker(
+            stack,
+            image,
+            &[("PCMK_logfile", FALLBACK_PACEMAKER_LOG)],
+            realtime,
+        )?;
         let site = &up.site;
         poll(Duration::from_secs(120), || {
             observe::converged(&observe::sample(site), 3)

@@ -77,6 +77,7 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
         wait,
         extra_env: Vec::new(),
         extra_mounts: Vec::new(),
+        realtime: true,
     };
     let report = cluster::up(&site, &opts, &mut Log)
         .context("the local cluster did not come up; `cargo xtask down` removes what was made")?;

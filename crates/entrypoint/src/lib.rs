@@ -49,6 +49,7 @@ pub mod crm_mon;
 pub mod env_config;
 pub mod peers;
 pub mod pod_peers;
+pub mod realtime;
 pub mod replication_fence;
 pub mod status_view;
 pub mod sync_state;

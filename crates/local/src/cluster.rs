@@ -128,6 +128,9 @@ pub struct UpOptions {
     pub extra_env: Vec<(String, String)>,
     /// Bind mounts every container gets after the pod's volumes.
     pub extra_mounts: Vec<UpMount>,
+    /// Give each container's cgroup a real-time budget where the kernel needs one (see
+    /// [`crate::limits::RealtimeBudget`]); `false` reproduces a node without one.
+    pub realtime: bool,
 }
 
 /// Where an extra bind mount's source lives.
@@ -345,7 +348,10 @@ pub fn up(
         }
     }
     let rlimits = crate::limits::for_this_process();
-    let realtime = crate::limits::realtime_for_this_machine();
+    let realtime = opts
+        .realtime
+        .then(|| crate::limits::realtime_for_this_machine(opts.hosts as u64))
+        .flatten();
     let start = Instant::now();
     for host in bed.hosts() {
         let ctx = HostContext {

@@ -50,32 +50,55 @@ pub fn for_this_process() -> Rlimits {
 /// corosync asks for SCHED_RR at start. On a cgroup-v1 kernel with real-time group scheduling
 /// (this machine) a new cgroup has no real-time budget, the request fails, and corosync's token
 /// then waits behind every busy task of the machine; Kubernetes nodes (cgroup v2, or no
-/// real-time group scheduling) grant it. corosync used ~13 ms of CPU per second here; 150 ms
-/// per second leaves ten times that for bursts, and six containers (two clusters) still fit in
-/// the root's default 950 ms.
+/// real-time group scheduling) grant it. A budget is a hard cap: a group that used it up within
+/// a period is not run again until the period ends. corosync averages ~13 ms per second here
+/// but its start-up alone exceeded 100 ms in one second ("sched: RT throttling activated"), so
+/// each container gets up to [`MAX_REALTIME_US`] of what the root has left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealtimeBudget {
     pub runtime_us: u64,
     pub period_us: u64,
 }
 
-pub const REALTIME_BUDGET: RealtimeBudget = RealtimeBudget {
-    runtime_us: 150_000,
-    period_us: 1_000_000,
-};
+/// The most a container asks for, per period.
+pub const MAX_REALTIME_US: u64 = 300_000;
+/// Below this a budget would throttle corosync more than no real-time priority delays it.
+pub const MIN_REALTIME_US: u64 = 100_000;
+/// The period of the budget (the kernel's default).
+pub const REALTIME_PERIOD_US: u64 = 1_000_000;
 
-/// The budget to ask for, given the text of the cgroup-v1 root's `cpu.rt_runtime_us` (`None`
-/// when the file does not exist: no real-time group scheduling, nothing to ask). Pure.
-pub fn realtime_budget(root_rt_runtime_us: Option<&str>) -> Option<RealtimeBudget> {
+/// The budget each of `containers` new containers gets, given the text of the cgroup-v1
+/// root's `cpu.rt_runtime_us` (`None` when the file does not exist: no real-time group
+/// scheduling, nothing to ask) and the budgets its child groups already hold. Pure.
+pub fn realtime_budget(
+    root_rt_runtime_us: Option<&str>,
+    taken_us: u64,
+    containers: u64,
+) -> Option<RealtimeBudget> {
     let root: i64 = root_rt_runtime_us?.trim().parse().ok()?;
-    // -1 means unlimited; a root with less than one budget cannot give one.
-    (root < 0 || root as u64 >= REALTIME_BUDGET.runtime_us).then_some(REALTIME_BUDGET)
+    // -1: the root is not limited.
+    let free = u64::try_from(root).map_or(u64::MAX, |r| r.saturating_sub(taken_us));
+    let each = (free / containers.max(1)).min(MAX_REALTIME_US);
+    (each >= MIN_REALTIME_US).then_some(RealtimeBudget {
+        runtime_us: each,
+        period_us: REALTIME_PERIOD_US,
+    })
 }
 
-/// The budget for containers on this machine.
-pub fn realtime_for_this_machine() -> Option<RealtimeBudget> {
-    let text = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").ok();
-    realtime_budget(text.as_deref())
+const CPU_CGROUP: &str = "/sys/fs/cgroup/cpu";
+
+/// The budget for `containers` new containers on this machine: the root's budget less what its
+/// child groups hold.
+pub fn realtime_for_this_machine(containers: u64) -> Option<RealtimeBudget> {
+    let root = std::fs::read_to_string(format!("{CPU_CGROUP}/cpu.rt_runtime_us")).ok();
+    let taken: u64 = std::fs::read_dir(CPU_CGROUP)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cpu.rt_runtime_us")).ok())
+        .filter_map(|t| t.trim().parse::<u64>().ok())
+        .sum();
+    realtime_budget(root.as_deref(), taken, containers)
 }
 
 #[cfg(test)]
@@ -83,12 +106,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn realtime_budget_only_where_the_kernel_budgets_groups() {
-        assert_eq!(realtime_budget(None), None);
-        assert_eq!(realtime_budget(Some("950000\n")), Some(REALTIME_BUDGET));
-        assert_eq!(realtime_budget(Some("-1\n")), Some(REALTIME_BUDGET));
-        assert_eq!(realtime_budget(Some("100000\n")), None);
-        assert_eq!(realtime_budget(Some("garbage")), None);
+    fn realtime_budget_shares_what_the_root_has_left() {
+        let b = |us| {
+            Some(RealtimeBudget {
+                runtime_us: us,
+                period_us: REALTIME_PERIOD_US,
+            })
+        };
+        for (root, taken, n, want) in [
+            (None, 0, 3, None),
+            (Some("950000\n"), 0, 3, b(300_000)),
+            (Some("950000\n"), 0, 6, b(158_333)),
+            (Some("950000\n"), 600_000, 3, b(116_666)),
+            (Some("950000\n"), 700_000, 3, None),
+            (Some("-1\n"), 0, 3, b(300_000)),
+            (Some("garbage"), 0, 3, None),
+        ] {
+            assert_eq!(
+                realtime_budget(root, taken, n),
+                want,
+                "{root:?} {taken} {n}"
+            );
+        }
     }
 
     #[test]

@@ -344,7 +344,10 @@ mod tests {
         assert_eq!(s["root"]["readonly"], true);
         assert!(s["linux"].get("resources").is_none());
         let mut h = host();
-        h.realtime = Some(crate::limits::REALTIME_BUDGET);
+        h.realtime = Some(crate::limits::RealtimeBudget {
+            runtime_us: 150_000,
+            period_us: 1_000_000,
+        });
         let t = pod_template::parse(&seed_manifest(), "ovnkube-db").unwrap();
         let rt = runtime_spec(&t, &h).unwrap();
         assert_eq!(rt["linux"]["resources"]["cpu"]["realtimeRuntime"], 150_000);

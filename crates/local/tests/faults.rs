@@ -120,6 +120,7 @@ fn up() -> Cluster {
         wait: Duration::from_secs(120),
         extra_env: Vec::new(),
         extra_mounts: Vec::new(),
+        realtime: true,
     };
     let c = Cluster {
         remote: config.ovn_north(),

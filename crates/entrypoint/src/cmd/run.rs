@@ -18,6 +18,7 @@ use ovnkube_db_ha::corosync_conf::{AUTHKEY_PATH, COROSYNC_CONF_PATH};
 use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
 use ovnkube_db_ha::peers::{Member, Peer, PeerDiscovery, PeerSource, StaticPeers, members};
 use ovnkube_db_ha::pod_peers::peers_from_pods;
+use ovnkube_db_ha::realtime;
 use ovnkube_db_ha::vip_release;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -312,6 +313,7 @@ pub fn run() -> Result<(), Failure> {
         }
         return Err(anyhow!("corosync did not answer within 30 s").into());
     }
+    warn_without_real_time(&corosync);
     if let Err(e) = pacemaker_log_dir() {
         log(format!("Pacemaker will not log to {PCMK_LOG_FILE}: {e:#}"));
     }
@@ -565,6 +567,15 @@ fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daem
     }
     log("handover not confirmed within the grace period; stopping anyway");
     Ok(())
+}
+
+/// Logs once when corosync did not get the real-time priority it asked for.
+fn warn_without_real_time(corosync: &Daemon) {
+    let Some(pid) = corosync.pid() else { return };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    if let Some(w) = realtime::policy(&stat).and_then(realtime::warning) {
+        log(w);
+    }
 }
 
 #[cfg(test)]
