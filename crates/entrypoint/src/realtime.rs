@@ -36,7 +36,7 @@ pub fn warning(p: Policy) -> Option<String> {
             "corosync runs without real-time priority (scheduling policy {n}): under CPU load its \
              token can come late. If this node's kernel budgets real-time CPU per cgroup (cgroup \
              v1, /sys/fs/cgroup/cpu/cpu.rt_runtime_us exists), give the pod's cgroup a budget \
-             (cpu.rt_runtime_us, e.g. 300000); the pod already has CAP_SYS_NICE"
+             (cpu.rt_runtime_us, e.g. 237500); the pod already has CAP_SYS_NICE"
         )),
     }
 }

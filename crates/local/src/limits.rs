@@ -53,7 +53,8 @@ pub fn for_this_process() -> Rlimits {
 /// real-time group scheduling) grant it. A budget is a hard cap: a group that used it up within
 /// a period is not run again until the period ends. corosync averages ~13 ms per second here
 /// but its start-up alone exceeded 100 ms in one second ("sched: RT throttling activated"), so
-/// each container gets up to [`MAX_REALTIME_US`] of what the root has left.
+/// each container gets up to [`MAX_REALTIME_US`] of what the root has left, with one share kept
+/// back for a container being restarted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealtimeBudget {
     pub runtime_us: u64,
@@ -78,7 +79,9 @@ pub fn realtime_budget(
     let root: i64 = root_rt_runtime_us?.trim().parse().ok()?;
     // -1: the root is not limited.
     let free = u64::try_from(root).map_or(u64::MAX, |r| r.saturating_sub(taken_us));
-    let each = (free / containers.max(1)).min(MAX_REALTIME_US);
+    // One share more than there are containers: a restarted container's new group can be
+    // created while the old one still holds its budget.
+    let each = (free / (containers + 1)).min(MAX_REALTIME_US);
     (each >= MIN_REALTIME_US).then_some(RealtimeBudget {
         runtime_us: each,
         period_us: REALTIME_PERIOD_US,
@@ -115,10 +118,11 @@ mod tests {
         };
         for (root, taken, n, want) in [
             (None, 0, 3, None),
-            (Some("950000\n"), 0, 3, b(300_000)),
-            (Some("950000\n"), 0, 6, b(158_333)),
-            (Some("950000\n"), 600_000, 3, b(116_666)),
-            (Some("950000\n"), 700_000, 3, None),
+            (Some("950000\n"), 0, 3, b(237_500)),
+            (Some("950000\n"), 0, 2, b(300_000)),
+            (Some("950000\n"), 0, 6, b(135_714)),
+            (Some("950000\n"), 450_000, 3, b(125_000)),
+            (Some("950000\n"), 600_000, 3, None),
             (Some("-1\n"), 0, 3, b(300_000)),
             (Some("garbage"), 0, 3, None),
         ] {
