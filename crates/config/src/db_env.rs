@@ -9,6 +9,11 @@ pub const VIP_PREFIX: &str = "OVN_DB_VIP_PREFIX";
 pub const NB_PORT: &str = "OVN_NB_PORT";
 /// Southbound port.
 pub const SB_PORT: &str = "OVN_SB_PORT";
+/// Port on the VIP that Northbound standbys replicate from (optional; the entrypoint has a
+/// default). Only replicas connect there, so the active's replication fence knows them exactly.
+pub const NB_REPLICATION_PORT: &str = "OVN_DB_HA_NB_REPLICATION_PORT";
+/// Port on the VIP that Southbound standbys replicate from (optional).
+pub const SB_REPLICATION_PORT: &str = "OVN_DB_HA_SB_REPLICATION_PORT";
 /// The node the pod runs on (downward API `spec.nodeName`).
 pub const NODE_NAME: &str = "K8S_NODE";
 /// The pod's name (downward API `metadata.name`).

@@ -20,6 +20,11 @@ use std::time::Duration;
 pub const DEFAULT_NB_PORT: u16 = 6641;
 /// Default Southbound port.
 pub const DEFAULT_SB_PORT: u16 = 6642;
+/// Default port Northbound standbys replicate from (OVN's clustered-mode NB port, unused in
+/// active-backup mode).
+pub const DEFAULT_NB_REPLICATION_PORT: u16 = 6643;
+/// Default port Southbound standbys replicate from.
+pub const DEFAULT_SB_REPLICATION_PORT: u16 = 6644;
 /// Default handover budget after SIGTERM (Kubernetes' default grace period).
 pub const DEFAULT_GRACE_SECONDS: u64 = 30;
 /// Default corosync token timeout. See `corosync_conf` for why.
@@ -68,6 +73,8 @@ pub struct DbHaConfig {
     pub vip: Vip,
     pub nb_port: u16,
     pub sb_port: u16,
+    /// Ports standbys replicate from (NB, SB): only replicas connect there.
+    pub replication_ports: [u16; 2],
     /// This node's name (Pacemaker and corosync node name).
     pub node_name: String,
     pub pod_name: Option<String>,
@@ -235,6 +242,40 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             );
         }
     }
+    let nb_repl = r.number(
+        var::NB_REPLICATION_PORT,
+        DEFAULT_NB_REPLICATION_PORT,
+        1,
+        u16::MAX,
+    );
+    let sb_repl = r.number(
+        var::SB_REPLICATION_PORT,
+        DEFAULT_SB_REPLICATION_PORT,
+        1,
+        u16::MAX,
+    );
+    let replication_ports = match (nb_port, sb_port, nb_repl, sb_repl) {
+        (Some(nb), Some(sb), Some(nb_repl), Some(sb_repl)) => {
+            let taken = [
+                (var::NB_PORT, nb),
+                (var::SB_PORT, sb),
+                (var::NB_REPLICATION_PORT, nb_repl),
+            ];
+            for (name, port, others) in [
+                (var::NB_REPLICATION_PORT, nb_repl, &taken[..2]),
+                (var::SB_REPLICATION_PORT, sb_repl, &taken[..]),
+            ] {
+                if let Some((other, _)) = others.iter().find(|(_, p)| *p == port) {
+                    r.problem(
+                        name,
+                        format!("{port} is also {other}; every port must differ, use another"),
+                    );
+                }
+            }
+            Some([nb_repl, sb_repl])
+        }
+        _ => None,
+    };
 
     let node_name = r
         .required(
@@ -435,6 +476,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         vip,
         nb_port,
         sb_port,
+        replication_ports,
         node_name,
         pod_ip,
         peers,
@@ -447,6 +489,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             Some(vip),
             Some(nb_port),
             Some(sb_port),
+            Some(replication_ports),
             Some(node_name),
             Some(pod_ip),
             Some(peers),
@@ -458,6 +501,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             vip,
             nb_port,
             sb_port,
+            replication_ports,
             node_name,
             pod_name,
             pod_namespace,

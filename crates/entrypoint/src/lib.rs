@@ -12,6 +12,7 @@
 //! | `OVN_DB_VIP` | yes | | VIP address (`ADDR` or `ADDR/LEN`) |
 //! | `OVN_DB_VIP_PREFIX` | no | from `OVN_DB_VIP`, else IPaddr2 derives it | VIP prefix length |
 //! | `OVN_NB_PORT` / `OVN_SB_PORT` | no | 6641 / 6642 | OVSDB ports (must differ) |
+//! | `OVN_DB_HA_NB_REPLICATION_PORT` / `OVN_DB_HA_SB_REPLICATION_PORT` | no | 6643 / 6644 | ports on the VIP standbys replicate from (all four ports differ) |
 //! | `K8S_NODE` | yes | | this node's name (corosync/Pacemaker node name) |
 //! | `POD_IP` | yes | | this node's ring address |
 //! | `POD_NAME` | no | | informational |
@@ -47,6 +48,7 @@ pub mod corosync_conf;
 pub mod crash_restart;
 pub mod crm_mon;
 pub mod env_config;
+pub mod inet_diag;
 pub mod peers;
 pub mod pod_peers;
 pub mod realtime;

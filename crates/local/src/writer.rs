@@ -1,5 +1,7 @@
 //! A bounded client that writes through an OVSDB remote, one short-lived `ovn-nbctl` per write
-//! (as OVN's command-line users do), and the pure analysis of what it saw around a fault. The
+//! (as OVN's command-line users do), from the machine or from inside a test host's network
+//! namespace (where ovn-northd or ovnkube-master would sit on a DB node), optionally with a
+//! large transaction now and then; and the pure analysis of what it saw around a fault. The
 //! e2e fault suite and the failover benchmark use this same writer for every stack.
 
 use std::process::{Command, Stdio};
@@ -23,7 +25,16 @@ pub struct WriterSpec {
     pub max_writes: u32,
     /// Longest run.
     pub max_time: Duration,
+    /// Network namespace to write from (a test host's name); `None`: the machine.
+    pub netns: Option<String>,
+    /// Every this many writes, one carries [`BIG_BYTES`] of payload (0: never).
+    pub big_every: u32,
 }
+
+/// Payload of a large write: above 256 KiB, in external_ids values under the kernel's limit for
+/// one argument (128 KiB).
+pub const BIG_BYTES: usize = 300 * 1024;
+const BIG_PIECE: usize = 100 * 1024;
 
 impl WriterSpec {
     pub fn new(remote: &str, tag: &str) -> WriterSpec {
@@ -34,6 +45,8 @@ impl WriterSpec {
             timeout_s: 1,
             max_writes: 5_000,
             max_time: Duration::from_secs(240),
+            netns: None,
+            big_every: 0,
         }
     }
 }
@@ -57,8 +70,20 @@ pub struct Writer {
 
 /// Runs one `ovn-nbctl` write; whether it was acknowledged.
 pub fn write_once(remote: &str, timeout_s: u32, args: &[&str]) -> bool {
-    Command::new("ovn-nbctl")
-        .arg(format!("--db={remote}"))
+    write_once_from(None, remote, timeout_s, args)
+}
+
+/// Runs one `ovn-nbctl` write from `netns` (a test host's name) or the machine.
+pub fn write_once_from(netns: Option<&str>, remote: &str, timeout_s: u32, args: &[&str]) -> bool {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "ovn-nbctl"]);
+            c
+        }
+        None => Command::new("ovn-nbctl"),
+    };
+    cmd.arg(format!("--db={remote}"))
         .arg(format!("--timeout={timeout_s}"))
         .args(args)
         .stdin(Stdio::null())
@@ -80,8 +105,12 @@ impl Writer {
                     break;
                 }
                 let name = format!("{}-{n}", spec.tag);
+                let big = spec.big_every > 0 && n % spec.big_every == spec.big_every - 1;
+                let args = write_args(&name, big);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let started = epoch.elapsed();
-                let acked = write_once(&spec.remote, spec.timeout_s, &["ls-add", &name]);
+                let acked =
+                    write_once_from(spec.netns.as_deref(), &spec.remote, spec.timeout_s, &args);
                 records.push(WriteRecord {
                     name,
                     started,
@@ -113,6 +142,24 @@ impl Writer {
         self.stop.store(true, Ordering::SeqCst);
         self.handle.join().unwrap_or_default()
     }
+}
+
+/// The `ovn-nbctl` arguments of one write: a logical switch, with [`BIG_BYTES`] of
+/// external_ids when `big` (pure).
+pub fn write_args(name: &str, big: bool) -> Vec<String> {
+    let mut a = vec!["ls-add".to_string(), name.to_string()];
+    if big {
+        a.extend([
+            "--".into(),
+            "set".into(),
+            "Logical_Switch".into(),
+            name.into(),
+        ]);
+        for i in 0..BIG_BYTES / BIG_PIECE {
+            a.push(format!("external_ids:blob{i}={}", "x".repeat(BIG_PIECE)));
+        }
+    }
+    a
 }
 
 /// The names of the logical switches the remote holds now (`None` if it cannot be read).
@@ -238,6 +285,18 @@ mod tests {
             ended: Duration::from_millis(e),
             acked,
         }
+    }
+
+    #[test]
+    fn big_writes_carry_the_payload_in_pieces() {
+        assert_eq!(write_args("w-1", false), ["ls-add", "w-1"]);
+        let a = write_args("w-2", true);
+        assert_eq!(a[..5], ["ls-add", "w-2", "--", "set", "Logical_Switch"]);
+        assert_eq!(a[5], "w-2");
+        let payload: usize = a[6..].iter().map(|x| x.len()).sum();
+        assert!(payload >= BIG_BYTES);
+        const { assert!(BIG_BYTES >= 256 * 1024) };
+        assert!(a.iter().all(|x| x.len() < 128 * 1024));
     }
 
     #[test]

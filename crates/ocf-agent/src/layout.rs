@@ -88,13 +88,13 @@ impl DbLayout {
         [Self::new(params, Db::Nb), Self::new(params, Db::Sb)]
     }
 
-    /// The remote a standby follows: `PROTO:IP:PORT` at master_ip.
+    /// The remote a standby follows: `PROTO:IP:PORT` at master_ip, on the replication port.
     pub fn active_target(&self, master_ip: IpAddr) -> String {
         format!(
             "{}:{}:{}",
             self.endpoint.proto.as_str(),
             host_part(master_ip),
-            self.endpoint.port
+            self.endpoint.replication_port
         )
     }
 
@@ -135,6 +135,14 @@ mod tests {
             nb.active_target("2001:db8::1".parse().unwrap()),
             "tcp:[2001:db8::1]:6641"
         );
+        let p = Params::from_env(&Env::from_pairs([
+            ("OCF_RESKEY_master_ip", "192.0.2.10"),
+            ("OCF_RESKEY_sb_replication_port", "6644"),
+        ]))
+        .unwrap();
+        let [nb, sb] = DbLayout::both(&p);
+        assert_eq!(nb.active_target(p.master_ip), "tcp:192.0.2.10:6641");
+        assert_eq!(sb.active_target(p.master_ip), "tcp:192.0.2.10:6644");
         assert_eq!(
             nb.placeholder_target(),
             "unix:/var/run/ovn/ovnnb_db.no-active"

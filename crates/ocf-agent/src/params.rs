@@ -79,6 +79,18 @@ pub const PARAMS: &[ParamDef] = &[
         "Protocol of the Southbound database: tcp or ssl.",
     ),
     p(
+        "nb_replication_port",
+        None,
+        "Northbound replication port (empty: nb_master_port)",
+        "TCP port on master_ip where the active Northbound copy also listens for its standbys, which replicate from it. A port of their own lets the active tell its replicas from its clients exactly (the entrypoint's replication fence judges only these connections). Empty: standbys replicate from nb_master_port, as OVN's shell agent does.",
+    ),
+    p(
+        "sb_replication_port",
+        None,
+        "Southbound replication port (empty: sb_master_port)",
+        "TCP port on master_ip where the active Southbound copy also listens for its standbys. Empty: sb_master_port.",
+    ),
+    p(
         "manage_northd",
         Some("no"),
         "Manage ovn-northd (only no is supported)",
@@ -216,8 +228,10 @@ impl Proto {
 /// Listener and TLS settings of one database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// TCP port.
+    /// TCP port of the clients.
     pub port: u16,
+    /// TCP port standbys replicate from (equals `port` unless configured).
+    pub replication_port: u16,
     /// tcp or ssl.
     pub proto: Proto,
     /// TLS private key.
@@ -317,6 +331,14 @@ impl Reader<'_> {
         }
     }
 
+    /// A port that may be left empty (then `fallback`).
+    fn port_or(&self, name: &str, fallback: u16) -> Result<u16, OcfError> {
+        match self.raw(name) {
+            Some(v) if !v.trim().is_empty() => self.port(name),
+            _ => Ok(fallback),
+        }
+    }
+
     fn proto(&self, name: &str) -> Result<Proto, OcfError> {
         match self.string(name).to_ascii_lowercase().as_str() {
             "tcp" => Ok(Proto::Tcp),
@@ -370,8 +392,10 @@ impl Params {
             ));
         }
         let endpoint = |db: &str| -> Result<Endpoint, OcfError> {
+            let port = r.port(&format!("{db}_master_port"))?;
             Ok(Endpoint {
-                port: r.port(&format!("{db}_master_port"))?,
+                port,
+                replication_port: r.port_or(&format!("{db}_replication_port"), port)?,
                 proto: r.proto(&format!("{db}_master_protocol"))?,
                 privkey: r.path(&format!("ovn_{db}_db_privkey"))?,
                 cert: r.path(&format!("ovn_{db}_db_cert"))?,
@@ -385,6 +409,29 @@ impl Params {
                 "sb_master_port",
                 format!("equals nb_master_port ({})", nb.port),
             ));
+        }
+        // A replication port may equal its own database's client port (the default), never
+        // the other database's ports.
+        let nb_ports = [
+            ("nb_master_port", nb.port),
+            ("nb_replication_port", nb.replication_port),
+        ];
+        for (name, port, others) in [
+            (
+                "nb_replication_port",
+                nb.replication_port,
+                &[("sb_master_port", sb.port)][..],
+            ),
+            ("sb_replication_port", sb.replication_port, &nb_ports[..]),
+        ] {
+            if let Some((other, _)) = others.iter().find(|(_, p)| *p == port) {
+                return Err(configured(
+                    name,
+                    format!(
+                        "{port} is already {other}; give each database its own replication port, or leave it empty"
+                    ),
+                ));
+            }
         }
         Ok(Self {
             master_ip,
@@ -423,6 +470,8 @@ mod tests {
         assert_eq!(p.master_ip.to_string(), "192.0.2.10");
         assert_eq!((p.nb.port, p.nb.proto), (6641, Proto::Tcp));
         assert_eq!((p.sb.port, p.sb.proto), (6642, Proto::Tcp));
+        // Standbys replicate from the client port unless told otherwise (the shell agent's way).
+        assert_eq!((p.nb.replication_port, p.sb.replication_port), (6641, 6642));
         assert_eq!(p.inactive_probe_interval, 5000);
         assert_eq!(p.inactive_probe_interval_to_master, 60000);
         assert!(p.listen_on_master_ip_only);
@@ -479,8 +528,11 @@ mod tests {
             ("OCF_RESKEY_manage_northd", "no"),
             ("OCF_RESKEY_inactive_probe_interval_to_master", "1000"),
             ("OCF_RESKEY_run_dir", "/tmp/x"),
+            ("OCF_RESKEY_nb_replication_port", "6643"),
+            ("OCF_RESKEY_sb_replication_port", ""),
         ]))
         .unwrap();
+        assert_eq!((p.nb.replication_port, p.sb.replication_port), (6643, 6642));
         assert_eq!(p.master_ip.to_string(), "2001:db8::5");
         assert_eq!(p.nb.port, 16641);
         assert_eq!(p.sb.proto, Proto::Ssl);
@@ -500,6 +552,25 @@ mod tests {
             (&[("OCF_RESKEY_nb_master_port", "0")], "nb_master_port"),
             (&[("OCF_RESKEY_sb_master_port", "70000")], "sb_master_port"),
             (&[("OCF_RESKEY_sb_master_port", "6641")], "sb_master_port"),
+            (
+                &[("OCF_RESKEY_nb_replication_port", "6642")],
+                "nb_replication_port",
+            ),
+            (
+                &[("OCF_RESKEY_sb_replication_port", "6641")],
+                "sb_replication_port",
+            ),
+            (
+                &[
+                    ("OCF_RESKEY_nb_replication_port", "6643"),
+                    ("OCF_RESKEY_sb_replication_port", "6643"),
+                ],
+                "sb_replication_port",
+            ),
+            (
+                &[("OCF_RESKEY_sb_replication_port", "x")],
+                "sb_replication_port",
+            ),
             (
                 &[("OCF_RESKEY_nb_master_protocol", "udp")],
                 "nb_master_protocol",

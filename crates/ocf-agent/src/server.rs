@@ -37,37 +37,33 @@ pub fn server_args(params: &Params, l: &DbLayout, sync_from: &str) -> Vec<OsStri
             a.push(format!("--ssl-ciphers=db:{schema},SSL,ssl_ciphers").into());
         }
     }
-    let listen = if params.listen_on_master_ip_only {
-        format!(
-            "--remote=p{}:{}:{}",
-            l.endpoint.proto.as_str(),
-            l.endpoint.port,
-            host_part(params.master_ip)
-        )
-    } else {
-        format!(
-            "--remote=p{}:{}",
-            l.endpoint.proto.as_str(),
-            l.endpoint.port
-        )
-    };
-    a.push(listen.into());
+    a.push(format!("--remote={}", listen_target(params, l)).into());
+    if l.endpoint.replication_port != l.endpoint.port {
+        a.push(format!("--remote={}", replication_listen_target(params, l)).into());
+    }
     a.push(format!("--sync-from={sync_from}").into());
     a.push(l.file.as_os_str().to_owned());
     a
 }
 
-/// The listening remote, e.g. `ptcp:6641:192.0.2.10` (or `ptcp:6641` on all addresses).
+/// The clients' listening remote, e.g. `ptcp:6641:192.0.2.10` (or `ptcp:6641` on all
+/// addresses).
 pub fn listen_target(params: &Params, l: &DbLayout) -> String {
+    listener(params, l, l.endpoint.port)
+}
+
+/// The standbys' listening remote (the same as the clients' unless a replication port is
+/// configured), e.g. `ptcp:6643:192.0.2.10`.
+pub fn replication_listen_target(params: &Params, l: &DbLayout) -> String {
+    listener(params, l, l.endpoint.replication_port)
+}
+
+fn listener(params: &Params, l: &DbLayout, port: u16) -> String {
+    let proto = l.endpoint.proto.as_str();
     if params.listen_on_master_ip_only {
-        format!(
-            "p{}:{}:{}",
-            l.endpoint.proto.as_str(),
-            l.endpoint.port,
-            host_part(params.master_ip)
-        )
+        format!("p{proto}:{port}:{}", host_part(params.master_ip))
     } else {
-        format!("p{}:{}", l.endpoint.proto.as_str(), l.endpoint.port)
+        format!("p{proto}:{port}")
     }
 }
 
@@ -232,6 +228,24 @@ mod tests {
         }
         assert_eq!(a.last().unwrap(), "/var/lib/ovn/ovnnb_db.db");
         assert!(!a.iter().any(|x| x == "--active"));
+        assert_eq!(
+            a.iter().filter(|x| x.starts_with("--remote=ptcp:")).count(),
+            1
+        );
+    }
+
+    /// With a replication port the server listens on both ports and follows the active's
+    /// replication port.
+    #[test]
+    fn replication_listener() {
+        let a = args(&[("OCF_RESKEY_nb_replication_port", "6643")], Db::Nb);
+        for want in [
+            "--remote=ptcp:6641:192.0.2.10",
+            "--remote=ptcp:6643:192.0.2.10",
+            "--sync-from=tcp:192.0.2.10:6643",
+        ] {
+            assert!(a.iter().any(|x| x == want), "missing {want} in {a:?}");
+        }
     }
 
     /// A database made from an older schema is backed up and converted; a missing one is

@@ -66,6 +66,8 @@ pub struct DesiredCib {
     pub vip: Vip,
     pub nb_port: u16,
     pub sb_port: u16,
+    /// Ports standbys replicate from (NB, SB).
+    pub replication_ports: [u16; 2],
     pub timings: PacemakerTimings,
 }
 
@@ -109,6 +111,8 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         NvPair::new("master_ip", d.vip.addr.to_string()),
         NvPair::new("nb_master_port", d.nb_port.to_string()),
         NvPair::new("sb_master_port", d.sb_port.to_string()),
+        NvPair::new("nb_replication_port", d.replication_ports[0].to_string()),
+        NvPair::new("sb_replication_port", d.replication_ports[1].to_string()),
     ];
     db_params.sort_by(|a, b| a.name.cmp(&b.name));
     let db = Primitive {
@@ -206,6 +210,7 @@ mod tests {
             vip: parse_vip("198.18.5.100/24").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            replication_ports: [6643, 6644],
             timings: PacemakerTimings::default(),
         })
     }
@@ -223,6 +228,7 @@ mod tests {
             vip: parse_vip("198.18.5.100/24").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            replication_ports: [6643, 6644],
             timings: PacemakerTimings {
                 promoted_monitor_ms: 15_000,
                 unpromoted_monitor_ms: 60_000,
@@ -248,6 +254,7 @@ mod tests {
             vip: parse_vip("198.18.5.100").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            replication_ports: [6643, 6644],
             timings: PacemakerTimings::default(),
         });
         let xml = cib.resources().to_xml();

@@ -129,15 +129,6 @@ impl Membership {
         }
     }
 
-    /// The ring addresses of the other members.
-    pub fn peer_addrs(&self) -> Vec<std::net::IpAddr> {
-        self.current
-            .iter()
-            .filter(|m| m.name != self.me.name)
-            .map(|m| m.addr)
-            .collect()
-    }
-
     fn note(&mut self, text: String) {
         if text != self.last_note {
             if !text.is_empty() {

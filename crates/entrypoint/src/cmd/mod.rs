@@ -11,6 +11,7 @@ mod proc;
 mod run;
 mod status;
 mod supervise;
+mod tcp_diag;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;

@@ -120,6 +120,7 @@ mod tests {
             vip: parse_vip("198.18.5.100/24").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            replication_ports: [6643, 6644],
             timings: Default::default(),
         })
     }
@@ -166,6 +167,7 @@ mod tests {
             vip: parse_vip("198.18.5.101/24").unwrap(),
             nb_port: 6641,
             sb_port: 6642,
+            replication_ports: [6643, 6644],
             timings: Default::default(),
         });
         assert!(ensure_configuration(&moved, &target).unwrap());

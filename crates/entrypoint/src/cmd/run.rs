@@ -42,7 +42,8 @@ const SELF_WAIT: Duration = Duration::from_secs(120);
 /// The threads that guard the copy at the VIP between Pacemaker's monitors.
 struct Guards {
     crash: CrashWatch,
-    fence: FenceWatch,
+    /// Held for its lifetime: dropping it stops the thread and reopens a closed fence.
+    _fence: FenceWatch,
 }
 
 /// Everything validated before anything is started or written.
@@ -96,6 +97,7 @@ fn prepare() -> Result<Prepared, Failure> {
         vip: config.vip,
         nb_port: config.nb_port,
         sb_port: config.sb_port,
+        replication_ports: config.replication_ports,
         timings: config.pacemaker,
     });
     Ok(Prepared {
@@ -340,11 +342,7 @@ pub fn run() -> Result<(), Failure> {
             log("crash restart in place is off (OVN_DB_HA_CRASH_RESTART)");
             CrashWatch::off()
         },
-        fence: FenceWatch::start(
-            p.config.vip.addr,
-            [p.config.nb_port, p.config.sb_port],
-            membership.peer_addrs(),
-        ),
+        _fence: FenceWatch::start(p.config.replication_ports),
     };
     let outcome = supervise(
         &p,
@@ -468,7 +466,6 @@ fn supervise(
             return Ok(asked);
         }
         membership.tick();
-        guards.fence.set_peers(membership.peer_addrs());
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {

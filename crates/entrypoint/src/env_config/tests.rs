@@ -41,6 +41,7 @@ fn good_environment_with_defaults() {
     assert_eq!(c.vip.addr.to_string(), "198.18.5.100");
     assert_eq!(c.vip.prefix, Some(24));
     assert_eq!((c.nb_port, c.sb_port), (6641, 6642));
+    assert_eq!(c.replication_ports, [6643, 6644]);
     assert_eq!(c.node_name, "t4cl-h1");
     assert_eq!(c.pod_ip.to_string(), "198.18.5.11");
     assert_eq!(
@@ -78,6 +79,8 @@ fn optional_knobs_are_read() {
     let c = parse_env(&with(&[
         ("OVN_NB_PORT", "7641"),
         ("OVN_SB_PORT", "7642"),
+        ("OVN_DB_HA_NB_REPLICATION_PORT", "7643"),
+        ("OVN_DB_HA_SB_REPLICATION_PORT", "7644"),
         ("OVN_DB_HA_GRACE_SECONDS", "60"),
         ("OVN_DB_HA_TOKEN_MS", "1000"),
         ("OVN_DB_HA_AUTHKEY_FILE", "/run/key"),
@@ -87,6 +90,7 @@ fn optional_knobs_are_read() {
     ]))
     .unwrap();
     assert_eq!((c.nb_port, c.sb_port), (7641, 7642));
+    assert_eq!(c.replication_ports, [7643, 7644]);
     assert_eq!(c.grace, Duration::from_secs(60));
     assert_eq!(c.timings.consensus_ms, None);
     assert_eq!(c.timings.consensus_for(3), 1200);
@@ -187,6 +191,21 @@ fn each_bad_variable_is_reported_once() {
             "same ports",
             with(&[("OVN_SB_PORT", "6641")]),
             &["OVN_SB_PORT"],
+        ),
+        (
+            "replication port is a client port",
+            with(&[("OVN_DB_HA_NB_REPLICATION_PORT", "6642")]),
+            &["OVN_DB_HA_NB_REPLICATION_PORT"],
+        ),
+        (
+            "replication ports equal",
+            with(&[("OVN_DB_HA_SB_REPLICATION_PORT", "6643")]),
+            &["OVN_DB_HA_SB_REPLICATION_PORT"],
+        ),
+        (
+            "replication port not a number",
+            with(&[("OVN_DB_HA_SB_REPLICATION_PORT", "x")]),
+            &["OVN_DB_HA_SB_REPLICATION_PORT"],
         ),
         ("bad node name", with(&[("K8S_NODE", "a b")]), &["K8S_NODE"]),
         ("bad pod ip", with(&[("POD_IP", "x")]), &["POD_IP"]),
