@@ -41,6 +41,8 @@ const REQ_V2_ID: usize = 8;
 const DIAG_MSG_LEN: usize = 72;
 /// Offset of `id` in `struct inet_diag_msg`.
 const DIAG_MSG_ID: usize = 4;
+/// Offset of `idiag_wqueue` in `struct inet_diag_msg` (after the sockid, expires and rqueue).
+const DIAG_MSG_WQUEUE: usize = 60;
 /// Offsets inside `struct inet_diag_sockid` (48 bytes): sport, dport (be16), src, dst (16
 /// bytes each, an IPv4 address in the first 4), if, cookie[2].
 const SOCKID_SPORT: usize = 0;
@@ -67,6 +69,8 @@ const IPPROTO_TCP: u8 = 6;
 /// `tests/tcp_diag.rs`).
 const TCPI_RETRANSMITS: usize = 2;
 const TCPI_BACKOFF: usize = 4;
+/// `tcpi_rto`, microseconds.
+const TCPI_RTO: usize = 8;
 const TCPI_UNACKED: usize = 24;
 const TCPI_LAST_DATA_SENT: usize = 44;
 const TCPI_LAST_ACK_RECV: usize = 56;
@@ -102,6 +106,9 @@ pub struct TcpConn {
     pub remote: SocketAddr,
     /// The kernel's TCP state (`idiag_state`; [`TCP_ESTABLISHED`] for this module's dumps).
     pub state: u8,
+    /// `idiag_wqueue`: for TCP, bytes written by the application and not yet acknowledged by
+    /// the peer, sent or not (`write_seq - snd_una`).
+    pub wqueue: u32,
     /// `INET_DIAG_INFO`, when the kernel sent one long enough to decode.
     pub info: Option<TcpInfo>,
 }
@@ -116,6 +123,8 @@ pub struct TcpInfo {
     pub retransmits: u8,
     /// `tcpi_backoff`: exponential backoff of the retransmission timer.
     pub backoff: u8,
+    /// `tcpi_rto`: the retransmission timeout, microseconds.
+    pub rto_us: u32,
     /// `tcpi_last_data_sent`: milliseconds since data was last sent.
     pub last_data_sent_ms: u32,
     /// `tcpi_last_ack_recv`: milliseconds since an ACK was last received.
@@ -275,6 +284,8 @@ fn parse_diag_msg(msg: &[u8], at: usize) -> Result<TcpConn, DiagError> {
     let dport = read_be16(head, id + SOCKID_DPORT).ok_or(truncated("sockid", id))?;
     let src = read_addr(head, id + SOCKID_SRC, family, at)?;
     let dst = read_addr(head, id + SOCKID_DST, family, at)?;
+    let wqueue =
+        read_u32(head, DIAG_MSG_WQUEUE).ok_or(truncated("inet_diag_msg", DIAG_MSG_WQUEUE))?;
 
     let mut info = None;
     let mut offset = DIAG_MSG_LEN;
@@ -299,6 +310,7 @@ fn parse_diag_msg(msg: &[u8], at: usize) -> Result<TcpConn, DiagError> {
         local: SocketAddr::new(src, sport),
         remote: SocketAddr::new(dst, dport),
         state,
+        wqueue,
         info,
     })
 }
@@ -314,6 +326,7 @@ impl TcpInfo {
             unacked: read_u32(raw, TCPI_UNACKED)?,
             retransmits: read_u8(raw, TCPI_RETRANSMITS)?,
             backoff: read_u8(raw, TCPI_BACKOFF)?,
+            rto_us: read_u32(raw, TCPI_RTO)?,
             last_data_sent_ms: read_u32(raw, TCPI_LAST_DATA_SENT)?,
             last_ack_recv_ms: read_u32(raw, TCPI_LAST_ACK_RECV)?,
             bytes_acked: read_u64(raw, TCPI_BYTES_ACKED),
@@ -484,6 +497,7 @@ mod tests {
         put(0, &[TCP_ESTABLISHED]);
         put(TCPI_RETRANSMITS, &[3]);
         put(TCPI_BACKOFF, &[2]);
+        put(TCPI_RTO, &204_000u32.to_ne_bytes());
         put(TCPI_UNACKED, &5u32.to_ne_bytes());
         put(TCPI_LAST_DATA_SENT, &40u32.to_ne_bytes());
         put(TCPI_LAST_ACK_RECV, &90u32.to_ne_bytes());
@@ -508,7 +522,9 @@ mod tests {
         id[4..4 + src.len()].copy_from_slice(src);
         id[20..20 + dst.len()].copy_from_slice(dst);
         m.extend_from_slice(&id);
-        m.extend_from_slice(&[0u8; 20]); // expires, rqueue, wqueue, uid, inode
+        m.extend_from_slice(&[0u8; 8]); // expires, rqueue
+        m.extend_from_slice(&u32::from(dport % 7).to_ne_bytes()); // wqueue
+        m.extend_from_slice(&[0u8; 8]); // uid, inode
         assert_eq!(m.len(), DIAG_MSG_LEN);
         m.extend_from_slice(attrs);
         m
@@ -545,6 +561,7 @@ mod tests {
             unacked: 5,
             retransmits: 3,
             backoff: 2,
+            rto_us: 204_000,
             last_data_sent_ms: 40,
             last_ack_recv_ms: 90,
             bytes_acked: Some(1001),
@@ -564,12 +581,14 @@ mod tests {
                     local: "10.0.0.1:6641".parse().unwrap(),
                     remote: "10.0.0.2:40000".parse().unwrap(),
                     state: TCP_ESTABLISHED,
+                    wqueue: 40000 % 7,
                     info: Some(full),
                 },
                 TcpConn {
                     local: "10.0.0.1:6641".parse().unwrap(),
                     remote: "10.0.0.3:40001".parse().unwrap(),
                     state: TCP_ESTABLISHED,
+                    wqueue: 40001 % 7,
                     info: Some(short),
                 },
             ]

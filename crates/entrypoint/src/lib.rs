@@ -52,6 +52,7 @@ pub mod inet_diag;
 pub mod peers;
 pub mod pod_peers;
 pub mod realtime;
+pub mod replica_lag;
 pub mod replication_fence;
 pub mod status_view;
 pub mod sync_state;

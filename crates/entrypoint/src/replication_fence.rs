@@ -26,6 +26,10 @@
 //! at all. A replica whose receive window is full (busy loading a large update) acknowledges
 //! everything sent, so it has no segments in flight and is not stalled either.
 //!
+//! On a path whose acknowledgements are slow but arrive (a congested link into the active),
+//! the limit grows to half the connection's retransmission timeout, which the kernel derives
+//! from the RTT it measures: still before the kernel stops sending, and no flapping.
+//!
 //! Limits: an idle database (nothing in flight) is never judged, which is harmless because it
 //! acknowledges nothing; a fault that drops only the active's *outgoing* packets loses the
 //! writes acknowledged during [`STALL_LIMIT`] (they never left the host), and so does a whole
@@ -56,6 +60,18 @@ pub struct Replica {
     pub unacked: u32,
     /// Bytes the replica has acknowledged since the connection opened.
     pub bytes_acked: u64,
+    /// The connection's retransmission timeout (the kernel's RTT estimate plus variance).
+    pub rto: Duration,
+}
+
+impl Replica {
+    /// How long this replica may go without acknowledging before it counts as stalled:
+    /// [`STALL_LIMIT`], or half the connection's retransmission timeout on a path whose
+    /// acknowledgements are slow (a congested link), which is still before the kernel would
+    /// stop sending new data to it.
+    pub fn stall_limit(&self) -> Duration {
+        STALL_LIMIT.max(self.rto / 2)
+    }
 }
 
 /// What the I/O side must do now.
@@ -122,7 +138,7 @@ impl Fence {
                 self.seen
                     .get(&r.remote)
                     .and_then(|s| s.stalled_since)
-                    .is_some_and(|t| now.duration_since(t) >= STALL_LIMIT)
+                    .is_some_and(|t| now.duration_since(t) >= r.stall_limit())
             });
         if !all_stalled || cooling {
             return None;
@@ -130,10 +146,17 @@ impl Fence {
         self.closed_at = Some(now);
         self.acked_at_close = replicas.iter().map(|r| (r.remote, r.bytes_acked)).collect();
         Some(Change::Close(format!(
-            "no replica acknowledged its stream for {STALL_LIMIT:?} ({})",
+            "no replica acknowledged its stream in time ({})",
             replicas
                 .iter()
-                .map(|r| format!("{}: {} segments in flight", r.remote, r.unacked))
+                .map(|r| {
+                    format!(
+                        "{}: {} segments in flight, limit {:?}",
+                        r.remote,
+                        r.unacked,
+                        r.stall_limit()
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         )))
@@ -181,7 +204,31 @@ mod tests {
             remote: sa(remote),
             unacked,
             bytes_acked,
+            rto: Duration::from_millis(200),
         }
+    }
+
+    /// A congested path (the kernel's RTO grew to 800 ms): a 300 ms wait for ACKs is normal
+    /// there, so the limit is 400 ms.
+    #[test]
+    fn slow_paths_get_a_longer_limit() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let slow = |acked| Replica {
+            rto: Duration::from_millis(800),
+            ..rep(A, 2, acked)
+        };
+        assert_eq!(slow(0).stall_limit(), Duration::from_millis(400));
+        assert_eq!(rep(A, 1, 0).stall_limit(), STALL_LIMIT);
+        let mut f = Fence::default();
+        assert_eq!(f.step(ms(0), &[slow(100)]), None);
+        assert_eq!(f.step(ms(300), &[slow(100)]), None);
+        assert_eq!(f.step(ms(320), &[slow(200)]), None);
+        assert_eq!(f.step(ms(700), &[slow(200)]), None);
+        assert!(matches!(
+            f.step(ms(720), &[slow(200)]),
+            Some(Change::Close(_))
+        ));
     }
 
     const A: &str = "198.18.19.12:40000";

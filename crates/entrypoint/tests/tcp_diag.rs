@@ -191,3 +191,44 @@ fn ipv4_mapped_client_is_canonical() {
     );
     assert_eq!(info.bytes_acked, Some(1), "{info:?}"); // its SYN
 }
+
+/// A peer that stops reading: the server side's `wqueue` is what it wrote and the peer has not
+/// acknowledged, so `bytes_acked + wqueue` is everything written — the replica-lag measure.
+#[test]
+fn written_is_acked_plus_wqueue() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let conn = connect(&listener, listener.local_addr().unwrap());
+    conn.server.set_nonblocking(true).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written: u64 = 0;
+    // Bounded: the socket buffers fill within a few MiB.
+    for _ in 0..10_000 {
+        match (&conn.server).write(&chunk) {
+            Ok(n) => written += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let mut diag = Diag::open().unwrap();
+    let mut seen = None;
+    for _ in 0..POLLS {
+        let conns = query(&mut diag, port);
+        let c = conns
+            .iter()
+            .find(|c| c.remote == expected(&conn).1)
+            .unwrap();
+        let acked = c.info.and_then(|i| i.bytes_acked).unwrap();
+        seen = Some((acked, c.wqueue));
+        if acked + u64::from(c.wqueue) == written {
+            break;
+        }
+        thread::sleep(STEP);
+    }
+    let (acked, wqueue) = seen.unwrap();
+    assert!(
+        wqueue > 0,
+        "the peer reads nothing: bytes wait ({acked} acked)"
+    );
+    assert_eq!(acked + u64::from(wqueue), written);
+}

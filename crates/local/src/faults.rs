@@ -52,6 +52,39 @@ pub fn throttle(host: &str, rate: &str) -> std::io::Result<()> {
     )
 }
 
+/// Slows one TCP flow only, in `host`'s own egress queue (`tc htb` with a u32 filter; prio
+/// and netem are not in every kernel): what `host` sends from local port `sport` to `dst` goes
+/// at `rate`, everything else at full speed. What is queued is lost with the host, as a real
+/// lagging replica's backlog would be. [`unthrottle_flow`] removes it.
+pub fn throttle_flow(host: &str, dst: &str, sport: u16, rate: &str) -> std::io::Result<()> {
+    let ns = |args: &[&str]| {
+        let mut a = vec!["-n", host];
+        a.extend_from_slice(args);
+        run("tc", &a)
+    };
+    ns(&[
+        "qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "htb", "default", "20",
+    ])?;
+    ns(&[
+        "class", "add", "dev", "eth0", "parent", "1:", "classid", "1:10", "htb", "rate", rate,
+        "ceil", rate,
+    ])?;
+    ns(&[
+        "class", "add", "dev", "eth0", "parent", "1:", "classid", "1:20", "htb", "rate", "10gbit",
+    ])?;
+    let sport = sport.to_string();
+    let dst = format!("{dst}/32");
+    ns(&[
+        "filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "u32", "match", "ip",
+        "protocol", "6", "0xff", "match", "ip", "sport", &sport, "0xffff", "match", "ip", "dst",
+        &dst, "flowid", "1:10",
+    ])
+}
+
+pub fn unthrottle_flow(host: &str) -> std::io::Result<()> {
+    run("tc", &["-n", host, "qdisc", "del", "dev", "eth0", "root"])
+}
+
 pub fn unthrottle(host: &str) -> std::io::Result<()> {
     run("tc", &["qdisc", "del", "dev", &root_veth(host), "root"])
 }

@@ -60,6 +60,10 @@ pub fn pcmk_duration(ms: u32) -> String {
     }
 }
 
+/// Promotion preference of a caught-up copy: above the whole range of the agent's health
+/// scores (0–100), so a caught-up copy is promoted before a lagging one, whatever their health.
+pub const CAUGHT_UP_BONUS: &str = "200";
+
 /// The inputs the CIB depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DesiredCib {
@@ -174,6 +178,18 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
     };
 
     let constraints = vec![
+        // The freshest copy wins: the active marks the nodes whose copy is caught up with it
+        // (`replica_lag`); after losing the active, the survivors promote one of those over one
+        // that lags. The active's own node carries the mark too, so the bonus never moves a
+        // running promotion.
+        Constraint::Prefer {
+            id: format!("{DB_CLONE}-promote-caught-up"),
+            rsc: DB_CLONE.into(),
+            role: Role::Promoted,
+            score: CAUGHT_UP_BONUS.into(),
+            attribute: crate::replica_lag::ATTRIBUTE.into(),
+            value: "1".into(),
+        },
         Constraint::Colocation {
             id: format!("{VIP_RESOURCE}-with-promoted"),
             rsc: VIP_RESOURCE.into(),

@@ -206,6 +206,16 @@ pub enum Constraint {
         with_role: Option<Role>,
         score: String,
     },
+    /// `score` added to `rsc`'s preference for `role` on nodes whose attribute `attribute`
+    /// equals `value` (a location constraint with one rule).
+    Prefer {
+        id: String,
+        rsc: String,
+        role: Role,
+        score: String,
+        attribute: String,
+        value: String,
+    },
     /// `first`'s `first_action` before `then`'s `then_action`; symmetrical: reverse on the way down.
     Order {
         id: String,
@@ -235,6 +245,29 @@ impl Constraint {
                 }
                 e.attr("score", score)
             }
+            Constraint::Prefer {
+                id,
+                rsc,
+                role,
+                score,
+                attribute,
+                value,
+            } => Element::new("rsc_location")
+                .attr("id", id)
+                .attr("rsc", rsc)
+                .child(
+                    Element::new("rule")
+                        .attr("id", format!("{id}-rule"))
+                        .attr("role", role.as_str())
+                        .attr("score", score)
+                        .child(
+                            Element::new("expression")
+                                .attr("id", format!("{id}-expr"))
+                                .attr("attribute", attribute)
+                                .attr("operation", "eq")
+                                .attr("value", value),
+                        ),
+                ),
             Constraint::Order {
                 id,
                 first,

@@ -5,14 +5,20 @@
 //! server's control socket (`ovsdb-server/remove-remote`, every network remote but the
 //! replication listener, so the replicas stay connected), opening them again (`add-remote`,
 //! retried every poll until it works or the server is gone) when the fence lifts or the
-//! watcher stops. Only the copy at the VIP has replica connections, so the thread acts on
-//! nothing elsewhere.
+//! watcher stops. From the same samples it tracks each replica's lag (`replica_lag`) and
+//! publishes which nodes are caught up as a transient node attribute, through a publisher
+//! thread of its own so that `crm_attribute`'s run time never delays a poll. Only the copy at
+//! the VIP has replica connections, so the thread acts on nothing elsewhere.
 
+use super::proc::checked;
 use super::tcp_diag::Diag;
+use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LagTracker, Stream, drained};
 use ovnkube_db_ha::replication_fence::{Change, Fence, Replica};
 use ovsdb_unixctl::{Client, Command};
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,28 +36,58 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("ovnkube-db-ha: replication fence: {}", msg.as_ref());
 }
 
+/// What the supervisor shares with the thread.
+#[derive(Debug, Default)]
+struct Shared {
+    quit: AtomicBool,
+    /// A handover asked to stop taking writes until the end.
+    drain: AtomicBool,
+    /// Set once writes are stopped and every caught-up replica has all of them.
+    drained: AtomicBool,
+    /// The members (name, ring address).
+    members: Mutex<Vec<(String, IpAddr)>>,
+}
+
 /// The running fence thread.
 pub struct FenceWatch {
-    quit: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl FenceWatch {
-    /// Starts watching the replica connections on the replication ports (NB, SB).
-    pub fn start(replication_ports: [u16; 2]) -> Self {
-        let quit = Arc::new(AtomicBool::new(false));
-        let q = Arc::clone(&quit);
+    /// Starts watching the replica connections on the replication ports (NB, SB); `me` is
+    /// this node's name.
+    pub fn start(replication_ports: [u16; 2], me: String) -> Self {
+        let shared = Arc::new(Shared::default());
+        let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("replication-fence".into())
-            .spawn(move || watch(replication_ports, &q))
+            .spawn(move || Watcher::new(replication_ports, me).run(&s))
             .map_err(|e| log(format!("cannot start: {e}")))
             .ok();
-        FenceWatch { quit, thread }
+        FenceWatch { shared, thread }
+    }
+
+    /// Replaces the member list (after a membership change).
+    pub fn set_members(&self, members: Vec<(String, IpAddr)>) {
+        if let Ok(mut m) = self.shared.members.lock() {
+            *m = members;
+        }
+    }
+
+    /// For a handover: stop taking writes (client listeners closed until the thread stops).
+    pub fn drain(&self) {
+        self.shared.drain.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether, since [`drain`](Self::drain), every caught-up replica acknowledged every write.
+    pub fn drained(&self) -> bool {
+        self.shared.drained.load(Ordering::SeqCst)
     }
 
     /// Stops the thread, opening any closed fence first.
     pub fn stop(&mut self) {
-        self.quit.store(true, Ordering::SeqCst);
+        self.shared.quit.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -64,9 +100,13 @@ impl Drop for FenceWatch {
     }
 }
 
-/// The replicas on `port` now; `None` (logged once per kind of failure) if the kernel could
-/// not be asked.
-fn replicas(diag: &mut Option<Diag>, port: u16, failing: &mut bool) -> Option<Vec<Replica>> {
+/// The replicas on `port` now (for the fence, and for the lag tracker); `None` (logged once
+/// per kind of failure) if the kernel could not be asked.
+fn replicas(
+    diag: &mut Option<Diag>,
+    port: u16,
+    failing: &mut bool,
+) -> Option<(Vec<Replica>, Vec<Stream>)> {
     let result = match diag {
         Some(d) => d.established_from_port(port),
         None => Diag::open().and_then(|d| diag.insert(d).established_from_port(port)),
@@ -79,13 +119,22 @@ fn replicas(diag: &mut Option<Diag>, port: u16, failing: &mut bool) -> Option<Ve
                     .into_iter()
                     .filter_map(|c| {
                         let info = c.info?;
-                        Some(Replica {
-                            remote: c.remote,
-                            unacked: info.unacked,
-                            bytes_acked: info.bytes_acked?,
-                        })
+                        let acked = info.bytes_acked?;
+                        Some((
+                            Replica {
+                                remote: c.remote,
+                                unacked: info.unacked,
+                                bytes_acked: acked,
+                                rto: Duration::from_micros(u64::from(info.rto_us)),
+                            },
+                            Stream {
+                                remote: c.remote,
+                                written: acked + u64::from(c.wqueue),
+                                acked,
+                            },
+                        ))
                     })
-                    .collect(),
+                    .unzip(),
             )
         }
         Err(e) => {
@@ -99,43 +148,160 @@ fn replicas(diag: &mut Option<Diag>, port: u16, failing: &mut bool) -> Option<Ve
     }
 }
 
-fn watch(ports: [u16; 2], quit: &AtomicBool) {
-    let mut diag: Option<Diag> = None;
-    let mut failing = false;
-    let mut fences = [Fence::default(), Fence::default()];
-    let mut removed: [Vec<String>; 2] = [Vec::new(), Vec::new()];
-    while !quit.load(Ordering::SeqCst) {
-        for i in 0..2 {
-            if !removed[i].is_empty() && !fences[i].is_closed() {
-                // An earlier reopen failed in part: try again.
-                open(i, &mut removed[i], "retrying");
-            }
-            let Some(replicas) = replicas(&mut diag, ports[i], &mut failing) else {
-                continue;
-            };
-            match fences[i].step(Instant::now(), &replicas) {
-                Some(Change::Close(why)) => {
-                    let (name, ctl) = CONTROLS[i];
-                    match close(ctl, ports[i]) {
-                        Ok(r) => {
-                            log(format!(
-                                "{name}: not taking writes: {why}; closed {}",
-                                r.join(", ")
-                            ));
-                            removed[i] = r;
-                        }
-                        Err(e) => log(format!("{name}: could not close ({why}): {e}")),
-                    }
-                }
-                Some(Change::Open(why)) => open(i, &mut removed[i], &why),
-                None => {}
+/// The thread's state.
+struct Watcher {
+    ports: [u16; 2],
+    me: String,
+    diag: Option<Diag>,
+    failing: bool,
+    fences: [Fence; 2],
+    trackers: [LagTracker; 2],
+    caught_up: CaughtUp,
+    publish: Option<Sender<Vec<(String, bool)>>>,
+    /// Client remotes removed per database (by the fence or the drain).
+    removed: [Vec<String>; 2],
+    /// Per database: closed for the drain.
+    drain_closed: [bool; 2],
+}
+
+impl Watcher {
+    fn new(ports: [u16; 2], me: String) -> Self {
+        Watcher {
+            ports,
+            me,
+            diag: None,
+            failing: false,
+            fences: Default::default(),
+            trackers: Default::default(),
+            caught_up: CaughtUp::default(),
+            publish: publisher(),
+            removed: Default::default(),
+            drain_closed: [false; 2],
+        }
+    }
+
+    fn run(mut self, shared: &Shared) {
+        while !shared.quit.load(Ordering::SeqCst) {
+            self.poll(shared);
+            std::thread::sleep(POLL);
+        }
+        for (i, r) in self.removed.iter_mut().enumerate() {
+            if !r.is_empty() {
+                open(i, r, "the watcher stops");
             }
         }
-        std::thread::sleep(POLL);
     }
-    for (i, r) in removed.iter_mut().enumerate() {
-        if !r.is_empty() {
-            open(i, r, "the watcher stops");
+
+    fn poll(&mut self, shared: &Shared) {
+        let draining = shared.drain.load(Ordering::SeqCst);
+        let mut lags = Vec::with_capacity(2);
+        let mut all_streams = Vec::with_capacity(2);
+        for i in 0..2 {
+            if draining && !self.drain_closed[i] {
+                self.close(i, "a handover stops writes here");
+                self.drain_closed[i] = true;
+            } else if !draining && !self.removed[i].is_empty() && !self.fences[i].is_closed() {
+                // An earlier reopen failed in part: try again.
+                open(i, &mut self.removed[i], "retrying");
+            }
+            let Some((replicas, streams)) =
+                replicas(&mut self.diag, self.ports[i], &mut self.failing)
+            else {
+                continue;
+            };
+            lags.push(self.trackers[i].step(Instant::now(), &streams));
+            all_streams.push(streams);
+            match self.fences[i].step(Instant::now(), &replicas) {
+                Some(Change::Close(why)) => self.close(i, &why),
+                Some(Change::Open(why)) if !draining => open(i, &mut self.removed[i], &why),
+                _ => {}
+            }
+        }
+        if lags.len() < 2 {
+            return;
+        }
+        let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
+        let changes = self
+            .caught_up
+            .step(Instant::now(), &self.me, &members, &lags);
+        if !changes.is_empty() {
+            if let Some(tx) = &self.publish {
+                let _ = tx.send(changes);
+            }
+        }
+        if draining && !shared.drained.load(Ordering::SeqCst) {
+            let candidates = self.caught_up.caught_up_peers(&self.me);
+            if drained(&candidates, &members, &all_streams) {
+                log(format!(
+                    "writes stopped for the handover; {} acknowledged every write",
+                    candidates.join(", ")
+                ));
+                shared.drained.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Removes the client remotes of database `i`, remembering them for the reopen.
+    fn close(&mut self, i: usize, why: &str) {
+        let (name, ctl) = CONTROLS[i];
+        match close(ctl, self.ports[i]) {
+            Ok(r) => {
+                log(format!(
+                    "{name}: not taking writes: {why}; closed {}",
+                    r.join(", ")
+                ));
+                self.removed[i].extend(r);
+            }
+            Err(e) => log(format!("{name}: could not close ({why}): {e}")),
+        }
+    }
+}
+
+/// Starts the thread that writes the caught-up attribute; `None` (logged) if it cannot start.
+/// The thread ends when the sender is dropped.
+fn publisher() -> Option<Sender<Vec<(String, bool)>>> {
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("caught-up-publisher".into())
+        .spawn(move || publish(&rx))
+        .map_err(|e| log(format!("cannot start the caught-up publisher: {e}")))
+        .ok()
+        .map(|_| tx)
+}
+
+fn publish(rx: &Receiver<Vec<(String, bool)>>) {
+    while let Ok(first) = rx.recv() {
+        // Only the latest value per node matters; this node's own comes first.
+        let mut latest: Vec<(String, bool)> = Vec::new();
+        for (node, v) in first.into_iter().chain(rx.try_iter().flatten()) {
+            match latest.iter_mut().find(|(n, _)| *n == node) {
+                Some(slot) => slot.1 = v,
+                None => latest.push((node, v)),
+            }
+        }
+        for (node, v) in latest {
+            let value = if v { "1" } else { "0" };
+            let result = checked(
+                "crm_attribute",
+                &[
+                    "--node",
+                    &node,
+                    "--name",
+                    ATTRIBUTE,
+                    "--update",
+                    value,
+                    "--lifetime",
+                    "reboot",
+                ],
+                None,
+                Duration::from_secs(5),
+            );
+            match result {
+                Ok(_) => log(format!("{ATTRIBUTE}={value} on {node}")),
+                Err(e) => log(format!(
+                    "could not set {ATTRIBUTE}={value} on {node}: {e:#}"
+                )),
+            }
         }
     }
 }

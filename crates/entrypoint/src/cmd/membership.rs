@@ -129,6 +129,14 @@ impl Membership {
         }
     }
 
+    /// Every member: name and ring address.
+    pub fn members(&self) -> Vec<(String, std::net::IpAddr)> {
+        self.current
+            .iter()
+            .map(|m| (m.name.clone(), m.addr))
+            .collect()
+    }
+
     fn note(&mut self, text: String) {
         if text != self.last_note {
             if !text.is_empty() {

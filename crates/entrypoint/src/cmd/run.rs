@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 /// The CIB Pacemaker reads at its first start on this node.
 const CIB_PATH: &str = "/var/lib/pacemaker/cib/cib.xml";
+/// Longest a handover waits, with writes stopped, for the caught-up replicas to acknowledge
+/// every write (normally a few milliseconds).
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// Time kept back from the grace period for stopping pacemaker and corosync.
 const STOP_MARGIN: Duration = Duration::from_secs(8);
 /// Niceness for corosync when real-time scheduling is not available (see `run`).
@@ -42,8 +45,8 @@ const SELF_WAIT: Duration = Duration::from_secs(120);
 /// The threads that guard the copy at the VIP between Pacemaker's monitors.
 struct Guards {
     crash: CrashWatch,
-    /// Held for its lifetime: dropping it stops the thread and reopens a closed fence.
-    _fence: FenceWatch,
+    /// Dropping it stops the thread and reopens a closed fence.
+    fence: FenceWatch,
 }
 
 /// Everything validated before anything is started or written.
@@ -342,7 +345,7 @@ pub fn run() -> Result<(), Failure> {
             log("crash restart in place is off (OVN_DB_HA_CRASH_RESTART)");
             CrashWatch::off()
         },
-        _fence: FenceWatch::start(p.config.replication_ports),
+        fence: FenceWatch::start(p.config.replication_ports, me.clone()),
     };
     let outcome = supervise(
         &p,
@@ -462,10 +465,11 @@ fn supervise(
             log("stop requested: handing over");
             guards.crash.pause();
             let asked = Instant::now();
-            hand_over(p, me, corosync, pacemaker)?;
+            hand_over(p, me, &guards.fence, corosync, pacemaker)?;
             return Ok(asked);
         }
         membership.tick();
+        guards.fence.set_members(membership.members());
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {
@@ -499,7 +503,18 @@ fn supervise(
 /// Puts this node in standby and waits, within the grace period less the stop margin, until
 /// the promoted copy and the VIP run on another node (or no other node can take them). The
 /// standby flag stays set: it is cleared at the next start, never during shutdown.
-fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daemon) -> Result<()> {
+///
+/// On the promoted copy it first waits (up to half the budget) for a replica as healthy as
+/// this copy, then stops taking writes and waits (up to [`DRAIN_LIMIT`]) until every caught-up
+/// replica — the ones promotion prefers — has acknowledged every write, so the copy promoted
+/// next holds everything this one acknowledged.
+fn hand_over(
+    p: &Prepared,
+    me: &str,
+    fence: &FenceWatch,
+    corosync: &mut Daemon,
+    pacemaker: &mut Daemon,
+) -> Result<()> {
     let budget = p
         .config
         .grace
@@ -511,13 +526,17 @@ fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daem
     // connected), wait for one — up to half the budget — so a stale copy is not promoted.
     let ready_by = Instant::now() + budget / 2;
     let mut ready = false;
+    let mut promoted_here = false;
     while !ready && Instant::now() < ready_by {
         reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
         if corosync.exited().is_some() || pacemaker.exited().is_some() {
             return Ok(());
         }
         match cluster_status() {
-            Ok(s) => ready = s.replica_ready_to_take_over(me) || !s.quorum,
+            Ok(s) => {
+                promoted_here = s.promoted.iter().any(|n| n == me);
+                ready = s.replica_ready_to_take_over(me) || !s.quorum;
+            }
             Err(e) => log(format!("reading the status: {e:#}")),
         }
         if !ready {
@@ -526,6 +545,19 @@ fn hand_over(p: &Prepared, me: &str, corosync: &mut Daemon, pacemaker: &mut Daem
     }
     if !ready {
         log("no replica reported itself as healthy as this copy; handing over anyway");
+    }
+    if promoted_here {
+        fence.drain();
+        let drain_by = Instant::now()
+            + DRAIN_LIMIT.min(deadline.saturating_duration_since(Instant::now()) / 2);
+        while !fence.drained() && Instant::now() < drain_by {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !fence.drained() {
+            log(format!(
+                "no caught-up replica confirmed every write within {DRAIN_LIMIT:?}; handing over anyway"
+            ));
+        }
     }
     if let Err(e) = set_standby(me, true) {
         log(format!("could not put {me} in standby: {e:#}"));
