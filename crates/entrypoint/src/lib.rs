@@ -51,6 +51,7 @@ pub mod env_config;
 pub mod inet_diag;
 pub mod peers;
 pub mod pod_peers;
+pub mod quorum_watch;
 pub mod realtime;
 pub mod replica_lag;
 pub mod replication_fence;

@@ -62,6 +62,8 @@ pub struct Replica {
     pub bytes_acked: u64,
     /// The connection's retransmission timeout (the kernel's RTT estimate plus variance).
     pub rto: Duration,
+    /// Whether it lags (`replica_lag`: an unacknowledged byte older than its limit).
+    pub lagging: bool,
 }
 
 impl Replica {
@@ -89,6 +91,9 @@ struct Seen {
     bytes_acked: u64,
     /// Since when it has had segments in flight without progress.
     stalled_since: Option<Instant>,
+    /// Whether it was caught up when last seen progressing (frozen during a stall: a replica
+    /// that stops acknowledging soon lags too, and must still count).
+    caught_up: bool,
 }
 
 /// The fence of one database.
@@ -133,8 +138,16 @@ impl Fence {
             return None;
         }
         let cooling = self.cooling_until.is_some_and(|until| now < until);
-        let all_stalled = !replicas.is_empty()
-            && replicas.iter().all(|r| {
+        // The replicas that hold what this copy acknowledged: the caught-up ones (a lagging
+        // replica lacks recent writes anyway, and is not promoted first), or all of them when
+        // none is caught up.
+        let caught_up = |r: &&Replica| self.seen.get(&r.remote).is_some_and(|s| s.caught_up);
+        let mut judged: Vec<&Replica> = replicas.iter().filter(caught_up).collect();
+        if judged.is_empty() {
+            judged = replicas.iter().collect();
+        }
+        let all_stalled = !judged.is_empty()
+            && judged.iter().all(|r| {
                 self.seen
                     .get(&r.remote)
                     .and_then(|s| s.stalled_since)
@@ -179,9 +192,11 @@ impl Fence {
             let seen = self.seen.entry(r.remote).or_insert(Seen {
                 bytes_acked: r.bytes_acked,
                 stalled_since: None,
+                caught_up: !r.lagging,
             });
             if !stalled || r.bytes_acked != seen.bytes_acked {
                 seen.stalled_since = None;
+                seen.caught_up = !r.lagging;
             }
             if stalled {
                 seen.stalled_since.get_or_insert(now);
@@ -205,7 +220,46 @@ mod tests {
             unacked,
             bytes_acked,
             rto: Duration::from_millis(200),
+            lagging: false,
         }
+    }
+
+    /// One replica lags (throttled) and its path's RTO has grown with its queue; the other is
+    /// caught up. When both stop acknowledging (the active is cut off), the caught-up one's
+    /// stall alone closes the fence: the lagging one would not be promoted first and lacks the
+    /// recent writes anyway. Its lag flag turning on during the stall changes nothing.
+    #[test]
+    fn a_lagging_replica_does_not_hold_the_fence_open() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let slow = |acked| Replica {
+            rto: Duration::from_secs(4),
+            lagging: true,
+            ..rep(B, 300, acked)
+        };
+        let fresh = |acked, lagging| Replica {
+            lagging,
+            ..rep(A, 2, acked)
+        };
+        let mut f = Fence::default();
+        // Healthy: both progress.
+        assert_eq!(f.step(ms(0), &[fresh(100, false), slow(10)]), None);
+        assert_eq!(f.step(ms(20), &[fresh(200, false), slow(20)]), None);
+        // Cut: nothing progresses; the fresh one's lag crosses its limit at 60 ms.
+        assert_eq!(f.step(ms(40), &[fresh(200, false), slow(20)]), None);
+        assert_eq!(f.step(ms(100), &[fresh(200, true), slow(20)]), None);
+        assert!(matches!(
+            f.step(ms(120), &[fresh(200, true), slow(20)]),
+            Some(Change::Close(_))
+        ));
+        // Only lagging replicas: all of them are judged (the slow one's long limit holds).
+        let mut f = Fence::default();
+        assert_eq!(f.step(ms(0), &[slow(20)]), None);
+        assert_eq!(f.step(ms(1_000), &[slow(20)]), None);
+        assert!(matches!(
+            f.step(ms(2_000), &[slow(20)]),
+            Some(Change::Close(_))
+        ));
     }
 
     /// A congested path (the kernel's RTO grew to 800 ms): a 300 ms wait for ACKs is normal
@@ -218,6 +272,7 @@ mod tests {
             rto: Duration::from_millis(800),
             ..rep(A, 2, acked)
         };
+        // (Caught up: it is judged.)
         assert_eq!(slow(0).stall_limit(), Duration::from_millis(400));
         assert_eq!(rep(A, 1, 0).stall_limit(), STALL_LIMIT);
         let mut f = Fence::default();

@@ -102,6 +102,54 @@ pub fn drop_inbound(host: &str, sources: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Drops corosync's traffic (UDP 5405–5406) to and from the host, nothing else: a partition of
+/// the membership while clients and replication still reach the host.
+pub fn drop_corosync(host: &str) -> std::io::Result<()> {
+    for chain in ["INPUT", "OUTPUT"] {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                host,
+                "iptables",
+                "-I",
+                chain,
+                "-p",
+                "udp",
+                "--dport",
+                "5405:5406",
+                "-j",
+                "DROP",
+            ],
+        )?;
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                host,
+                "iptables",
+                "-I",
+                chain,
+                "-p",
+                "udp",
+                "--sport",
+                "5405:5406",
+                "-j",
+                "DROP",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Removes [`drop_corosync`]'s (and [`drop_inbound`]'s) rules.
+pub fn clear_corosync(host: &str) -> std::io::Result<()> {
+    run("ip", &["netns", "exec", host, "iptables", "-F", "INPUT"])?;
+    run("ip", &["netns", "exec", host, "iptables", "-F", "OUTPUT"])
+}
+
 pub fn clear_inbound(host: &str) -> std::io::Result<()> {
     run("ip", &["netns", "exec", host, "iptables", "-F", "INPUT"])
 }

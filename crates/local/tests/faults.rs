@@ -578,6 +578,21 @@ fn one_way_partition_of_the_active_host() {
     );
 }
 
+/// Corosync-only partition: the active host's membership traffic (UDP 5405–5406) is dropped
+/// both ways while clients and replication still reach it over TCP. The replication fence sees
+/// nothing wrong, so the active must fence itself on losing quorum — close its client
+/// listeners and release the VIP as soon as corosync reports the loss — before the majority,
+/// which re-forms at the same moment, promotes another copy. Every writer, the one on the
+/// active's host included, keeps every acknowledged write.
+#[test]
+fn corosync_only_partition_of_the_active_host() {
+    scenario(
+        "corosync-partition",
+        |_, active| faults::drop_corosync(active).unwrap(),
+        |_, active| faults::clear_corosync(active).unwrap(),
+    );
+}
+
 /// A standby's link is throttled (tc tbf), then the active host is cut off: the promotion must
 /// still keep every acknowledged write.
 #[test]

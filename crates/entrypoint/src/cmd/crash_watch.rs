@@ -3,6 +3,7 @@
 //! when), starts it again in place or reports the failure to Pacemaker. The supervisor pauses
 //! it before any planned stop (handover, shutdown after a daemon died).
 
+use super::owned;
 use ovnkube_db_ha::cib::desired::DB_RESOURCE;
 use ovnkube_db_ha::crash_restart::{
     Action, RestartBudget, SERVERS, decide, marker_path, parse_cmdline, restart_argv, stat_is_alive,
@@ -90,9 +91,7 @@ fn alive(pid: i32) -> bool {
 }
 
 fn vip_held(vip: IpAddr) -> bool {
-    Command::new("ip")
-        .args(["-o", "addr", "show"])
-        .output()
+    owned::output(Command::new("ip").args(["-o", "addr", "show"]))
         .is_ok_and(|o| !vip_assignments(&String::from_utf8_lossy(&o.stdout), vip).is_empty())
 }
 
@@ -172,19 +171,17 @@ fn restart(pidfile: &str, argv: &[String]) -> Result<i32, String> {
     let _ = std::fs::write(&marker, b"");
     let result = (|| {
         let (program, args) = argv.split_first().ok_or("empty command line")?;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
+        let mut child = owned::spawn(Command::new(program).args(args).stdin(Stdio::null()))
             .map_err(|e| format!("cannot start {program}: {e}"))?;
         let deadline = Instant::now() + LAUNCH_LIMIT;
         let launcher = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status.to_string(),
-                // Already reaped by the supervisor's reaper.
-                Err(_) => break "exited".to_string(),
+                Err(e) => break format!("not waited for: {e}"),
                 Ok(None) if Instant::now() > deadline => {
                     let _ = child.kill();
+                    let _ = child.wait();
+                    owned::release(child.id());
                     return Err(format!(
                         "its launcher did not return within {LAUNCH_LIMIT:?}"
                     ));
@@ -192,6 +189,7 @@ fn restart(pidfile: &str, argv: &[String]) -> Result<i32, String> {
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             }
         };
+        owned::release(child.id());
         // A server restarted by its own --monitor process holds the database lock and our
         // launch fails; either way a living server named by the pidfile is what counts.
         match read_pid(pidfile) {
@@ -211,10 +209,11 @@ fn report(name: &str, node: &str, why: &str) {
     log(format!(
         "reporting the {name} server's failure to Pacemaker: {why}"
     ));
-    let status = Command::new("crm_resource")
-        .args(["--fail", "--resource", DB_RESOURCE, "--node", node])
-        .stdout(Stdio::null())
-        .status();
+    let status = owned::status(
+        Command::new("crm_resource")
+            .args(["--fail", "--resource", DB_RESOURCE, "--node", node])
+            .stdout(Stdio::null()),
+    );
     if !status.as_ref().is_ok_and(|s| s.success()) {
         log(format!("crm_resource --fail did not succeed: {status:?}"));
     }

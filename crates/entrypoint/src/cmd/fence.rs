@@ -11,8 +11,10 @@
 //! the VIP has replica connections, so the thread acts on nothing elsewhere.
 
 use super::proc::checked;
+use super::quorum::QuorumWatch;
 use super::tcp_diag::Diag;
-use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LagTracker, Stream, drained};
+use super::vip;
+use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LAG_LIMIT, LagTracker, Stream, drained};
 use ovnkube_db_ha::replication_fence::{Change, Fence, Replica};
 use ovsdb_unixctl::{Client, Command};
 use std::net::IpAddr;
@@ -46,26 +48,34 @@ struct Shared {
     drained: AtomicBool,
     /// The members (name, ring address).
     members: Mutex<Vec<(String, IpAddr)>>,
+    /// Raised by the quorum watcher while this node has no quorum.
+    quorum_lost: Arc<AtomicBool>,
 }
 
-/// The running fence thread.
+/// The running fence thread, and the quorum watcher whose flag it acts on.
 pub struct FenceWatch {
     shared: Arc<Shared>,
+    quorum: QuorumWatch,
     thread: Option<JoinHandle<()>>,
 }
 
 impl FenceWatch {
-    /// Starts watching the replica connections on the replication ports (NB, SB); `me` is
-    /// this node's name.
-    pub fn start(replication_ports: [u16; 2], me: String) -> Self {
+    /// Starts watching the replica connections on the replication ports (NB, SB) and this
+    /// node's quorum; `me` is this node's name, `vip` the address to release on a quorum loss.
+    pub fn start(replication_ports: [u16; 2], me: String, vip: IpAddr) -> Self {
         let shared = Arc::new(Shared::default());
+        let quorum = QuorumWatch::start(Arc::clone(&shared.quorum_lost));
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("replication-fence".into())
-            .spawn(move || Watcher::new(replication_ports, me).run(&s))
+            .spawn(move || Watcher::new(replication_ports, me, vip).run(&s))
             .map_err(|e| log(format!("cannot start: {e}")))
             .ok();
-        FenceWatch { shared, thread }
+        FenceWatch {
+            shared,
+            quorum,
+            thread,
+        }
     }
 
     /// Replaces the member list (after a membership change).
@@ -85,8 +95,9 @@ impl FenceWatch {
         self.shared.drained.load(Ordering::SeqCst)
     }
 
-    /// Stops the thread, opening any closed fence first.
+    /// Stops the threads, opening any closed fence first.
     pub fn stop(&mut self) {
+        self.quorum.stop();
         self.shared.quit.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -126,6 +137,7 @@ fn replicas(
                                 unacked: info.unacked,
                                 bytes_acked: acked,
                                 rto: Duration::from_micros(u64::from(info.rto_us)),
+                                lagging: false,
                             },
                             Stream {
                                 remote: c.remote,
@@ -152,6 +164,7 @@ fn replicas(
 struct Watcher {
     ports: [u16; 2],
     me: String,
+    vip: IpAddr,
     diag: Option<Diag>,
     failing: bool,
     fences: [Fence; 2],
@@ -162,13 +175,16 @@ struct Watcher {
     removed: [Vec<String>; 2],
     /// Per database: closed for the drain.
     drain_closed: [bool; 2],
+    /// Closed (and the VIP released) for lack of quorum.
+    quorum_closed: bool,
 }
 
 impl Watcher {
-    fn new(ports: [u16; 2], me: String) -> Self {
+    fn new(ports: [u16; 2], me: String, vip: IpAddr) -> Self {
         Watcher {
             ports,
             me,
+            vip,
             diag: None,
             failing: false,
             fences: Default::default(),
@@ -177,6 +193,7 @@ impl Watcher {
             publish: publisher(),
             removed: Default::default(),
             drain_closed: [false; 2],
+            quorum_closed: false,
         }
     }
 
@@ -194,13 +211,31 @@ impl Watcher {
 
     fn poll(&mut self, shared: &Shared) {
         let draining = shared.drain.load(Ordering::SeqCst);
+        let no_quorum = shared.quorum_lost.load(Ordering::SeqCst);
+        if no_quorum && !self.quorum_closed {
+            self.quorum_closed = true;
+            for i in 0..2 {
+                self.close(i, "this node lost quorum");
+            }
+            vip::release(self.vip, log);
+        } else if !no_quorum && self.quorum_closed {
+            self.quorum_closed = false;
+            if !draining {
+                for i in 0..2 {
+                    if !self.fences[i].is_closed() {
+                        open(i, &mut self.removed[i], "quorum is back");
+                    }
+                }
+            }
+        }
+        let holding = draining || self.quorum_closed;
         let mut lags = Vec::with_capacity(2);
         let mut all_streams = Vec::with_capacity(2);
         for i in 0..2 {
             if draining && !self.drain_closed[i] {
                 self.close(i, "a handover stops writes here");
                 self.drain_closed[i] = true;
-            } else if !draining && !self.removed[i].is_empty() && !self.fences[i].is_closed() {
+            } else if !holding && !self.removed[i].is_empty() && !self.fences[i].is_closed() {
                 // An earlier reopen failed in part: try again.
                 open(i, &mut self.removed[i], "retrying");
             }
@@ -209,11 +244,19 @@ impl Watcher {
             else {
                 continue;
             };
-            lags.push(self.trackers[i].step(Instant::now(), &streams));
+            let lag = self.trackers[i].step(Instant::now(), &streams);
+            let replicas: Vec<Replica> = replicas
+                .into_iter()
+                .map(|r| Replica {
+                    lagging: lag.get(&r.remote).is_some_and(|l| *l >= LAG_LIMIT),
+                    ..r
+                })
+                .collect();
+            lags.push(lag);
             all_streams.push(streams);
             match self.fences[i].step(Instant::now(), &replicas) {
                 Some(Change::Close(why)) => self.close(i, &why),
-                Some(Change::Open(why)) if !draining => open(i, &mut self.removed[i], &why),
+                Some(Change::Open(why)) if !holding => open(i, &mut self.removed[i], &why),
                 _ => {}
             }
         }

@@ -4,14 +4,17 @@
 mod crash_watch;
 mod fence;
 mod membership;
+mod owned;
 mod pcmk;
 mod pod_watch;
 mod probe;
 mod proc;
+mod quorum;
 mod run;
 mod status;
 mod supervise;
 mod tcp_diag;
+mod vip;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;

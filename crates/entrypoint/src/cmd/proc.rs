@@ -1,5 +1,6 @@
 //! Running helper programs (Pacemaker's and corosync's CLIs) with a time limit.
 
+use super::owned;
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -35,7 +36,7 @@ pub fn output_with_env(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("starting {program}"))?;
+    let mut child = owned::spawn(&mut cmd).with_context(|| format!("starting {program}"))?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         use std::io::Write;
         stdin
@@ -45,7 +46,9 @@ pub fn output_with_env(
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
+        let out = child.wait_with_output();
+        owned::release(pid);
+        let _ = tx.send(out);
     });
     match rx.recv_timeout(limit) {
         Ok(out) => out.with_context(|| format!("waiting for {program}")),

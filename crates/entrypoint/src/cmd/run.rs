@@ -19,7 +19,6 @@ use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
 use ovnkube_db_ha::peers::{Member, Peer, PeerDiscovery, PeerSource, StaticPeers, members};
 use ovnkube_db_ha::pod_peers::peers_from_pods;
 use ovnkube_db_ha::realtime;
-use ovnkube_db_ha::vip_release;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -345,7 +344,7 @@ pub fn run() -> Result<(), Failure> {
             log("crash restart in place is off (OVN_DB_HA_CRASH_RESTART)");
             CrashWatch::off()
         },
-        fence: FenceWatch::start(p.config.replication_ports, me.clone()),
+        fence: FenceWatch::start(p.config.replication_ports, me.clone(), p.config.vip.addr),
     };
     let outcome = supervise(
         &p,
@@ -394,30 +393,9 @@ pub fn run() -> Result<(), Failure> {
     }
 }
 
-/// Removes the VIP from every local interface that holds it (`ip addr del`), logging what it
-/// did; failures are logged, not fatal.
+/// Releases the VIP from this node (see [`super::vip::release`]).
 fn release_vip(p: &Prepared) {
-    let out = match std::process::Command::new("ip")
-        .args(["-o", "addr", "show"])
-        .output()
-    {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Err(e) => {
-            log(format!("cannot list addresses to release the VIP: {e}"));
-            return;
-        }
-    };
-    for (dev, cidr) in vip_release::vip_assignments(&out, p.config.vip.addr) {
-        let status = std::process::Command::new("ip")
-            .args(["addr", "del", &cidr, "dev", &dev])
-            .status();
-        match status {
-            Ok(s) if s.success() => log(format!("released the VIP {cidr} from {dev}")),
-            other => log(format!(
-                "could not release the VIP {cidr} from {dev}: {other:?}"
-            )),
-        }
-    }
+    super::vip::release(p.config.vip.addr, log);
 }
 
 /// Time pacemaker gets to stop (it stops any resource still here first): what is left of the

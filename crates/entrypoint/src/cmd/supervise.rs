@@ -4,6 +4,7 @@
 //! subdaemons after a pacemakerd crash, servers the agent detached — are reparented to it,
 //! reaped here, and stopped by pid when it exits.
 
+use super::owned;
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -94,18 +95,25 @@ pub fn become_subreaper() {
     }
 }
 
-/// Reaps every exited child (own or adopted orphan), recording exits of `daemons`.
+/// Reaps every exited child (adopted orphan or daemon) except the ones a thread spawned and
+/// waits for itself (`owned`), recording exits of `daemons`.
 pub fn reap_orphans(daemons: &mut [&mut Daemon]) {
-    for _ in 0..1000 {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => {
-                record(daemons, pid, format!("exit status: {code}"))
+    owned::while_locked(|owned| {
+        for pid in children_in(|state| state == "Z") {
+            if owned.contains(&pid) {
+                continue;
             }
-            Ok(WaitStatus::Signaled(pid, sig, _)) => record(daemons, pid, format!("signal: {sig}")),
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
+            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    record(daemons, pid, format!("exit status: {code}"))
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    record(daemons, pid, format!("signal: {sig}"))
+                }
+                _ => {}
+            }
         }
-    }
+    });
 }
 
 fn record(daemons: &mut [&mut Daemon], pid: Pid, how: String) {
@@ -118,6 +126,11 @@ fn record(daemons: &mut [&mut Daemon], pid: Pid, how: String) {
 
 /// Pids of this process's living children, from `/proc/*/stat`.
 fn children() -> Vec<i32> {
+    children_in(|state| state != "Z")
+}
+
+/// Pids of this process's children whose state (`/proc/PID/stat`) passes `keep`.
+fn children_in(keep: impl Fn(&str) -> bool) -> Vec<i32> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -130,8 +143,8 @@ fn children() -> Vec<i32> {
                 // After the command name: state, ppid, ...
                 stat.rsplit_once(") ").is_some_and(|(_, rest)| {
                     let mut fields = rest.split(' ');
-                    let state = fields.next();
-                    fields.next() == Some(me.as_str()) && state != Some("Z")
+                    let state = fields.next().unwrap_or_default();
+                    fields.next() == Some(me.as_str()) && keep(state)
                 })
             })
         })
