@@ -43,6 +43,12 @@ pub enum Scenario {
     KillServer,
     /// Graceful switchover: SIGTERM to the active pod (Pacemaker stacks only).
     Switchover,
+    /// SIGSEGV of the active NB server: a real crash, leaving its pidfile (Pacemaker stacks
+    /// only).
+    SegvServer,
+    /// The active host's corosync traffic (UDP 5405–5406) dropped both ways while clients and
+    /// replication still reach it (Pacemaker stacks only).
+    CorosyncPartition,
     /// Cold start to the first acknowledged write.
     Bootstrap,
     /// `--soak-minutes` under a CPU burner: unasked membership changes and promotions.
@@ -66,6 +72,8 @@ impl fmt::Display for Scenario {
             Scenario::NodeLoss => "node loss",
             Scenario::KillServer => "kill -9 server",
             Scenario::Switchover => "switchover",
+            Scenario::SegvServer => "SIGSEGV server",
+            Scenario::CorosyncPartition => "corosync-only partition",
             Scenario::Bootstrap => "cold bootstrap",
             Scenario::Soak => "soak",
         })
@@ -123,7 +131,14 @@ impl Stack {
 
     /// Whether this stack has the scenario.
     pub fn has(self, scenario: Scenario) -> bool {
-        !(self == Stack::Raft && matches!(scenario, Scenario::Switchover | Scenario::Soak))
+        !(self == Stack::Raft
+            && matches!(
+                scenario,
+                Scenario::Switchover
+                    | Scenario::Soak
+                    | Scenario::SegvServer
+                    | Scenario::CorosyncPartition
+            ))
     }
 }
 
@@ -383,8 +398,16 @@ fn run_pacemaker(
                 }
             }
             Scenario::Switchover => faults::signal_container(&active, "TERM")?,
+            Scenario::SegvServer => {
+                if faults::signal_processes(&active, "ovsdb-server", "ovnnb_db", "SEGV") == 0 {
+                    w.stop();
+                    bail!("no NB ovsdb-server process found on {active}");
+                }
+            }
+            Scenario::CorosyncPartition => faults::drop_corosync(&active)?,
             Scenario::Bootstrap | Scenario::Soak => {}
         }
+        let same_host_may_recover = matches!(scenario, Scenario::KillServer | Scenario::SegvServer);
         // Server side: a reachable copy is active and holds the VIP again (another host
         // unless the server was killed, where the same host may recover it).
         let server_side = poll(window.recovery + Duration::from_secs(20), || {
@@ -393,7 +416,7 @@ fn run_pacemaker(
                 v.link_up
                     && v.holds_vip
                     && v.nb == observe::Copy::Active
-                    && (scenario == Scenario::KillServer || v.host != active)
+                    && (same_host_may_recover || v.host != active)
             })
         })
         .map(|_| fault_instant.elapsed());

@@ -6,7 +6,8 @@
 //! to it and how many the replica has acknowledged. Sampling both every few milliseconds gives
 //! the age of the oldest byte a replica has not acknowledged: its lag. A replica whose lag stays
 //! under [`LAG_LIMIT`] on both databases is *caught up*; the active publishes that per node as
-//! the transient node attribute [`ATTRIBUTE`], and the CIB prefers caught-up nodes for
+//! the permanent node attribute [`ATTRIBUTE`] (kept through membership changes; a copy resets its
+//! own when its node joins), and the CIB prefers caught-up nodes for
 //! promotion. When the active dies, the survivors promote a caught-up standby over one that
 //! lags (a throttled or slow one), so the writes only the caught-up one had survive.
 //!
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-/// Transient node attribute: `1` on nodes whose copy is caught up with the active (the active's
+/// Node attribute: `1` on nodes whose copy is caught up with the active (the active's
 /// own node included), `0` on the others. Only the active writes it.
 pub const ATTRIBUTE: &str = "ovndb-ha-caught-up";
 /// Oldest unacknowledged byte a caught-up replica may have. A healthy replica on a LAN

@@ -178,9 +178,15 @@ pub fn pids_in_host(host: &str, comm: &str, needle: &str) -> Vec<i32> {
 
 /// SIGKILLs the matching processes of the host; returns how many.
 pub fn kill9(host: &str, comm: &str, needle: &str) -> usize {
+    signal_processes(host, comm, needle, "KILL")
+}
+
+/// Sends `signal` (`SEGV`, `ABRT`, `BUS`, `KILL`, …) to the matching processes of the host, as
+/// a real crash of theirs would end them; returns how many.
+pub fn signal_processes(host: &str, comm: &str, needle: &str, signal: &str) -> usize {
     let pids = pids_in_host(host, comm, needle);
     for pid in &pids {
-        let _ = run("kill", &["-9", &pid.to_string()]);
+        let _ = run("kill", &[&format!("-{signal}"), &pid.to_string()]);
     }
     pids.len()
 }

@@ -512,6 +512,40 @@ fn kill_9_of_the_active_nb_server() {
     );
 }
 
+/// Real crash signals of the active's servers: ovsdb-server dies by SIGSEGV, SIGABRT or SIGBUS
+/// (an assertion, a bad pointer), leaving its pidfile; the crash watcher starts it again in
+/// place, active, from its own file, which holds every write it acknowledged. (OVS's own
+/// `--monitor` restart is not used: it would start the server again with its original command
+/// line, as a backup of the VIP it holds — itself.)
+#[test]
+fn sigsegv_of_the_active_nb_server() {
+    scenario(
+        "segv-nb",
+        |_, active| {
+            assert_eq!(
+                faults::signal_processes(active, "ovsdb-server", "ovnnb_db", "SEGV"),
+                1
+            )
+        },
+        nothing,
+    );
+}
+
+/// SIGABRT of the active's SB server (see [`sigsegv_of_the_active_nb_server`]).
+#[test]
+fn sigabrt_of_the_active_sb_server() {
+    scenario(
+        "abrt-sb",
+        |_, active| {
+            assert_eq!(
+                faults::signal_processes(active, "ovsdb-server", "ovnsb_db", "ABRT"),
+                1
+            )
+        },
+        nothing,
+    );
+}
+
 /// Pacemaker dies on the active host: the entrypoint stops corosync and exits, the kubelet
 /// restarts the pod, and the others take over in between.
 #[test]

@@ -20,7 +20,10 @@ pub fn server_args(params: &Params, l: &DbLayout, sync_from: &str) -> Vec<OsStri
         format!("--pidfile={}", l.pidfile.display()).into(),
         format!("--unixctl={}", l.ctl.display()).into(),
         "--detach".into(),
-        "--monitor".into(),
+        // No --monitor: it would restart a crashed server with this command line, as a backup
+        // of master_ip — on the promoted copy, a backup of itself. The entrypoint's crash
+        // watcher restarts the promoted copy's server in place as active; a standby's crash is
+        // its monitor's to report.
         format!("--remote=db:{schema},{},connections", l.db.global_table()).into(),
     ];
     match l.endpoint.proto {
@@ -218,7 +221,6 @@ mod tests {
             "--pidfile=/var/run/ovn/ovnnb_db.pid",
             "--unixctl=/var/run/ovn/ovnnb_db.ctl",
             "--detach",
-            "--monitor",
             "--remote=db:OVN_Northbound,NB_Global,connections",
             "--private-key=db:OVN_Northbound,SSL,private_key",
             "--remote=ptcp:6641:192.0.2.10",
@@ -227,7 +229,7 @@ mod tests {
             assert!(a.iter().any(|x| x == want), "missing {want} in {a:?}");
         }
         assert_eq!(a.last().unwrap(), "/var/lib/ovn/ovnnb_db.db");
-        assert!(!a.iter().any(|x| x == "--active"));
+        assert!(!a.iter().any(|x| x == "--active" || x == "--monitor"));
         assert_eq!(
             a.iter().filter(|x| x.starts_with("--remote=ptcp:")).count(),
             1

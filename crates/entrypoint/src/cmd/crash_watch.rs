@@ -190,7 +190,7 @@ fn restart(pidfile: &str, argv: &[String]) -> Result<i32, String> {
             }
         };
         owned::release(child.id());
-        // A server restarted by its own --monitor process holds the database lock and our
+        // A server started meanwhile by someone else holds the database lock and our
         // launch fails; either way a living server named by the pidfile is what counts.
         match read_pid(pidfile) {
             Some(pid) if alive(pid) => Ok(pid),

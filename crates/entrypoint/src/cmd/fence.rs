@@ -10,7 +10,7 @@
 //! thread of its own so that `crm_attribute`'s run time never delays a poll. Only the copy at
 //! the VIP has replica connections, so the thread acts on nothing elsewhere.
 
-use super::proc::checked;
+use super::pcmk::set_caught_up;
 use super::quorum::QuorumWatch;
 use super::tcp_diag::Diag;
 use super::vip;
@@ -323,27 +323,9 @@ fn publish(rx: &Receiver<Vec<(String, bool)>>) {
             }
         }
         for (node, v) in latest {
-            let value = if v { "1" } else { "0" };
-            let result = checked(
-                "crm_attribute",
-                &[
-                    "--node",
-                    &node,
-                    "--name",
-                    ATTRIBUTE,
-                    "--update",
-                    value,
-                    "--lifetime",
-                    "reboot",
-                ],
-                None,
-                Duration::from_secs(5),
-            );
-            match result {
-                Ok(_) => log(format!("{ATTRIBUTE}={value} on {node}")),
-                Err(e) => log(format!(
-                    "could not set {ATTRIBUTE}={value} on {node}: {e:#}"
-                )),
+            match set_caught_up(&node, v) {
+                Ok(()) => log(format!("{ATTRIBUTE}={} on {node}", u8::from(v))),
+                Err(e) => log(format!("{e:#}")),
             }
         }
     }

@@ -101,6 +101,37 @@ pub fn set_standby(node: &str, on: bool) -> Result<()> {
     Ok(())
 }
 
+/// Sets `node`'s caught-up mark (`replica_lag::ATTRIBUTE`). Permanent (the CIB's node
+/// section), not transient: Pacemaker erases a node's transient attributes whenever it leaves
+/// the membership, and after the active is gone nobody can measure again — a membership flap
+/// among the survivors must not forget which of them had caught up. A copy resets its own
+/// mark when its node joins.
+pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
+    let value = if caught_up { "1" } else { "0" };
+    checked(
+        "crm_attribute",
+        &[
+            "--node",
+            node,
+            "--name",
+            ovnkube_db_ha::replica_lag::ATTRIBUTE,
+            "--update",
+            value,
+            "--lifetime",
+            "forever",
+        ],
+        None,
+        SHORT,
+    )
+    .with_context(|| {
+        format!(
+            "setting {}={value} on {node}",
+            ovnkube_db_ha::replica_lag::ATTRIBUTE
+        )
+    })?;
+    Ok(())
+}
+
 /// Whether corosync answers (`corosync-cfgtool -s` exits 0).
 pub fn corosync_answers() -> bool {
     output("corosync-cfgtool", &["-s"], None, Duration::from_secs(5))
