@@ -56,7 +56,8 @@ impl Bar {
 
 impl Progress for Bar {
     fn step(&mut self, text: &str) {
-        self.0.println(format!("  {text}"));
+        // `println` prints nothing when stderr is not a terminal (CI, pipes): suspend instead.
+        self.0.suspend(|| eprintln!("  {text}"));
     }
     fn waiting(&mut self, text: &str) {
         self.0.set_message(text.to_string());

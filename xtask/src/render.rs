@@ -1,8 +1,15 @@
 //! `cargo xtask render` (and `dist/images/daemonset.sh`): validate the flags and write the four
 //! manifests. Bad input exits with status 2, lists every problem and writes nothing.
+//!
+//! The corosync authkey is stable: `--corosync-authkey-file` gives it, else a re-render keeps the
+//! one in the `ovn-setup.yaml` already in the output directory (pods restarted with re-rendered
+//! manifests must still join the running ones), and only a first render makes a fresh one. An
+//! `ovn-setup.yaml` whose key cannot be read back is an error, never a silent new key.
 
 use anyhow::{Context, Result};
-use ovn_ha_config::{Problem, RenderInput, defaults};
+use ovn_ha_config::{Problem, RenderInput, db_env, defaults};
+use ovn_ha_local::secrets::SecretError;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -41,7 +48,8 @@ pub struct RenderArgs {
     /// Pod network MTU written to the ovn-config ConfigMap.
     #[arg(long, value_name = "BYTES", default_value = defaults::MTU)]
     pub mtu: String,
-    /// Use this corosync authkey (128-4096 bytes) instead of generating a fresh one.
+    /// Use this corosync authkey (128-4096 bytes). Without it a re-render keeps the key of the
+    /// ovn-setup.yaml already in the output directory, and a first render makes a fresh one.
     #[arg(long, value_name = "FILE")]
     pub corosync_authkey_file: Option<PathBuf>,
     /// Leave the authkey Secret out (for published example manifests); create it yourself.
@@ -75,51 +83,175 @@ impl RenderArgs {
     }
 }
 
-/// Reads a given authkey, or makes a fresh one from the OS random source.
-fn authkey(file: Option<&Path>) -> Result<Vec<u8>, String> {
-    match file {
-        Some(path) => {
-            let key = std::fs::read(path).map_err(|e| {
-                format!(
-                    "--corosync-authkey-file: cannot read {}: {e}; give a readable file",
-                    path.display()
-                )
-            })?;
-            if !ovn_ha_render::AUTHKEY_LEN_RANGE.contains(&key.len()) {
-                return Err(format!(
-                    "--corosync-authkey-file: {} holds {} bytes; a corosync authkey has 128 to 4096 (make one with corosync-keygen)",
-                    path.display(),
-                    key.len()
-                ));
-            }
-            Ok(key)
+/// The rendered file that holds the corosync authkey Secret; a re-render reads the key back
+/// from it.
+const SECRET_FILE: &str = "ovn-setup.yaml";
+
+/// Where the corosync authkey of a render came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeySource {
+    /// `--corosync-authkey-file`.
+    Given(PathBuf),
+    /// The Secret of an earlier render into the same directory.
+    Kept(PathBuf),
+    /// Fresh random bytes: nothing was rendered into the directory before.
+    New,
+}
+
+/// The corosync authkey of a render and where it came from.
+#[derive(Debug)]
+struct Authkey {
+    key: Vec<u8>,
+    source: KeySource,
+}
+
+/// Reads the key `--corosync-authkey-file` names.
+fn read_given(path: &Path) -> Result<Vec<u8>, String> {
+    let key = std::fs::read(path).map_err(|e| {
+        format!(
+            "--corosync-authkey-file: cannot read {}: {e}; give a readable file",
+            path.display()
+        )
+    })?;
+    if !ovn_ha_render::AUTHKEY_LEN_RANGE.contains(&key.len()) {
+        return Err(format!(
+            "--corosync-authkey-file: {} holds {} bytes; a corosync authkey has 128 to 4096 (make one with corosync-keygen)",
+            path.display(),
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+/// A fresh key from the OS random source.
+fn fresh() -> Result<Vec<u8>, String> {
+    let mut key = vec![0u8; ovn_ha_render::AUTHKEY_LEN];
+    getrandom::fill(&mut key).map_err(|e| format!("cannot read the OS random source: {e}"))?;
+    Ok(key)
+}
+
+/// The authkey in the Secret of an earlier render's `ovn-setup.yaml`. Pure; the error says what
+/// is wrong with the text, the caller adds the file and the fix.
+fn key_in_rendered(text: &str) -> Result<Vec<u8>, String> {
+    let secrets = ovn_ha_local::secrets::parse(text).map_err(|e| match e {
+        SecretError::Yaml(m) => format!("it is not valid YAML ({m})"),
+        other => other.to_string(),
+    })?;
+    let name = db_env::AUTHKEY_SECRET;
+    let data = secrets.get(name).ok_or_else(|| {
+        format!(
+            "it holds no Secret {name} (rendered with --omit-authkey-secret? then give that flag again)"
+        )
+    })?;
+    let key = data
+        .get(db_env::AUTHKEY_KEY)
+        .ok_or_else(|| format!("its Secret {name} has no key {}", db_env::AUTHKEY_KEY))?;
+    if !ovn_ha_render::AUTHKEY_LEN_RANGE.contains(&key.len()) {
+        return Err(format!(
+            "the authkey in its Secret {name} is {} bytes long, and a corosync authkey has 128 to 4096",
+            key.len()
+        ));
+    }
+    Ok(key.clone())
+}
+
+/// The one error about an earlier render whose key cannot be kept: the file, what is wrong, and
+/// the two ways out.
+fn cannot_keep(path: &Path, why: &str, namespace: &str) -> String {
+    format!(
+        "{path}: {why}, so its corosync authkey cannot be kept for this render. Pass \
+         --corosync-authkey-file FILE with the key your cluster runs with (kubectl -n {namespace} \
+         get secret {secret} -o jsonpath='{{.data.{key}}}' | base64 -d > FILE), or delete {path} \
+         to make a fresh key",
+        path = path.display(),
+        secret = db_env::AUTHKEY_SECRET,
+        key = db_env::AUTHKEY_KEY,
+    )
+}
+
+/// The key an earlier render left in `dir` and the file it is in; `None` when `dir` holds no
+/// `ovn-setup.yaml` (a first render).
+fn kept_key(dir: &Path, namespace: &str) -> Result<Option<(Vec<u8>, PathBuf)>, String> {
+    let path = dir.join(SECRET_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        // A `dir` that is no directory is reported when writing.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(None);
         }
-        None => {
-            let mut key = vec![0u8; ovn_ha_render::AUTHKEY_LEN];
-            getrandom::fill(&mut key)
-                .map_err(|e| format!("cannot read the OS random source: {e}"))?;
-            Ok(key)
+        Err(e) => {
+            return Err(cannot_keep(
+                &path,
+                &format!("cannot read it ({e})"),
+                namespace,
+            ));
         }
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| cannot_keep(&path, "it is not UTF-8 text", namespace))?;
+    match key_in_rendered(&text) {
+        Ok(key) => Ok(Some((key, path))),
+        Err(why) => Err(cannot_keep(&path, &why, namespace)),
+    }
+}
+
+/// The key to render with: the given file's, else the one an earlier render left in `dir`, else
+/// a fresh one. Only a first render into a directory makes a key.
+fn choose_authkey(file: Option<&Path>, dir: &Path, namespace: &str) -> Result<Authkey, String> {
+    if let Some(path) = file {
+        return Ok(Authkey {
+            key: read_given(path)?,
+            source: KeySource::Given(path.to_path_buf()),
+        });
+    }
+    Ok(match kept_key(dir, namespace)? {
+        Some((key, path)) => Authkey {
+            key,
+            source: KeySource::Kept(path),
+        },
+        None => Authkey {
+            key: fresh()?,
+            source: KeySource::New,
+        },
+    })
+}
+
+/// The line on stderr that says where the key came from.
+fn describe_source(a: &Authkey, dir: &Path) -> String {
+    match &a.source {
+        KeySource::Given(path) => {
+            format!(
+                "corosync authkey: from --corosync-authkey-file {}",
+                path.display()
+            )
+        }
+        KeySource::Kept(path) => format!("corosync authkey: kept from {}", path.display()),
+        KeySource::New => format!(
+            "corosync authkey: new ({} random bytes); later renders into {} keep it",
+            a.key.len(),
+            dir.display()
+        ),
     }
 }
 
 pub fn run(args: &RenderArgs) -> Result<ExitCode> {
+    let dir = args.output_dir();
     let validated = args.input().validate();
-    let key = if args.omit_authkey_secret {
+    let authkey = if args.omit_authkey_secret {
         Ok(None)
     } else {
-        authkey(args.corosync_authkey_file.as_deref()).map(Some)
+        choose_authkey(args.corosync_authkey_file.as_deref(), &dir, &args.namespace).map(Some)
     };
     let mut problems: Vec<String> = match &validated {
         Ok(_) => Vec::new(),
         Err(p) => p.0.iter().map(Problem::to_string).collect(),
     };
-    if let Err(e) = &key {
+    if let Err(e) = &authkey {
         problems.push(e.clone());
     }
     if !problems.is_empty() {
         eprintln!(
-            "error: {} problem{} with the flags; nothing was written:",
+            "error: {} problem{}; nothing was written:",
             problems.len(),
             if problems.len() == 1 { "" } else { "s" }
         );
@@ -128,16 +260,34 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(2));
     }
-    let (Ok(validated), Ok(key)) = (validated, key) else {
+    let (Ok(validated), Ok(authkey)) = (validated, authkey) else {
         unreachable!("problems were reported above")
     };
     for w in &validated.warnings {
         eprintln!("warning: {w}");
     }
-    let files =
-        ovn_ha_render::render_all(&validated.config, key.as_deref()).context("rendering failed")?;
-    let dir = args.output_dir();
+    // A given key that differs from the one already rendered here: the running pods hold the
+    // old one. Read before writing; a file that cannot be read back changes nothing here.
+    let replaces = match &authkey {
+        Some(a) if matches!(a.source, KeySource::Given(_)) => kept_key(&dir, &args.namespace)
+            .ok()
+            .flatten()
+            .filter(|(old, _)| *old != a.key)
+            .map(|(_, path)| path),
+        _ => None,
+    };
+    let key = authkey.as_ref().map(|a| a.key.as_slice());
+    let files = ovn_ha_render::render_all(&validated.config, key).context("rendering failed")?;
     ovn_ha_render::write_atomically(&dir, &files)?;
+    if let Some(a) = &authkey {
+        eprintln!("{}", describe_source(a, &dir));
+    }
+    if let Some(path) = replaces {
+        eprintln!(
+            "warning: that key replaces a different one in {}: DB pods still running with the old key cannot join pods started with this one",
+            path.display()
+        );
+    }
     println!("wrote {} manifests to {}:", files.len(), dir.display());
     for f in &files {
         println!("  kubectl create -f {}", dir.join(f.name).display());
@@ -214,19 +364,121 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let short = dir.path().join("short");
         std::fs::write(&short, [1u8; 10]).unwrap();
-        assert!(authkey(Some(&short)).unwrap_err().contains("10 bytes"));
+        assert!(read_given(&short).unwrap_err().contains("10 bytes"));
         let missing = dir.path().join("missing");
         assert!(
-            authkey(Some(&missing))
+            read_given(&missing)
                 .unwrap_err()
                 .contains("--corosync-authkey-file")
         );
         let good = dir.path().join("good");
         std::fs::write(&good, [1u8; 256]).unwrap();
-        assert_eq!(authkey(Some(&good)).unwrap().len(), 256);
-        let a = authkey(None).unwrap();
-        let b = authkey(None).unwrap();
+        assert_eq!(read_given(&good).unwrap().len(), 256);
+        let a = fresh().unwrap();
+        let b = fresh().unwrap();
         assert_eq!(a.len(), 256);
         assert_ne!(a, b);
+    }
+
+    fn seed_config() -> ovn_ha_config::Config {
+        RenderInput {
+            db_vip: Some("10.0.2.100".into()),
+            ..RenderInput::default()
+        }
+        .validate()
+        .unwrap()
+        .config
+    }
+
+    /// The Secret file as a render with `key` writes it.
+    fn rendered_secret_file(key: Option<&[u8]>) -> String {
+        let files = ovn_ha_render::render_all(&seed_config(), key).unwrap();
+        let f = files.iter().find(|f| f.name == SECRET_FILE).unwrap();
+        f.contents.clone()
+    }
+
+    /// A Secret of the right name whose key is 10 bytes long.
+    const SHORT_KEY_SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ovnkube-db-corosync-authkey\n  namespace: x\ndata:\n  authkey: AQEBAQEBAQEBAQ==\n";
+
+    #[test]
+    fn the_key_reads_back_from_what_render_wrote() {
+        let files = ovn_ha_render::render_all(&seed_config(), Some(&[7u8; 300])).unwrap();
+        let secret_files: Vec<&str> = files.iter().filter(|f| f.secret).map(|f| f.name).collect();
+        assert_eq!(
+            secret_files,
+            [SECRET_FILE],
+            "the Secret moved to another file"
+        );
+        assert_eq!(
+            key_in_rendered(&rendered_secret_file(Some(&[7u8; 300]))).unwrap(),
+            [7u8; 300]
+        );
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_read_back_says_why() {
+        let omitted = rendered_secret_file(None);
+        let bad_b64 = SHORT_KEY_SECRET.replace("AQEBAQEBAQEBAQ==", "not base64!");
+        let no_key = SHORT_KEY_SECRET.replace("authkey: ", "other: ");
+        let cases: &[(&str, &str)] = &[
+            ("kind: [\n", "not valid YAML"),
+            ("", "holds no Secret ovnkube-db-corosync-authkey"),
+            (&omitted, "--omit-authkey-secret"),
+            (SHORT_KEY_SECRET, "is 10 bytes long"),
+            (&bad_b64, "not base64"),
+            (&no_key, "has no key authkey"),
+        ];
+        for (text, want) in cases {
+            let err = key_in_rendered(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn given_key_then_kept_key_then_a_fresh_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        // A first render: nothing there (not even the directory).
+        let first = choose_authkey(None, &dir, "ns").unwrap();
+        assert_eq!(first.source, KeySource::New);
+        let files = ovn_ha_render::render_all(&seed_config(), Some(&first.key)).unwrap();
+        ovn_ha_render::write_atomically(&dir, &files).unwrap();
+        // A re-render keeps it.
+        let again = choose_authkey(None, &dir, "ns").unwrap();
+        assert_eq!(again.key, first.key);
+        assert_eq!(again.source, KeySource::Kept(dir.join(SECRET_FILE)));
+        assert!(describe_source(&again, &dir).contains("kept from"));
+        // A given key wins.
+        let given = tmp.path().join("key");
+        std::fs::write(&given, [3u8; 128]).unwrap();
+        let g = choose_authkey(Some(&given), &dir, "ns").unwrap();
+        assert_eq!((g.key, g.source), (vec![3u8; 128], KeySource::Given(given)));
+        // An output "directory" that is a file: no key there; writing reports it.
+        let file = tmp.path().join("key");
+        assert_eq!(
+            choose_authkey(None, &file, "ns").unwrap().source,
+            KeySource::New
+        );
+    }
+
+    #[test]
+    fn a_bad_earlier_render_is_one_error_with_the_file_and_the_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(SECRET_FILE);
+        for text in ["kind: [\n", SHORT_KEY_SECRET] {
+            std::fs::write(&path, text).unwrap();
+            let err = choose_authkey(None, tmp.path(), "ovn-kubernetes").unwrap_err();
+            for want in [
+                &path.display().to_string(),
+                "--corosync-authkey-file",
+                "kubectl -n ovn-kubernetes get secret ovnkube-db-corosync-authkey",
+                "delete",
+            ] {
+                assert!(err.contains(want), "{want} missing: {err}");
+            }
+        }
+        std::fs::write(&path, [0xffu8, 0xfe]).unwrap();
+        let err = choose_authkey(None, tmp.path(), "ns").unwrap_err();
+        assert!(err.contains("not UTF-8"), "{err}");
     }
 }

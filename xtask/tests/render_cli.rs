@@ -1,6 +1,7 @@
 //! The render command end to end, through `dist/images/daemonset.sh` as operators run it:
 //! the seed command's output against the committed golden files, strict schema validation with
-//! `kubernetes-validate`, bad input, and `--help`.
+//! `kubernetes-validate`, bad input, `--help`, and the corosync authkey kept across re-renders
+//! into one directory (given by `--corosync-authkey-file`, refused when unreadable).
 //!
 //! Set `UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
 
@@ -40,14 +41,47 @@ const FILES: &[&str] = &[
 ];
 
 fn render_seed(dir: &Path) {
-    let mut args = SEED.to_vec();
-    let out = dir.to_str().unwrap();
-    args.extend(["--output-dir", out]);
-    let o = daemonset(&args);
+    let o = render_into(dir, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// The authkey is random at each render: replace it for comparison.
+/// The seed command with `extra` flags (a later one wins), into `dir`.
+fn render_into(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = SEED.to_vec();
+    args.extend(["--output-dir", dir.to_str().unwrap()]);
+    args.extend(extra);
+    daemonset(&args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every rendered file's bytes, by name.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    FILES
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect()
+}
+
+/// The corosync authkey in the rendered `ovn-setup.yaml`, decoded.
+fn rendered_authkey(dir: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(dir.join("ovn-setup.yaml")).unwrap();
+    let secrets = ovn_ha_local::secrets::parse(&text).unwrap();
+    secrets["ovnkube-db-corosync-authkey"]["authkey"].clone()
+}
+
+/// The Secret's document in the rendered `ovn-setup.yaml`, as text.
+fn secret_document(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("ovn-setup.yaml")).unwrap();
+    text.split("\n---\n")
+        .find(|d| d.contains("\nkind: Secret\n"))
+        .unwrap()
+        .to_string()
+}
+
+/// The authkey is random at each first render: replace it for comparison.
 fn redact_authkey(text: &str) -> String {
     text.lines()
         .map(|l| match l.split_once("authkey: ") {
@@ -180,4 +214,147 @@ fn help_documents_every_flag_with_its_default() {
     ] {
         assert!(help.contains(default), "{default} missing from --help");
     }
+}
+
+#[test]
+fn rerendering_into_the_same_directory_keeps_the_authkey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("yaml");
+    let first = render_into(&dir, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("corosync authkey: new (256 random bytes)"),
+        "{}",
+        stderr(&first)
+    );
+    let before = snapshot(&dir);
+    let secret = secret_document(&dir);
+
+    // The same flags again: byte-identical files, the key said to be kept.
+    let again = render_into(&dir, &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let kept = format!(
+        "corosync authkey: kept from {}",
+        dir.join("ovn-setup.yaml").display()
+    );
+    assert!(stderr(&again).contains(&kept), "{}", stderr(&again));
+    assert_eq!(snapshot(&dir), before);
+
+    // An image bump: new workloads, the same Secret.
+    let bump = render_into(&dir, &["--db-vip-image=example.com/ovn-db:v2"]);
+    assert!(bump.status.success(), "{}", stderr(&bump));
+    assert_eq!(secret_document(&dir), secret);
+    let db = |snap: &[(String, Vec<u8>)]| snap[1].1.clone();
+    assert_ne!(db(&snapshot(&dir)), db(&before), "the DB image changed");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("ovn-setup.yaml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_given_authkey_file_is_used_and_then_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("yaml");
+    let key_a: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(7)).collect();
+    let key_b = vec![0x5au8; 128];
+    let file_a = tmp.path().join("authkey-a");
+    let file_b = tmp.path().join("authkey-b");
+    std::fs::write(&file_a, &key_a).unwrap();
+    std::fs::write(&file_b, &key_b).unwrap();
+    let given =
+        |file: &Path| render_into(&dir, &["--corosync-authkey-file", file.to_str().unwrap()]);
+
+    let o = given(&file_a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rendered_authkey(&dir), key_a);
+    let from = format!(
+        "corosync authkey: from --corosync-authkey-file {}",
+        file_a.display()
+    );
+    assert!(stderr(&o).contains(&from), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+
+    // Another key over it is the operator's choice, with a warning.
+    let o = given(&file_b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rendered_authkey(&dir), key_b);
+    assert!(
+        stderr(&o).contains("replaces a different one"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Without the flag, the last given key stays.
+    let o = render_into(&dir, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rendered_authkey(&dir), key_b);
+}
+
+/// `text` with the Secret's `authkey:` value replaced.
+fn set_authkey_value(text: &str, value: &str) -> String {
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once("authkey: ") {
+            Some((indent, _)) if indent == "  " => format!("{indent}authkey: {value}"),
+            _ => l.to_string(),
+        })
+        .collect();
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn an_unreadable_earlier_render_is_one_clear_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("yaml");
+    render_seed(&dir);
+    let setup = dir.join("ovn-setup.yaml");
+    let good = std::fs::read_to_string(&setup).unwrap();
+    let short = set_authkey_value(&good, "AQEBAQEBAQEBAQ==");
+    assert_ne!(short, good);
+    for (text, why) in [
+        ("kind: [\n", "not valid YAML"),
+        (short.as_str(), "is 10 bytes long"),
+    ] {
+        std::fs::write(&setup, text).unwrap();
+        let before = snapshot(&dir);
+        let o = render_into(&dir, &["--db-vip-image=example.com/ovn-db:v2"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("error: 1 problem; nothing was written"),
+            "{err}"
+        );
+        for want in [
+            &format!("{}: ", setup.display()),
+            why,
+            "--corosync-authkey-file",
+            &format!("delete {}", setup.display()),
+        ] {
+            assert!(err.contains(want), "{want:?} missing from: {err}");
+        }
+        assert_eq!(snapshot(&dir), before, "nothing changed");
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["yaml"], "no staging left");
+    }
+
+    // The two ways out the error names.
+    let key = tmp.path().join("authkey");
+    std::fs::write(&key, [9u8; 256]).unwrap();
+    let o = render_into(&dir, &["--corosync-authkey-file", key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rendered_authkey(&dir), [9u8; 256]);
+    std::fs::remove_file(&setup).unwrap();
+    let o = render_into(&dir, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("corosync authkey: new"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -1,11 +1,12 @@
-//! Talking to the API server: server-side apply, the bounded wait for the databases, node
-//! labelling, and deletion. Thin async wrappers over kube-rs; all decisions are in the plan.
+//! Talking to the API server: server-side apply, create-if-absent, the bounded wait for the
+//! databases, node labelling, and deletion. Thin async wrappers over kube-rs; all decisions are
+//! in the plan.
 
 use crate::error::ClusterError;
 use crate::kinds::{self, KindInfo};
-use crate::objects::Object;
-use crate::plan::{DbRequirements, Plan};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use crate::objects::{ApplyMode, Object};
+use crate::plan::{CreateOnlyAction, DbRequirements, Plan, create_only_action, create_only_report};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, core::ApiResource};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -70,6 +71,54 @@ pub async fn apply(client: &Client, obj: &Object) -> Result<(), ClusterError> {
         .await
         .map_err(api_error("apply", obj.describe()))?;
     Ok(())
+}
+
+fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.is_already_exists())
+}
+
+/// The cluster's copy of `obj`, if any.
+async fn read_opt(
+    api: &Api<DynamicObject>,
+    obj: &Object,
+) -> Result<Option<DynamicObject>, ClusterError> {
+    api.get_opt(&obj.name)
+        .await
+        .map_err(api_error("read", obj.describe()))
+}
+
+/// Creates a create-only object when the cluster lacks it and never changes an existing one: a
+/// read, then a create (POST, field manager [`FIELD_MANAGER`]) only if it was absent, which
+/// fails rather than replace one created meanwhile. Returns what [`create_only_action`]
+/// decided from the cluster's copy.
+pub async fn create_if_absent(
+    client: &Client,
+    obj: &Object,
+) -> Result<CreateOnlyAction, ClusterError> {
+    let api = api(client, obj.kind, obj.namespace.as_deref());
+    let existing = read_opt(&api, obj).await?;
+    let action = create_only_action(&obj.value, existing.as_ref().map(|o| &o.data));
+    if action != CreateOnlyAction::Create {
+        return Ok(action);
+    }
+    let new: DynamicObject =
+        serde_json::from_value(obj.value.clone()).map_err(|source| ClusterError::Encode {
+            object: obj.describe(),
+            source,
+        })?;
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    match api.create(&params, &new).await {
+        Ok(_) => Ok(CreateOnlyAction::Create),
+        // Someone created it between the read and the create: theirs stays.
+        Err(e) if is_already_exists(&e) => match read_opt(&api, obj).await? {
+            Some(now) => Ok(create_only_action(&obj.value, Some(&now.data))),
+            None => Err(api_error("create", obj.describe())(e)),
+        },
+        Err(e) => Err(api_error("create", obj.describe())(e)),
+    }
 }
 
 /// Deletes one object; returns whether it existed.
@@ -186,8 +235,8 @@ pub async fn wait_for_db(
     }
 }
 
-/// Labels (if asked), checks there are enough DB nodes, applies every stage in order and waits
-/// for the databases before the control plane.
+/// Labels (if asked), checks there are enough DB nodes, applies every stage in order (a
+/// create-only object only when absent) and waits for the databases before the control plane.
 pub async fn deploy(
     client: &Client,
     plan: &Plan,
@@ -212,8 +261,16 @@ pub async fn deploy(
     }
     for stage in &plan.stages {
         for obj in &stage.objects {
-            apply(client, obj).await?;
-            progress.step(&format!("applied {}", obj.describe()));
+            match obj.apply {
+                ApplyMode::Apply => {
+                    apply(client, obj).await?;
+                    progress.step(&format!("applied {}", obj.describe()));
+                }
+                ApplyMode::CreateOnly => {
+                    let action = create_if_absent(client, obj).await?;
+                    progress.step(&create_only_report(obj, action, &plan.db));
+                }
+            }
         }
         if stage.wait_for_db {
             wait_for_db(client, &plan.db, options, progress).await?;

@@ -41,6 +41,12 @@ pub enum ClusterError {
         #[source]
         source: kube::Error,
     },
+    #[error("{object}: cannot encode it for the API server: {source}")]
+    Encode {
+        object: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("node {0} does not exist; check the names given to --label-db-nodes")]
     NoSuchNode(String),
     #[error(

@@ -5,6 +5,16 @@ use crate::kinds::{self, KindInfo};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// How an object is written to the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Server-side apply, forcing ownership of its fields: the manifests win.
+    Apply,
+    /// Created when the cluster lacks it, never changed once there (the corosync authkey
+    /// Secret: the running DB pods hold its key, and a pod with another key cannot join them).
+    CreateOnly,
+}
+
 /// One Kubernetes object from a manifest file.
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -14,6 +24,8 @@ pub struct Object {
     pub name: String,
     pub namespace: Option<String>,
     pub value: Value,
+    /// How to write it; the plan decides ([`crate::plan::apply_mode`]).
+    pub apply: ApplyMode,
 }
 
 impl Object {
@@ -63,12 +75,14 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Vec<Object>, PlanError> 
                 "metadata.namespace of {kind_name} {name}"
             )));
         }
+        let apply = crate::plan::apply_mode(kind, &name);
         out.push(Object {
             file: file.into(),
             kind,
             name,
             namespace,
             value,
+            apply,
         });
     }
     Ok(out)

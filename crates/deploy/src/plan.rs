@@ -1,8 +1,12 @@
-//! The deployment plan: which objects are applied in which order, and what is awaited between
-//! stages. Computed from the manifests' text alone.
+//! The deployment plan: which objects are applied in which order, how each is written (applied,
+//! or created only when absent), and what is awaited between stages. Computed from the
+//! manifests' text alone; the decisions on what the cluster already holds are pure functions
+//! here too, fed by the thin calls in [`crate::cluster`].
 
 use crate::error::PlanError;
-use crate::objects::{Object, parse_manifest};
+use crate::kinds::KindInfo;
+use crate::objects::{ApplyMode, Object, parse_manifest};
+use serde_json::Value;
 use std::path::Path;
 
 /// The rendered files, in the order their stages run.
@@ -12,6 +16,68 @@ pub const FILES: &[&str] = &[
     "ovnkube-master.yaml",
     "ovnkube-node.yaml",
 ];
+
+/// Objects created only when the cluster lacks them and never changed afterwards, as (kind,
+/// name): the corosync authkey Secret. The running DB pods hold its key and a pod restarted with
+/// another one cannot join them, so deploying re-rendered manifests keeps the cluster's copy;
+/// rotating the key is a deliberate act (README, Known limits).
+pub const CREATE_ONLY: &[(&str, &str)] = &[("Secret", "ovnkube-db-corosync-authkey")];
+
+/// How an object of this kind and name is written.
+pub fn apply_mode(kind: &KindInfo, name: &str) -> ApplyMode {
+    if CREATE_ONLY
+        .iter()
+        .any(|(k, n)| *k == kind.kind && *n == name)
+    {
+        ApplyMode::CreateOnly
+    } else {
+        ApplyMode::Apply
+    }
+}
+
+/// What to do with a create-only object, given the cluster's copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOnlyAction {
+    /// The cluster lacks it: create it.
+    Create,
+    /// The cluster holds it with the manifests' data: nothing to do.
+    KeepSame,
+    /// The cluster holds it with other data: keep the cluster's, and say so.
+    KeepDifferent,
+}
+
+/// Decides for a create-only object from the cluster's copy (`None`: absent) by comparing the
+/// `data` of both — a Secret's; the API server never returns `stringData`. `existing` may be
+/// the whole object or its fields besides apiVersion, kind and metadata.
+pub fn create_only_action(wanted: &Value, existing: Option<&Value>) -> CreateOnlyAction {
+    match existing {
+        None => CreateOnlyAction::Create,
+        Some(e) if e.get("data") == wanted.get("data") => CreateOnlyAction::KeepSame,
+        Some(_) => CreateOnlyAction::KeepDifferent,
+    }
+}
+
+/// The one progress line about a create-only object; for a Secret kept with other data it
+/// says why, how to make the manifests match, and what rotating takes.
+pub fn create_only_report(obj: &Object, action: CreateOnlyAction, db: &DbRequirements) -> String {
+    let what = obj.describe();
+    match action {
+        CreateOnlyAction::Create => {
+            format!("created {what} (it was absent; later deploys never replace it)")
+        }
+        CreateOnlyAction::KeepSame => format!("kept {what} (the cluster's matches {})", obj.file),
+        CreateOnlyAction::KeepDifferent => format!(
+            "kept {what} as the cluster holds it: its corosync authkey differs from {file}'s, and \
+             deploy never replaces a running cluster's key (re-render with \
+             --corosync-authkey-file set to the cluster's key to make {file} match). Rotating it \
+             means replacing the Secret and restarting every DB pod of Deployment {ns}/{deployment} \
+             at once, a DB outage: a pod with a new key cannot join pods holding the old one",
+            file = obj.file,
+            ns = db.namespace,
+            deployment = db.deployment,
+        ),
+    }
+}
 
 /// What the databases need from the cluster, read from the DB Deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +179,11 @@ impl Plan {
             out.push_str(&format!("# stage {}: {}\n", i + 1, stage.name));
             for o in &stage.objects {
                 out.push_str("---\n");
+                if o.apply == ApplyMode::CreateOnly {
+                    out.push_str(
+                        "# created only if absent: deploy never replaces the cluster's copy\n",
+                    );
+                }
                 out.push_str(&serde_norway::to_string(&o.value)?);
             }
             if stage.wait_for_db {
@@ -158,4 +229,95 @@ fn db_requirements(objects: &[Object]) -> Result<DbRequirements, PlanError> {
         node_label: selector,
         service,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The four files of a seed render with the authkey `[1; 256]`.
+    fn seed_files() -> Vec<(String, String)> {
+        let config = ovn_ha_config::RenderInput {
+            db_vip: Some("10.0.2.100".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap()
+        .config;
+        ovn_ha_render::render_all(&config, Some(&[1u8; 256]))
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.name.to_string(), f.contents))
+            .collect()
+    }
+
+    #[test]
+    fn only_the_authkey_secret_is_create_only() {
+        assert_eq!(
+            CREATE_ONLY,
+            [("Secret", ovn_ha_config::db_env::AUTHKEY_SECRET)]
+        );
+        let plan = Plan::from_files(&seed_files()).unwrap();
+        let create_only: Vec<String> = plan
+            .objects()
+            .filter(|o| o.apply == ApplyMode::CreateOnly)
+            .map(Object::describe)
+            .collect();
+        assert_eq!(
+            create_only,
+            ["Secret ovn-kubernetes/ovnkube-db-corosync-authkey"]
+        );
+        let yaml = plan.to_yaml().unwrap();
+        let marker = yaml.find("# created only if absent").unwrap();
+        let secret = yaml.find("kind: Secret").unwrap();
+        assert!(marker < secret);
+        assert_eq!(yaml.matches("# created only if absent").count(), 1);
+    }
+
+    #[test]
+    fn the_clusters_copy_decides() {
+        let wanted = json!({"kind": "Secret", "data": {"authkey": "AAAA"}});
+        assert_eq!(create_only_action(&wanted, None), CreateOnlyAction::Create);
+        // The cluster's copy carries metadata and a type of its own; only data counts.
+        let same = json!({"type": "Opaque", "data": {"authkey": "AAAA"}});
+        assert_eq!(
+            create_only_action(&wanted, Some(&same)),
+            CreateOnlyAction::KeepSame
+        );
+        for other in [
+            json!({"data": {"authkey": "BBBB"}}),
+            json!({"data": {"authkey": "AAAA", "more": "CCCC"}}),
+            json!({"type": "Opaque"}),
+        ] {
+            assert_eq!(
+                create_only_action(&wanted, Some(&other)),
+                CreateOnlyAction::KeepDifferent,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kept_key_is_reported_with_how_to_rotate() {
+        let plan = Plan::from_files(&seed_files()).unwrap();
+        let secret = plan
+            .objects()
+            .find(|o| o.apply == ApplyMode::CreateOnly)
+            .unwrap();
+        let line = create_only_report(secret, CreateOnlyAction::KeepDifferent, &plan.db);
+        assert!(!line.contains('\n'), "one line: {line}");
+        for want in [
+            "kept Secret ovn-kubernetes/ovnkube-db-corosync-authkey",
+            "differs from ovn-setup.yaml's",
+            "--corosync-authkey-file",
+            "every DB pod of Deployment ovn-kubernetes/ovnkube-db at once",
+        ] {
+            assert!(line.contains(want), "{want:?} missing: {line}");
+        }
+        let created = create_only_report(secret, CreateOnlyAction::Create, &plan.db);
+        assert!(created.starts_with("created Secret"), "{created}");
+        let same = create_only_report(secret, CreateOnlyAction::KeepSame, &plan.db);
+        assert!(same.starts_with("kept Secret"), "{same}");
+    }
 }

@@ -1,8 +1,9 @@
 //! Deployment against a **mocked Kubernetes API server**: no API server can be installed on the
 //! project's machines, so a `tower-test` mock service stands in for it behind a real
-//! `kube::Client`. The fake keeps just enough state (nodes and their labels, applied objects, a
-//! Deployment that becomes available after a few polls) to check apply order, server-side
-//! apply parameters, waiting, labelling, deletion and the error paths.
+//! `kube::Client`. The fake keeps just enough state (nodes and their labels, applied objects and
+//! their bodies, a Deployment that becomes available after a few polls) to check apply order,
+//! server-side apply parameters, waiting, labelling, deletion, the error paths, and that the
+//! corosync authkey Secret is created when absent and never replaced when the cluster holds one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,6 +37,11 @@ struct Fake {
     available_after: Option<u32>,
     /// A path fragment that answers 403.
     forbidden: Option<String>,
+    /// Object path → the body the cluster holds (applied, created, or there before).
+    stored: BTreeMap<String, Value>,
+    /// Stored under the path of the next create, which then answers AlreadyExists: another
+    /// client created the object between our read and our create.
+    created_meanwhile: Option<Value>,
     seen: Vec<Seen>,
 }
 
@@ -95,8 +101,26 @@ impl Fake {
             }
             ("PATCH", _) => {
                 self.applied.push(seen.path.clone());
+                self.stored.insert(seen.path.clone(), body.clone());
                 ok(body)
             }
+            ("POST", _) => {
+                let name = body["metadata"]["name"].as_str().unwrap();
+                let path = format!("{}/{name}", seen.path);
+                if let Some(theirs) = self.created_meanwhile.take() {
+                    self.stored.insert(path.clone(), theirs);
+                }
+                if self.stored.contains_key(&path) {
+                    return status(StatusCode::CONFLICT, "AlreadyExists");
+                }
+                self.applied.push(path.clone());
+                self.stored.insert(path, body.clone());
+                ok(body)
+            }
+            ("GET", [.., "secrets", _]) => match self.stored.get(&seen.path) {
+                Some(v) => ok(v.clone()),
+                None => status(StatusCode::NOT_FOUND, "NotFound"),
+            },
             ("GET", [.., "deployments", name]) => {
                 if !self
                     .applied
@@ -131,6 +155,7 @@ impl Fake {
             ("DELETE", _) => {
                 let before = self.applied.len();
                 self.applied.retain(|p| p != &seen.path);
+                self.stored.remove(&seen.path);
                 if self.applied.len() == before {
                     status(StatusCode::NOT_FOUND, "NotFound")
                 } else {
@@ -398,4 +423,146 @@ async fn delete_goes_in_reverse_order_and_skips_absent_objects() {
             .any(|l| l == "absent: ConfigMap ovn-kubernetes/ovn-config")
     );
     assert!(log.0.last().unwrap().starts_with("deleted Namespace"));
+}
+
+/// Where the fake keeps the corosync authkey Secret.
+const SECRET: &str = "/api/v1/namespaces/ovn-kubernetes/secrets/ovnkube-db-corosync-authkey";
+
+/// A Secret of that name holding another key, as a cluster deployed earlier would.
+fn other_secret() -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "ovnkube-db-corosync-authkey", "namespace": "ovn-kubernetes",
+            "resourceVersion": "42"},
+        "data": {"authkey": "b3RoZXIga2V5IG9mIHRoZSBydW5uaW5nIGNsdXN0ZXI="}})
+}
+
+/// Requests that wrote to the Secret (by its path or its collection's).
+fn secret_writes(f: &Fake) -> Vec<Seen> {
+    f.seen
+        .iter()
+        .filter(|s| s.method != "GET" && s.path.contains("/secrets"))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn an_absent_authkey_secret_is_created_and_then_left_alone() {
+    let state = fake(&[("n1", true), ("n2", true), ("n3", true)], Some(0));
+    let (client, server) = client(state.clone());
+    let plan = plan();
+    let mut log = Log::default();
+    cluster::deploy(&client, &plan, &fast(&[], 1_000), &mut log)
+        .await
+        .unwrap();
+    {
+        let f = state.lock().unwrap();
+        // Read first, then created (POST with our field manager), never applied over.
+        let get = f
+            .seen
+            .iter()
+            .position(|s| s.method == "GET" && s.path == SECRET)
+            .unwrap();
+        let writes = secret_writes(&f);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(writes[0].method, "POST");
+        assert_eq!(writes[0].path, "/api/v1/namespaces/ovn-kubernetes/secrets");
+        assert!(
+            writes[0].query.contains("fieldManager=ovndb-ha"),
+            "{writes:?}"
+        );
+        let post = f.seen.iter().position(|s| s.method == "POST").unwrap();
+        assert!(get < post);
+        let wanted = plan.objects().find(|o| o.kind.kind == "Secret").unwrap();
+        assert_eq!(f.stored[SECRET]["data"], wanted.value["data"]);
+    }
+    assert!(
+        log.0
+            .iter()
+            .any(|l| l.starts_with("created Secret ovn-kubernetes/ovnkube-db-corosync-authkey")),
+        "{:?}",
+        log.0
+    );
+
+    // Deploying the same manifests again: the cluster's copy matches, nothing is written.
+    let mut again = Log::default();
+    cluster::deploy(&client, &plan, &fast(&[], 1_000), &mut again)
+        .await
+        .unwrap();
+    drop(client);
+    server.await.unwrap();
+    assert_eq!(secret_writes(&state.lock().unwrap()).len(), 1);
+    assert!(
+        again.0.iter().any(|l| l.starts_with(
+            "kept Secret ovn-kubernetes/ovnkube-db-corosync-authkey (the cluster's matches"
+        )),
+        "{:?}",
+        again.0
+    );
+}
+
+#[tokio::test]
+async fn a_running_clusters_authkey_is_never_replaced() {
+    let state = fake(&[("n1", true), ("n2", true), ("n3", true)], Some(0));
+    state
+        .lock()
+        .unwrap()
+        .stored
+        .insert(SECRET.into(), other_secret());
+    let (client, server) = client(state.clone());
+    let mut log = Log::default();
+    cluster::deploy(&client, &plan(), &fast(&[], 1_000), &mut log)
+        .await
+        .unwrap();
+    drop(client);
+    server.await.unwrap();
+    let f = state.lock().unwrap();
+    assert_eq!(
+        f.stored[SECRET],
+        other_secret(),
+        "the cluster's Secret is untouched"
+    );
+    assert!(secret_writes(&f).is_empty(), "{:?}", secret_writes(&f));
+    // One line says so and how rotating works, and the deployment went on to the end.
+    let kept: Vec<&String> = log.0.iter().filter(|l| l.contains("Secret")).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    for want in [
+        "kept Secret ovn-kubernetes/ovnkube-db-corosync-authkey as the cluster holds it",
+        "differs from ovn-setup.yaml's",
+        "restarting every DB pod of Deployment ovn-kubernetes/ovnkube-db at once",
+    ] {
+        assert!(kept[0].contains(want), "{want:?} missing: {}", kept[0]);
+    }
+    assert!(
+        f.applied
+            .iter()
+            .any(|p| p.ends_with("daemonsets/ovnkube-node"))
+    );
+}
+
+#[tokio::test]
+async fn a_secret_created_between_read_and_create_is_kept() {
+    let state = fake(&[("n1", true), ("n2", true), ("n3", true)], Some(0));
+    state.lock().unwrap().created_meanwhile = Some(other_secret());
+    let (client, server) = client(state.clone());
+    let mut log = Log::default();
+    cluster::deploy(&client, &plan(), &fast(&[], 1_000), &mut log)
+        .await
+        .unwrap();
+    drop(client);
+    server.await.unwrap();
+    let f = state.lock().unwrap();
+    assert_eq!(f.stored[SECRET], other_secret());
+    let gets = f
+        .seen
+        .iter()
+        .filter(|s| s.method == "GET" && s.path == SECRET)
+        .count();
+    assert_eq!(gets, 2, "read again after AlreadyExists");
+    assert!(
+        log.0
+            .iter()
+            .any(|l| l.starts_with("kept Secret") && l.contains("differs")),
+        "{:?}",
+        log.0
+    );
 }

@@ -6,8 +6,9 @@
 //! to it and how many the replica has acknowledged. Sampling both every few milliseconds gives
 //! the age of the oldest byte a replica has not acknowledged: its lag. A replica whose lag stays
 //! under [`LAG_LIMIT`] on both databases is *caught up*; the active publishes that per node as
-//! the permanent node attribute [`ATTRIBUTE`] (kept through membership changes; a copy resets its
-//! own when its node joins), and the CIB prefers caught-up nodes for
+//! the transient node attribute [`ATTRIBUTE`] (again every [`REPUBLISH`], since Pacemaker erases a
+//! node's transient attributes when it leaves the membership), and the CIB prefers caught-up
+//! nodes for
 //! promotion. When the active dies, the survivors promote a caught-up standby over one that
 //! lags (a throttled or slow one), so the writes only the caught-up one had survive.
 //!
@@ -29,6 +30,9 @@ pub const LAG_LIMIT: Duration = Duration::from_millis(200);
 /// How long a lagging replica must stay under the limit before it counts as caught up again
 /// (a flapping replica is not preferred).
 pub const RECOVER_AFTER: Duration = Duration::from_millis(500);
+/// How often the active publishes every node's mark even without a change (a node that left
+/// and rejoined the membership lost its mark).
+pub const REPUBLISH: Duration = Duration::from_secs(2);
 /// Most write marks kept per connection (a minute at one mark per 20 ms sample); past it the
 /// newest mark absorbs further writes, which can only overstate the lag.
 const MAX_MARKS: usize = 3_000;
@@ -96,6 +100,8 @@ pub struct CaughtUp {
     under_since: BTreeMap<String, Instant>,
     /// What was last handed out for publication.
     published: BTreeMap<String, bool>,
+    /// When every mark was last handed out.
+    all_at: Option<Instant>,
 }
 
 impl CaughtUp {
@@ -114,6 +120,7 @@ impl CaughtUp {
         if lags.iter().all(BTreeMap::is_empty) {
             self.published.clear();
             self.under_since.clear();
+            self.all_at = None;
             return Vec::new();
         }
         let mut want: Vec<(String, bool)> = vec![(me.to_string(), true)];
@@ -135,8 +142,14 @@ impl CaughtUp {
         }
         self.under_since
             .retain(|n, _| members.iter().any(|(m, _)| m == n));
+        let all = self
+            .all_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= REPUBLISH);
+        if all {
+            self.all_at = Some(now);
+        }
         want.into_iter()
-            .filter(|(node, v)| self.published.insert(node.clone(), *v) != Some(*v))
+            .filter(|(node, v)| self.published.insert(node.clone(), *v) != Some(*v) || all)
             .collect()
     }
 }
@@ -320,13 +333,18 @@ mod tests {
             s(&[("h2", true), ("h3", true)])
         );
         assert_eq!(c.caught_up_peers("h1"), ["h2", "h3"]);
+        // Every REPUBLISH, everything again (a node that left the membership lost its mark).
+        assert_eq!(
+            c.step(ms(2_020), "h1", &members, &both),
+            s(&[("h1", true), ("h2", true), ("h3", true)])
+        );
         // Demoted (no replicas): silent, and a later promotion publishes everything again.
         assert_eq!(
-            c.step(ms(1_200), "h1", &members, &[lag(&[]), lag(&[])]),
+            c.step(ms(2_200), "h1", &members, &[lag(&[]), lag(&[])]),
             vec![]
         );
         assert_eq!(
-            c.step(ms(1_300), "h1", &members, &both),
+            c.step(ms(2_300), "h1", &members, &both),
             s(&[("h1", true), ("h2", false), ("h3", false)])
         );
     }

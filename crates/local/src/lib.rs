@@ -10,9 +10,11 @@
 //! container per host, and teardown by name. This crate never talks to a Kubernetes API server.
 
 pub mod cluster;
+pub mod eyes;
 pub mod faults;
 pub mod limits;
 pub mod observe;
+pub mod ovsdb_rpc;
 pub mod pod_template;
 pub mod raft;
 pub mod runtime_spec;

@@ -101,11 +101,11 @@ pub fn set_standby(node: &str, on: bool) -> Result<()> {
     Ok(())
 }
 
-/// Sets `node`'s caught-up mark (`replica_lag::ATTRIBUTE`). Permanent (the CIB's node
-/// section), not transient: Pacemaker erases a node's transient attributes whenever it leaves
-/// the membership, and after the active is gone nobody can measure again — a membership flap
-/// among the survivors must not forget which of them had caught up. A copy resets its own
-/// mark when its node joins.
+/// Sets `node`'s caught-up mark (`replica_lag::ATTRIBUTE`), a transient attribute: Pacemaker
+/// erases it when the node leaves the membership, so a restarted copy never carries an old
+/// mark. Never permanent: a cut-off node writing permanent attributes can win the CIB merge
+/// when it rejoins and carry its stale marks into the majority's decisions (measured: the old
+/// active promoted again after a link cut, the new active's writes lost).
 pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
     let value = if caught_up { "1" } else { "0" };
     checked(
@@ -118,7 +118,7 @@ pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
             "--update",
             value,
             "--lifetime",
-            "forever",
+            "reboot",
         ],
         None,
         SHORT,

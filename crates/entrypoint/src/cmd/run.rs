@@ -6,9 +6,7 @@ use super::Failure;
 use super::crash_watch::CrashWatch;
 use super::fence::FenceWatch;
 use super::membership::{Membership, corosync_conf_text};
-use super::pcmk::{
-    CibTarget, cluster_status, corosync_answers, ensure_configuration, set_caught_up, set_standby,
-};
+use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
 use super::pod_watch::{self, WatchReport, WatchTarget};
 use super::supervise::{
     Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
@@ -454,9 +452,6 @@ fn supervise(
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {
                     match ensure_configuration(&p.cib, &CibTarget::live()).and_then(|changed| {
-                        // A copy that starts here has measured nothing yet: only the active
-                        // marks it caught up again.
-                        set_caught_up(me, false)?;
                         set_standby(me, false)?;
                         Ok(changed)
                     }) {
