@@ -26,6 +26,11 @@ pub const POD_IP: &str = "POD_IP";
 pub const AUTHKEY_FILE: &str = "OVN_DB_HA_AUTHKEY_FILE";
 /// Label selector of the pods of this Deployment, used to find the peers.
 pub const PEER_SELECTOR: &str = "OVN_DB_HA_PEER_SELECTOR";
+/// Name of the DB Deployment (optional; default [`DEFAULT_DEPLOYMENT`]). With API discovery only
+/// pods controlled by one of its ReplicaSets (`<name>-<pod-template-hash>`) become members,
+/// whatever labels other pods carry. The template spells this name out itself (the renderer's
+/// table of names lacks it); the render test checks it against [`RENDERED`].
+pub const DEPLOYMENT: &str = "OVN_DB_HA_DEPLOYMENT";
 /// Static peer list `name=ip,…`, used instead of the API outside Kubernetes.
 pub const PEERS: &str = "OVN_DB_HA_PEERS";
 /// The DB Deployment's replica count. With API discovery the entrypoint makes corosync expect at
@@ -52,6 +57,9 @@ pub const TRANSITION_DELAY_MS: &str = "OVN_DB_HA_TRANSITION_DELAY_MS";
 /// place (optional; `off` leaves every crash to Pacemaker's monitor, as OVN's shell agent does).
 pub const CRASH_RESTART: &str = "OVN_DB_HA_CRASH_RESTART";
 
+/// Name of the DB Deployment the templates render, the entrypoint's default for [`DEPLOYMENT`].
+pub const DEFAULT_DEPLOYMENT: &str = "ovnkube-db";
+
 /// Where the Secret with the corosync authkey is mounted in the DB pod.
 pub const AUTHKEY_MOUNT_DIR: &str = "/etc/corosync-authkey";
 /// Key of the authkey in the Secret, and file name under [`AUTHKEY_MOUNT_DIR`].
@@ -72,6 +80,7 @@ pub const RENDERED: &[&str] = &[
     POD_IP,
     AUTHKEY_FILE,
     PEER_SELECTOR,
+    DEPLOYMENT,
     REPLICAS,
     GRACE_SECONDS,
 ];

@@ -83,6 +83,9 @@ pub struct DbHaConfig {
     pub pod_ip: IpAddr,
     pub authkey_file: PathBuf,
     pub peers: PeerSource,
+    /// The DB Deployment's name (`OVN_DB_HA_DEPLOYMENT`, default `ovnkube-db`): with API
+    /// discovery only its own pods are members (see [`crate::pod_peers`]).
+    pub deployment: String,
     /// The Deployment's replica count (`OVN_DB_HA_REPLICAS`): corosync expects at least this
     /// many votes. Required with API discovery; optional with a static list.
     pub replicas: Option<u32>,
@@ -369,6 +372,11 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         }
     };
 
+    let deployment = deployment_name(env).unwrap_or_else(|problem| {
+        r.problems.push(problem);
+        String::new()
+    });
+
     let replicas = match r.get(var::REPLICAS).map(str::to_string) {
         None => {
             if r.get(var::PEERS).is_none() && r.get(var::PEER_SELECTOR).is_some() {
@@ -508,6 +516,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             pod_ip,
             authkey_file,
             peers,
+            deployment,
             replicas,
             grace: Duration::from_secs(grace),
             timings: Timings {
@@ -519,6 +528,39 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             crash_restart,
         }),
         _ => Err(r.problems),
+    }
+}
+
+/// The DB Deployment's name from `OVN_DB_HA_DEPLOYMENT` (absent or empty: `ovnkube-db`, the
+/// name the templates render). It must be a Kubernetes object name: lowercase letters, digits,
+/// '-' and '.', starting and ending with a letter or digit, at most 253 characters. `parse_env`
+/// checks it with the rest; the pod watcher reads it again when it starts.
+pub fn deployment_name(env: &BTreeMap<String, String>) -> Result<String, EnvProblem> {
+    let Some(name) = env
+        .get(var::DEPLOYMENT)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(var::DEFAULT_DEPLOYMENT.to_string());
+    };
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok = name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+        && edge(name.chars().next())
+        && edge(name.chars().last());
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(EnvProblem {
+            variable: var::DEPLOYMENT,
+            message: format!(
+                "`{name}` is not a Deployment name: lowercase letters, digits, '-' and '.', \
+                 starting and ending with a letter or digit (default {})",
+                var::DEFAULT_DEPLOYMENT
+            ),
+        })
     }
 }
 

@@ -123,6 +123,17 @@ impl CaughtUp {
             self.all_at = None;
             return Vec::new();
         }
+        // Every replica lagging at once is this copy's own trouble (it is being cut off), not
+        // theirs: freeze the marks, so a cut-off active never marks its successor as lagging.
+        let any_under = members.iter().filter(|(n, _)| n != me).any(|(_, addr)| {
+            lags.iter().all(|db| {
+                db.iter()
+                    .any(|(remote, lag)| remote.ip() == *addr && *lag < LAG_LIMIT)
+            })
+        });
+        if !any_under {
+            return Vec::new();
+        }
         let mut want: Vec<(String, bool)> = vec![(me.to_string(), true)];
         for (name, addr) in members.iter().filter(|(n, _)| n != me) {
             let under = lags.iter().all(|db| {
@@ -326,6 +337,9 @@ mod tests {
             c.step(ms(560), "h1", &members, &h2_gone),
             s(&[("h2", false)])
         );
+        // Both lag at once (this copy is being cut off): nothing changes.
+        let both_behind = [lag(&[(h2, 300), (h3, 300)]), lag(&[(h2, 0), (h3, 0)])];
+        assert_eq!(c.step(ms(580), "h1", &members, &both_behind), vec![]);
         // Both back under the limit: caught up again after RECOVER_AFTER.
         assert_eq!(c.step(ms(600), "h1", &members, &both), vec![]);
         assert_eq!(

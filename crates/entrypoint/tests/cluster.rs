@@ -211,7 +211,14 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             for n in &self.nodes {
                 let text = std::fs::read_to_string(&n.log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                // The entrypoint's own lines tell the story; corosync's crypto complaints about
+                // the wrong-key host would push them out of a plain tail.
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .filter(|l| l.starts_with("ovnkube-db-ha"))
+                    .take(120)
+                    .collect();
                 eprintln!("---- last lines of {} ----", n.host.name());
                 for line in tail.into_iter().rev() {
                     eprintln!("{line}");

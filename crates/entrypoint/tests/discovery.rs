@@ -1,12 +1,14 @@
 //! Peer discovery through the Kubernetes API, on the test bed (198.18.7.0/24, names `t4kd-*`):
 //! the hosts' entrypoints get only `OVN_DB_HA_PEER_SELECTOR`, `POD_NAMESPACE`,
-//! `OVN_DB_HA_REPLICAS` and a `KUBECONFIG` pointing at a mock API server on the bed's bridge
-//! address (`mock_api`: the only mock, since no Kubernetes API server can run on the project's
-//! machines; traffic stays on the bed).
+//! `OVN_DB_HA_REPLICAS`, `OVN_DB_HA_DEPLOYMENT` and a `KUBECONFIG` pointing at a mock API server
+//! on the bed's bridge address (`mock_api`: the only mock, since no Kubernetes API server can
+//! run on the project's machines; traffic stays on the bed).
 //!
 //! Checks: an unreachable API server makes `run` exit non-zero naming the server and the Role,
 //! with nothing started; three hosts discover each other, reach quorum, promote one copy and the
-//! VIP takes `ovn-nbctl` writes; then the mock reschedules the third pod onto a fourth host
+//! VIP takes `ovn-nbctl` writes; labelled pods that are not the Deployment's own (no owner, on
+//! host 2's node at another address; another ReplicaSet's, on the spare fourth host) change no
+//! node list and are logged once each, naming the pod and why; then the mock reschedules the third pod onto a fourth host
 //! (SIGTERM to host 3's entrypoint, its pod deleted, a new pod on host 4): hosts 1 and 2
 //! rewrite their node list and reload corosync without their entrypoints restarting, and host
 //! 4 joins (online, a replicating copy) while the departed node leaves Pacemaker.
@@ -18,12 +20,13 @@
 
 mod mock_api;
 
-use mock_api::MockApi;
+use mock_api::{DEPLOYMENT, MockApi};
 mod common;
 
 use common::{agent_binary, have, is_root, random_key, until};
 use nix::sys::signal::Signal;
 use ovn_ha_testbed::{Bed, BedSpec, Host, HostChild, teardown_by_name};
+use serde_json::json;
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -88,6 +91,7 @@ impl Cluster {
             .env("POD_NAMESPACE", NS)
             .env("OVN_DB_HA_PEER_SELECTOR", SELECTOR)
             .env("OVN_DB_HA_REPLICAS", "3")
+            .env("OVN_DB_HA_DEPLOYMENT", DEPLOYMENT)
             .env("KUBECONFIG", kubeconfig)
             .env("OVN_DB_HA_AUTHKEY_FILE", &self.key)
             .env("OVN_DB_HA_GRACE_SECONDS", "30")
@@ -126,6 +130,19 @@ impl Cluster {
             .wait_timeout(Duration::from_secs(60))
             .unwrap()
             .and_then(|s| s.code())
+    }
+
+    fn log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    /// Lines of host `i`'s log that contain every fragment.
+    fn log_lines(&self, i: usize, fragments: &[&str]) -> Vec<String> {
+        self.log_text(i)
+            .lines()
+            .filter(|l| fragments.iter().all(|f| l.contains(f)))
+            .map(str::to_string)
+            .collect()
     }
 
     fn name(&self, i: usize) -> String {
@@ -312,6 +329,78 @@ fn pods_found_through_the_api_form_a_cluster_and_a_rescheduled_pod_joins() {
         assert!(conf.contains(&format!("name: {}", c.name(i))), "{conf}");
     }
     assert!(conf.contains("expected_votes: 3"), "{conf}");
+
+    // 1b. Labelled pods that are not the Deployment's own are ignored, each logged once with
+    // why. The first has no owner, sorts before every DB pod and sits on host 2's node at
+    // another address (it would have replaced host 2's ring address); the second belongs to
+    // another ReplicaSet and sits on the spare fourth host (it would have added a member and
+    // raised the expected votes). The first is sent twice (a second watch event).
+    let t_rogue = Instant::now();
+    let reloads: Vec<usize> = (0..3)
+        .map(|i| c.log_lines(i, &["corosync reloaded"]).len())
+        .collect();
+    let confs: Vec<String> = (0..3)
+        .map(|i| c.cat(i, "/etc/corosync/corosync.conf"))
+        .collect();
+    let (node2, node4) = (c.name(1), c.name(3));
+    let mut orphan = c.mock.pod("a-debug-copy", &node2, "198.18.7.99");
+    orphan["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ownerReferences");
+    c.mock.put_pod(orphan.clone());
+    let mut foreign = c.mock.pod(
+        "ovnkube-db-other-x1",
+        &node4,
+        &c.nodes[3].host.addr().to_string(),
+    );
+    foreign["metadata"]["ownerReferences"][0]["name"] = json!("ovnkube-db-other-7f6c5");
+    c.mock.put_pod(foreign);
+    orphan["metadata"]["labels"]["debug"] = json!("yes");
+    c.mock.put_pod(orphan);
+    let (orphan_pod, foreign_pod) = (
+        format!("pod a-debug-copy on {node2} is ignored"),
+        format!("pod ovnkube-db-other-x1 on {node4} is ignored"),
+    );
+    let orphan_line = [orphan_pod.as_str(), "it has no controller"];
+    let foreign_line = [
+        foreign_pod.as_str(),
+        "its controller is ReplicaSet ovnkube-db-other-7f6c5",
+    ];
+    for i in 0..3 {
+        assert!(
+            until(Duration::from_secs(15), Duration::from_millis(200), || {
+                !c.log_lines(i, &orphan_line).is_empty()
+                    && !c.log_lines(i, &foreign_line).is_empty()
+            }),
+            "{} did not log the ignored pods",
+            c.name(i)
+        );
+    }
+    // Several supervisor ticks to apply anything it would apply.
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 0..3 {
+        for line in [&orphan_line, &foreign_line] {
+            let found = c.log_lines(i, line);
+            assert_eq!(found.len(), 1, "{}: {found:?}", c.name(i));
+        }
+        assert_eq!(
+            c.log_lines(i, &["corosync reloaded"]).len(),
+            reloads[i],
+            "{} reloaded corosync",
+            c.name(i)
+        );
+        let now = c.cat(i, "/etc/corosync/corosync.conf");
+        assert_eq!(now, confs[i], "{} changed its node list", c.name(i));
+    }
+    assert!(
+        !conf.contains("198.18.7.99") && !conf.contains(&node4),
+        "{conf}"
+    );
+    eprintln!(
+        "rogue labelled pods ignored and logged once (checked for {:?})",
+        t_rogue.elapsed()
+    );
 
     // 2. Reschedule: the third pod moves to a fourth host.
     let pids = [c.pid(0), c.pid(1)];

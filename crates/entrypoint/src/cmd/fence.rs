@@ -218,6 +218,14 @@ impl Watcher {
                 self.close(i, "this node lost quorum");
             }
             vip::release(self.vip, log);
+            // This copy's own mark is stale now: its attribute daemon would hand it back to the
+            // majority when the partition heals (measured: the old active promoted again, the
+            // new active's writes lost). Marks of other nodes are left alone: the new active
+            // owns them. Nothing more is published until quorum returns.
+            if let Some(tx) = &self.publish {
+                let _ = tx.send(vec![(self.me.clone(), false)]);
+            }
+            self.caught_up = CaughtUp::default();
         } else if !no_quorum && self.quorum_closed {
             self.quorum_closed = false;
             if !draining {
@@ -264,9 +272,13 @@ impl Watcher {
             return;
         }
         let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
-        let changes = self
-            .caught_up
-            .step(Instant::now(), &self.me, &members, &lags);
+        // Only a copy with quorum speaks for the cluster.
+        let changes = if self.quorum_closed {
+            Vec::new()
+        } else {
+            self.caught_up
+                .step(Instant::now(), &self.me, &members, &lags)
+        };
         if !changes.is_empty() {
             if let Some(tx) = &self.publish {
                 let _ = tx.send(changes);
@@ -313,6 +325,8 @@ fn publisher() -> Option<Sender<Vec<(String, bool)>>> {
 }
 
 fn publish(rx: &Receiver<Vec<(String, bool)>>) {
+    // What was last set, to log changes only (the active republishes every mark every 2 s).
+    let mut set: Vec<(String, bool)> = Vec::new();
     while let Ok(first) = rx.recv() {
         // Only the latest value per node matters; this node's own comes first.
         let mut latest: Vec<(String, bool)> = Vec::new();
@@ -324,7 +338,20 @@ fn publish(rx: &Receiver<Vec<(String, bool)>>) {
         }
         for (node, v) in latest {
             match set_caught_up(&node, v) {
-                Ok(()) => log(format!("{ATTRIBUTE}={} on {node}", u8::from(v))),
+                Ok(()) => {
+                    let before = set.iter_mut().find(|(n, _)| *n == node);
+                    match before {
+                        Some(slot) if slot.1 == v => {}
+                        Some(slot) => {
+                            slot.1 = v;
+                            log(format!("{ATTRIBUTE}={} on {node}", u8::from(v)));
+                        }
+                        None => {
+                            log(format!("{ATTRIBUTE}={} on {node}", u8::from(v)));
+                            set.push((node, v));
+                        }
+                    }
+                }
                 Err(e) => log(format!("{e:#}")),
             }
         }

@@ -9,11 +9,20 @@
 //! retried with backoff from 1 s up to 30 s (one log line per failure), a watch that ends is
 //! resumed from the last resource version, and an expired one (410 Gone) or any error leads to
 //! a fresh list. The thread ends when the supervisor drops the receiver.
+//!
+//! Every pod the selector finds is sent on, judged against the Deployment's name
+//! (`OVN_DB_HA_DEPLOYMENT`, read from the environment when the thread starts; `parse_env` has
+//! already checked it): [`pod_peers`] keeps only the Deployment's own pods. A pod that is not
+//! one of them is logged here, once per pod with why (again only if the reason changes, or after
+//! it was gone), never on each watch event.
+//!
+//! [`pod_peers`]: ovnkube_db_ha::pod_peers
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
-use ovnkube_db_ha::pod_peers::PodView;
+use ovnkube_db_ha::env_config::deployment_name;
+use ovnkube_db_ha::pod_peers::{PodView, ignored_note};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
@@ -69,7 +78,12 @@ pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(watch(target, tx)),
+                Ok(rt) => match deployment_name(&std::env::vars().collect()) {
+                    Ok(deployment) => rt.block_on(watch(target, deployment, tx)),
+                    Err(e) => {
+                        let _ = tx.send(WatchReport::NoConfig(e.to_string()));
+                    }
+                },
                 Err(e) => {
                     let _ = tx.send(WatchReport::Unreachable(format!(
                         "cannot start the watcher's runtime: {e}"
@@ -83,23 +97,58 @@ pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {
 /// The known pods and where the watch resumes.
 #[derive(Debug, Default)]
 struct PodSet {
+    /// The DB Deployment's name, which the pods' owners are judged against.
+    deployment: String,
     pods: BTreeMap<String, PodView>,
     resource_version: String,
     sent: Option<Vec<PodView>>,
+    /// Pods that are not the Deployment's own, with the note last logged for each.
+    ignored: BTreeMap<String, String>,
 }
 
 impl PodSet {
-    fn note(&mut self, pod: &Pod, deleted: bool) {
+    fn new(deployment: String) -> Self {
+        PodSet {
+            deployment,
+            ..PodSet::default()
+        }
+    }
+
+    /// Takes in one pod; returns the line to log when the pod is newly found not to be the
+    /// Deployment's own (or for another reason than last logged).
+    fn note(&mut self, pod: &Pod, deleted: bool) -> Option<String> {
         if let Some(rv) = &pod.metadata.resource_version {
             self.resource_version.clone_from(rv);
         }
-        if let Some(view) = PodView::of(pod) {
-            if deleted {
-                self.pods.remove(&view.name);
-            } else {
-                self.pods.insert(view.name.clone(), view);
-            }
+        let view = PodView::of(pod, &self.deployment)?;
+        if deleted {
+            self.pods.remove(&view.name);
+            self.ignored.remove(&view.name);
+            return None;
         }
+        let line = match ignored_note(&view) {
+            None => {
+                self.ignored.remove(&view.name);
+                None
+            }
+            Some(note) if self.ignored.get(&view.name) == Some(&note) => None,
+            Some(note) => {
+                self.ignored.insert(view.name.clone(), note.clone());
+                Some(note)
+            }
+        };
+        self.pods.insert(view.name.clone(), view);
+        line
+    }
+
+    /// Replaces the pods with a fresh list; returns the lines to log (see [`PodSet::note`]).
+    fn replace(&mut self, items: &[Pod], resource_version: String) -> Vec<String> {
+        self.pods.clear();
+        let lines = items.iter().filter_map(|p| self.note(p, false)).collect();
+        let pods = &self.pods;
+        self.ignored.retain(|name, _| pods.contains_key(name));
+        self.resource_version = resource_version;
+        lines
     }
 
     /// Sends the pods if they changed since the last send; false once the receiver is gone.
@@ -119,11 +168,10 @@ async fn list(api: &Api<Pod>, selector: &str, set: &mut PodSet) -> Result<(), St
         .await
         .map_err(|_| format!("no answer within {REQUEST:?}"))?
         .map_err(|e| e.to_string())?;
-    set.pods.clear();
-    for pod in &list.items {
-        set.note(pod, false);
+    let rv = list.metadata.resource_version.unwrap_or_default();
+    for line in set.replace(&list.items, rv) {
+        log(line);
     }
-    set.resource_version = list.metadata.resource_version.unwrap_or_default();
     Ok(())
 }
 
@@ -160,16 +208,22 @@ async fn watch_once(
             Ok(Some(Err(e))) => return WatchEnd::Relist(format!("watch failed: {e}")),
             Ok(Some(Ok(event))) => event,
         };
-        match event {
+        let line = match event {
             WatchEvent::Added(pod) | WatchEvent::Modified(pod) => set.note(&pod, false),
             WatchEvent::Deleted(pod) => set.note(&pod, true),
-            WatchEvent::Bookmark(b) => set.resource_version = b.metadata.resource_version,
+            WatchEvent::Bookmark(b) => {
+                set.resource_version = b.metadata.resource_version;
+                None
+            }
             WatchEvent::Error(status) => {
                 return WatchEnd::Relist(format!(
                     "the server ended the watch: {} ({})",
                     status.message, status.code
                 ));
             }
+        };
+        if let Some(line) = line {
+            log(line);
         }
         if !set.send_if_changed(tx) {
             return WatchEnd::Closed;
@@ -177,7 +231,7 @@ async fn watch_once(
     }
 }
 
-async fn watch(target: WatchTarget, tx: Sender<WatchReport>) {
+async fn watch(target: WatchTarget, deployment: String, tx: Sender<WatchReport>) {
     let mut config = match kube::Config::infer().await {
         Ok(c) => c,
         Err(e) => {
@@ -200,7 +254,7 @@ async fn watch(target: WatchTarget, tx: Sender<WatchReport>) {
     };
     let api: Api<Pod> = Api::namespaced(client, &target.namespace);
     let selector = target.selector.as_str();
-    let mut set = PodSet::default();
+    let mut set = PodSet::new(deployment);
 
     let mut backoff = BACKOFF_MIN;
     let mut listed = Err(String::new());
@@ -270,5 +324,53 @@ async fn watch(target: WatchTarget, tx: Sender<WatchReport>) {
                 // resumes.
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, owned: bool, rv: u32) -> Pod {
+        let mut meta = serde_json::json!({
+            "name": name,
+            "resourceVersion": rv.to_string(),
+            "labels": {"pod-template-hash": "5d8f7"},
+        });
+        if owned {
+            meta["ownerReferences"] = serde_json::json!([{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "ovnkube-db-5d8f7",
+                "uid": "u1", "controller": true
+            }]);
+        }
+        serde_json::from_value(serde_json::json!({
+            "metadata": meta,
+            "spec": {"nodeName": "n1", "hostNetwork": true, "containers": []},
+            "status": {"podIP": "10.0.0.1", "hostIP": "10.0.0.1", "phase": "Running"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pod_not_of_the_deployment_is_logged_once() {
+        let mut set = PodSet::new("ovnkube-db".into());
+        assert_eq!(set.note(&pod("db-a", true, 1), false), None);
+        let line = set.note(&pod("rogue", false, 2), false).unwrap();
+        assert!(line.starts_with("pod rogue on n1 is ignored"), "{line}");
+        // Further events and lists of the same pod: nothing more.
+        assert_eq!(set.note(&pod("rogue", false, 3), false), None);
+        let listed = [pod("db-a", true, 1), pod("rogue", false, 3)];
+        assert!(set.replace(&listed, "3".into()).is_empty());
+        assert_eq!(set.resource_version, "3");
+        // Every pod is passed on; the decision is pod_peers'.
+        assert_eq!(set.pods.len(), 2);
+        // Gone (deleted, or missing from a fresh list), then back: logged again.
+        assert_eq!(set.note(&pod("rogue", false, 4), true), None);
+        assert!(set.note(&pod("rogue", false, 5), false).is_some());
+        assert!(set.replace(&listed[..1], "6".into()).is_empty());
+        assert_eq!(set.replace(&listed, "7".into()).len(), 1);
+        // Adopted by the ReplicaSet: no longer ignored; ignored again later: logged again.
+        assert_eq!(set.note(&pod("rogue", true, 8), false), None);
+        assert!(set.note(&pod("rogue", false, 9), false).is_some());
     }
 }

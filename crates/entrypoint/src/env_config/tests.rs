@@ -60,6 +60,7 @@ fn good_environment_with_defaults() {
     assert_eq!(c.timings.consensus_for(3), 720);
     assert_eq!(c.pacemaker, PacemakerTimings::default());
     assert!(c.crash_restart);
+    assert_eq!(c.deployment, "ovnkube-db");
     assert_eq!(
         (
             c.pacemaker.promoted_monitor_ms,
@@ -87,8 +88,10 @@ fn optional_knobs_are_read() {
         ("OVN_DB_VIP_PREFIX", ""),
         ("POD_NAME", "ovnkube-db-abc"),
         ("POD_NAMESPACE", "ovn-kubernetes"),
+        ("OVN_DB_HA_DEPLOYMENT", "ovn-db.v2"),
     ]))
     .unwrap();
+    assert_eq!(c.deployment, "ovn-db.v2");
     assert_eq!((c.nb_port, c.sb_port), (7641, 7642));
     assert_eq!(c.replication_ports, [7643, 7644]);
     assert_eq!(c.grace, Duration::from_secs(60));
@@ -313,6 +316,16 @@ fn each_bad_variable_is_reported_once() {
             "replica count not a number",
             with(&[("OVN_DB_HA_REPLICAS", "three")]),
             &["OVN_DB_HA_REPLICAS"],
+        ),
+        (
+            "Deployment name with capitals",
+            with(&[("OVN_DB_HA_DEPLOYMENT", "OvnKube-DB")]),
+            &["OVN_DB_HA_DEPLOYMENT"],
+        ),
+        (
+            "Deployment name ending in a dash",
+            with(&[("OVN_DB_HA_DEPLOYMENT", "ovnkube-db-")]),
+            &["OVN_DB_HA_DEPLOYMENT"],
         ),
     ];
     for (what, e, want) in cases {

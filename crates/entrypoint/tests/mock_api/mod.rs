@@ -5,8 +5,11 @@
 //! and the same with `watch=true` (a streaming watch: one JSON event per line, from the given
 //! resourceVersion on, ended after `timeoutSeconds`). Anything else is a 404 Status.
 //!
-//! The test changes the pods through [`MockApi::set_pod`] / [`MockApi::delete_pod`]; each
-//! change gets the next resourceVersion and is pushed to open watches. It listens only on the
+//! The test changes the pods through [`MockApi::set_pod`] / [`MockApi::put_pod`] /
+//! [`MockApi::delete_pod`]; each change gets the next resourceVersion and is pushed to open
+//! watches. A pod of [`MockApi::pod`] looks like one of the Deployment's as the API server
+//! lists it: controlled by the ReplicaSet `ovnkube-db-<hash>` ([`DEPLOYMENT`], [`TEMPLATE_HASH`]),
+//! labelled with that hash, hostNetwork, hostIP = podIP; the test alters one to make a rogue pod. It listens only on the
 //! address the test gives it (the test bed's bridge address).
 
 use bytes::Bytes;
@@ -22,6 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Body = BoxBody<Bytes, Infallible>;
+
+/// The Deployment the mock's pods belong to.
+pub const DEPLOYMENT: &str = "ovnkube-db";
+/// The pod-template-hash of its current ReplicaSet.
+pub const TEMPLATE_HASH: &str = "5d8f7b9c6";
 
 #[derive(Debug, Default)]
 struct State {
@@ -91,38 +99,57 @@ impl MockApi {
         }
     }
 
-    /// A running hostNetwork pod of the Deployment on `node` at `ip`.
-    pub fn set_pod(&self, name: &str, node: &str, ip: &str) {
-        let labels: BTreeMap<&str, &str> = self
+    /// A running hostNetwork pod of the Deployment on `node` at `ip` (not stored).
+    pub fn pod(&self, name: &str, node: &str, ip: &str) -> Value {
+        let mut labels: BTreeMap<&str, &str> = self
             .selector
             .split(',')
             .filter_map(|kv| kv.split_once('='))
             .collect();
-        let mut state = self.state.lock().unwrap();
-        state.rv += 1;
-        let rv = state.rv;
-        let pod = json!({
+        labels.insert("pod-template-hash", TEMPLATE_HASH);
+        json!({
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": name,
                 "namespace": self.namespace,
-                "resourceVersion": rv.to_string(),
                 "labels": labels,
+                "ownerReferences": [{
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": format!("{DEPLOYMENT}-{TEMPLATE_HASH}"),
+                    "uid": "0c7d3a52-5d8f-4b9c-9a1e-000000000001",
+                    "controller": true,
+                    "blockOwnerDeletion": true,
+                }],
             },
             "spec": {
                 "nodeName": node,
                 "hostNetwork": true,
                 "containers": [{"name": "ovnkube-db-ha"}],
             },
-            "status": {"phase": "Running", "podIP": ip},
-        });
-        let kind = if state.pods.contains_key(name) {
+            "status": {"phase": "Running", "podIP": ip, "hostIP": ip},
+        })
+    }
+
+    /// Adds or replaces a running pod of the Deployment on `node` at `ip`.
+    pub fn set_pod(&self, name: &str, node: &str, ip: &str) {
+        self.put_pod(self.pod(name, node, ip));
+    }
+
+    /// Adds or replaces a pod object (named by its `metadata.name`).
+    pub fn put_pod(&self, mut pod: Value) {
+        let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        let mut state = self.state.lock().unwrap();
+        state.rv += 1;
+        let rv = state.rv;
+        pod["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let kind = if state.pods.contains_key(&name) {
             "MODIFIED"
         } else {
             "ADDED"
         };
-        state.pods.insert(name.to_string(), pod.clone());
+        state.pods.insert(name, pod.clone());
         state.events.push((rv, kind, pod));
         drop(state);
         self.changed.send_replace(rv);
