@@ -106,40 +106,25 @@ pub fn drop_inbound(host: &str, sources: &[String]) -> std::io::Result<()> {
 /// the membership while clients and replication still reach the host.
 pub fn drop_corosync(host: &str) -> std::io::Result<()> {
     for chain in ["INPUT", "OUTPUT"] {
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                host,
-                "iptables",
-                "-I",
-                chain,
-                "-p",
-                "udp",
-                "--dport",
-                "5405:5406",
-                "-j",
-                "DROP",
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                host,
-                "iptables",
-                "-I",
-                chain,
-                "-p",
-                "udp",
-                "--sport",
-                "5405:5406",
-                "-j",
-                "DROP",
-            ],
-        )?;
+        for port in ["--dport", "--sport"] {
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    host,
+                    "iptables",
+                    "-I",
+                    chain,
+                    "-p",
+                    "udp",
+                    port,
+                    "5405:5406",
+                    "-j",
+                    "DROP",
+                ],
+            )?;
+        }
     }
     Ok(())
 }

@@ -11,8 +11,8 @@
 //! a fresh list. The thread ends when the supervisor drops the receiver.
 //!
 //! Every pod the selector finds is sent on, judged against the Deployment's name
-//! (`OVN_DB_HA_DEPLOYMENT`, read from the environment when the thread starts; `parse_env` has
-//! already checked it): [`pod_peers`] keeps only the Deployment's own pods. A pod that is not
+//! (`OVN_DB_HA_DEPLOYMENT`, validated by `parse_env` and handed in with the target):
+//! [`pod_peers`] keeps only the Deployment's own pods. A pod that is not
 //! one of them is logged here, once per pod with why (again only if the reason changes, or after
 //! it was gone), never on each watch event.
 //!
@@ -21,7 +21,6 @@
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
-use ovnkube_db_ha::env_config::deployment_name;
 use ovnkube_db_ha::pod_peers::{PodView, ignored_note};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -51,6 +50,8 @@ pub fn start_budget() -> Duration {
 pub struct WatchTarget {
     pub namespace: String,
     pub selector: String,
+    /// The Deployment whose pods are members.
+    pub deployment: String,
 }
 
 /// What the watcher tells the supervisor.
@@ -78,12 +79,10 @@ pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {
                 .enable_all()
                 .build()
             {
-                Ok(rt) => match deployment_name(&std::env::vars().collect()) {
-                    Ok(deployment) => rt.block_on(watch(target, deployment, tx)),
-                    Err(e) => {
-                        let _ = tx.send(WatchReport::NoConfig(e.to_string()));
-                    }
-                },
+                Ok(rt) => {
+                    let deployment = target.deployment.clone();
+                    rt.block_on(watch(target, deployment, tx));
+                }
                 Err(e) => {
                     let _ = tx.send(WatchReport::Unreachable(format!(
                         "cannot start the watcher's runtime: {e}"

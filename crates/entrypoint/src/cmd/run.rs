@@ -89,7 +89,7 @@ fn prepare() -> Result<Prepared, Failure> {
             selector,
             namespace,
         } => {
-            let (peers, rx) = discover(selector, namespace, &me)?;
+            let (peers, rx) = discover(selector, namespace, &config.deployment, &me)?;
             (peers, Some(rx))
         }
     };
@@ -117,11 +117,13 @@ fn prepare() -> Result<Prepared, Failure> {
 fn discover(
     selector: &str,
     namespace: &str,
+    deployment: &str,
     me: &Peer,
 ) -> Result<(Vec<Peer>, Receiver<WatchReport>), Failure> {
     let rx = pod_watch::spawn(WatchTarget {
         namespace: namespace.to_string(),
         selector: selector.to_string(),
+        deployment: deployment.to_string(),
     })
     .context("starting the pod watcher thread")?;
     let started = Instant::now();
