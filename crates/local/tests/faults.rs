@@ -637,17 +637,87 @@ fn graceful_stop_of_the_active_pod() {
 /// the others promote one of theirs; never are two copies writable; and nothing it
 /// acknowledged is lost although replication is asynchronous: its replication fence stops
 /// taking writes once no replica has acknowledged progress for 100 ms, while the replicas
-/// still receive everything it sent (only their acknowledgements are dropped).
+/// still receive everything it sent (only their acknowledgements are dropped). Every host
+/// also runs an idle Southbound session to the VIP, as ovn-controller does on a DB node: client
+/// sessions are not replicas and must not hold the fence open.
 #[test]
 fn one_way_partition_of_the_active_host() {
-    scenario(
+    let idle = Arc::new(Mutex::new(Vec::<IdleClient>::new()));
+    let (i1, i2) = (idle.clone(), idle.clone());
+    scenario_prepared(
         "partition",
-        |c, active| {
+        Isolation::None,
+        move |c, _| {
+            let sb = format!(
+                "tcp:{}:{}",
+                c.site.vip_cidr().split('/').next().unwrap(),
+                ovn_ha_config::defaults::SB_PORT
+            );
+            for host in cluster::running_hosts(&c.site) {
+                i1.lock().unwrap().push(IdleClient::start(&host, &sb));
+            }
+        },
+        move |c, active| {
+            let mut idle = i2.lock().unwrap();
+            let running = idle
+                .iter_mut()
+                .map(IdleClient::running)
+                .filter(|r| *r)
+                .count();
+            assert_eq!(running, HOSTS, "idle SB sessions running at the fault");
             let peers: Vec<String> = others(c, active).iter().map(|h| addr_of(h)).collect();
             faults::drop_inbound(active, &peers).unwrap();
         },
         |_, active| faults::clear_inbound(active).unwrap(),
     );
+    // `ovsdb-client monitor` ends when its session is dropped (the fence closed it, or the VIP
+    // moved); what counts is that they were there at the fault.
+    let clients = std::mem::take(&mut *idle.lock().unwrap());
+    let alive = clients.into_iter().filter_map(IdleClient::stop).count();
+    eprintln!("  partition: {alive} of {HOSTS} idle SB sessions still running at the end");
+}
+
+/// An idle OVSDB session from inside a host (`ovsdb-client monitor` of a table nobody writes),
+/// killed by pid when stopped or dropped.
+struct IdleClient(Option<std::process::Child>);
+
+impl IdleClient {
+    fn start(host: &str, remote: &str) -> IdleClient {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", host, "ovsdb-client", "monitor", remote])
+            .args(["OVN_Southbound", "SB_Global", "nb_cfg"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        IdleClient(Some(child))
+    }
+
+    /// Whether it still runs.
+    fn running(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Stops it; `Some(())` when it was still running.
+    fn stop(mut self) -> Option<()> {
+        let mut child = self.0.take()?;
+        let running = child.try_wait().ok().flatten().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        running.then_some(())
+    }
+}
+
+impl Drop for IdleClient {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Corosync-only partition: the active host's membership traffic (UDP 5405–5406) is dropped
