@@ -11,11 +11,9 @@
 //! container's pid is looked up once and again only when it is gone).
 
 use crate::cluster::{Site, running_hosts};
-use crate::observe::{Copy, classify, container_pid};
-use ovsdb_unixctl::Client;
+use crate::observe::{Copy, ask, container_pid};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
 
 /// One host at one moment: per database (NB, SB), whether it takes writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,14 +106,7 @@ fn look_inside(pid: u32, vip: Ipv4Addr, ports: [u16; 2]) -> (bool, bool) {
         })
         .map(|e| e.local_address.port())
         .collect();
-    let active = |ctl: &str| {
-        Client::connect(
-            format!("/proc/{pid}/root/run/ovn/{ctl}"),
-            Duration::from_millis(300),
-        )
-        .and_then(|mut c| c.sync_status())
-        .is_ok_and(|s| classify(&s) == Copy::Active)
-    };
+    let active = |ctl: &str| ask(pid, ctl) == Copy::Active;
     (
         listening.contains(&ports[0]) && active("ovnnb_db.ctl"),
         listening.contains(&ports[1]) && active("ovnsb_db.ctl"),

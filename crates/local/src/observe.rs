@@ -65,7 +65,9 @@ pub fn classify(status: &SyncStatus) -> Copy {
     }
 }
 
-fn ask(pid: u32, ctl: &str) -> Copy {
+/// The role of the copy behind control socket `ctl` (e.g. `ovnnb_db.ctl`) in the container of
+/// `pid`, asked through its root.
+pub fn ask(pid: u32, ctl: &str) -> Copy {
     let path = format!("/proc/{pid}/root/run/ovn/{ctl}");
     Client::connect(&path, Duration::from_millis(300))
         .and_then(|mut c| c.sync_status())

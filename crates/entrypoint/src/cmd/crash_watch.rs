@@ -8,7 +8,6 @@ use ovnkube_db_ha::cib::desired::DB_RESOURCE;
 use ovnkube_db_ha::crash_restart::{
     Action, RestartBudget, SERVERS, decide, marker_path, parse_cmdline, restart_argv, stat_is_alive,
 };
-use ovnkube_db_ha::vip_release::vip_assignments;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -90,11 +89,6 @@ fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| stat_is_alive(&s))
 }
 
-fn vip_held(vip: IpAddr) -> bool {
-    owned::output(Command::new("ip").args(["-o", "addr", "show"]))
-        .is_ok_and(|o| !vip_assignments(&String::from_utf8_lossy(&o.stdout), vip).is_empty())
-}
-
 fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
     let mut seen: [Option<Seen>; 2] = [None, None];
     let mut budget = RestartBudget::default();
@@ -136,7 +130,7 @@ fn handle_death(
 ) {
     let found = Instant::now();
     let argv = restart_argv(&dead.argv);
-    let action = decide(vip_held(vip), budget.allows(found), argv.is_some());
+    let action = decide(super::vip::held(vip), budget.allows(found), argv.is_some());
     match (action, argv) {
         (Action::Leave, _) => log(format!(
             "the {name} server (pid {}) is gone; this node does not hold the VIP, so its monitor reports it",
