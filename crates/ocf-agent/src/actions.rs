@@ -565,33 +565,42 @@ pub fn demote(ctx: &Ctx<'_>) -> Result<Rc> {
     Ok(Rc::Success)
 }
 
-/// notify: after a promotion elsewhere, a standby whose link is down reconnects at once
-/// (resetting its reconnect back-off). Never fails.
+/// notify: after a promotion elsewhere, every running backup reconnects to master_ip at once.
+/// Its connection, even one the kernel still calls established, led to the copy that held the
+/// address before: after a graceful move that copy could not send its FIN (the address was
+/// already gone from its host), after a node loss nobody can, and a backup sends nothing on
+/// its own until its probe (60 s by default), so without this it would miss every write of
+/// the new active for up to a minute and could later be promoted without them. The reconnect
+/// costs one snapshot of each database, which a backup of a new active needs anyway.
+/// Never fails.
 pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
     let n = Notify::from_env(ctx.env);
-    if !n.is_post_promote() {
-        return Ok(Rc::Success);
-    }
-    if let Some(me) = ctx.env.on_node() {
-        if n.promotes(me) {
-            return Ok(Rc::Success);
-        }
-    }
     let states = ctx.observe();
-    let up = status::really_replicating(&states);
-    for ((l, st), up) in ctx.layouts.iter().zip(&states).zip(up) {
-        if st.is_active() || st.pid().is_none() || up {
-            continue;
-        }
+    for i in reconnects_after(&n, ctx.env.on_node(), &states) {
+        let l = &ctx.layouts[i];
         let want = ctx.desired_target(l);
         match Client::connect(&l.ctl, ctx.call_timeout()).and_then(|mut c| c.follow(&want)) {
             Ok(()) => ctx
                 .log
-                .debug(&format!("{} reconnects to {want}", l.db.schema_name())),
+                .info(&format!("{} reconnects to {want}", l.db.schema_name())),
             Err(e) => ctx.log.warn(&format!("notify: {e}")),
         }
     }
     Ok(Rc::Success)
+}
+
+/// The databases (indexes into the layouts) that must reconnect to master_ip on notification
+/// `n` on node `me`: after a promotion elsewhere, every running one that is not active.
+fn reconnects_after(n: &Notify, me: Option<&str>, states: &[DbState; 2]) -> Vec<usize> {
+    if !n.is_post_promote() || me.is_some_and(|me| n.promotes(me)) {
+        return Vec::new();
+    }
+    states
+        .iter()
+        .enumerate()
+        .filter(|(_, st)| matches!(st, DbState::Running { .. }) && !st.is_active())
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// After a promotion with `listen_on_master_ip_only`, ovsdb-server retries its failed
@@ -683,6 +692,109 @@ pub fn ctx_for_stop<'a>(env: &'a Env, log: &'a Logger) -> Result<Ctx<'a>, OcfErr
             fixed.set("OCF_RESKEY_manage_northd", "no");
             let p = Params::from_env(&fixed).map_err(|_| e)?;
             Ok(Ctx::with_params(env, log, p))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code may panic
+    use super::*;
+
+    fn st(text: &str, which: usize) -> DbState {
+        let p =
+            Params::from_env(&Env::from_pairs([("OCF_RESKEY_master_ip", "192.0.2.10")])).unwrap();
+        status::interpret(100 + which as i32, &DbLayout::both(&p)[which], text)
+    }
+
+    fn notice(kind: &str, op: &str, promote: &str) -> Notify {
+        let pairs = [
+            ("OCF_RESKEY_CRM_meta_notify_type", kind),
+            ("OCF_RESKEY_CRM_meta_notify_operation", op),
+            ("OCF_RESKEY_CRM_meta_notify_promote_uname", promote),
+        ];
+        Notify::from_env(&Env::from_pairs(pairs))
+    }
+
+    #[test]
+    fn who_reconnects_after_a_notification() {
+        let repl = |i| st("state: backup\nreplicating: tcp:192.0.2.10:6641\n", i);
+        let active = |i| st("state: active\n", i);
+        let gone = DbState::Stopped;
+        let stuck = DbState::Unresponsive {
+            pid: 7,
+            error: "no answer".into(),
+        };
+        let promote_b = notice("post", "promote", "node-b");
+        #[allow(clippy::type_complexity)]
+        let cases: &[(&str, &Notify, Option<&str>, [DbState; 2], &[usize])] = &[
+            // A backup that still "replicates" reconnects: its connection led to the old active.
+            (
+                "replicating backups",
+                &promote_b,
+                Some("node-a"),
+                [repl(0), repl(1)],
+                &[0, 1],
+            ),
+            (
+                "node unknown",
+                &promote_b,
+                None,
+                [repl(0), repl(1)],
+                &[0, 1],
+            ),
+            (
+                "the promoted node itself",
+                &promote_b,
+                Some("node-b"),
+                [repl(0), repl(1)],
+                &[],
+            ),
+            (
+                "one server down",
+                &promote_b,
+                Some("node-a"),
+                [gone.clone(), repl(1)],
+                &[1],
+            ),
+            (
+                "one unresponsive",
+                &promote_b,
+                Some("node-a"),
+                [repl(0), stuck],
+                &[0],
+            ),
+            (
+                "an active one stays",
+                &promote_b,
+                Some("node-a"),
+                [active(0), repl(1)],
+                &[1],
+            ),
+            (
+                "pre-promote",
+                &notice("pre", "promote", "node-b"),
+                Some("node-a"),
+                [repl(0), repl(1)],
+                &[],
+            ),
+            (
+                "post-demote",
+                &notice("post", "demote", " "),
+                Some("node-a"),
+                [repl(0), repl(1)],
+                &[],
+            ),
+            (
+                "post-start",
+                &notice("post", "start", " "),
+                Some("node-a"),
+                [repl(0), repl(1)],
+                &[],
+            ),
+        ];
+        for (what, n, me, states, want) in cases {
+            assert_eq!(reconnects_after(n, *me, states), want.to_vec(), "{what}");
         }
     }
 }

@@ -31,14 +31,6 @@ pub enum DbState {
 }
 
 impl DbState {
-    /// The pid if a process runs.
-    pub fn pid(&self) -> Option<i32> {
-        match self {
-            DbState::Stopped => None,
-            DbState::Running { pid, .. } | DbState::Unresponsive { pid, .. } => Some(*pid),
-        }
-    }
-
     /// Active and answering.
     pub fn is_active(&self) -> bool {
         matches!(self, DbState::Running { status, .. } if status.is_active())
@@ -235,6 +227,6 @@ mod tests {
         assert!(matches!(st(other, 0), DbState::Unresponsive { .. }));
         assert!(matches!(st("", 0), DbState::Unresponsive { .. }));
         assert_eq!(st(text, 0).target(), Some("tcp:192.0.2.10:6641"));
-        assert_eq!(st(text, 0).pid(), Some(100));
+        assert!(matches!(st(text, 0), DbState::Running { pid: 100, .. }));
     }
 }

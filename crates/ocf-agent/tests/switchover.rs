@@ -27,6 +27,9 @@ fn have(cmd: &str) -> bool {
 struct Copy<'a> {
     host: &'a Host,
     vip: String,
+    /// `inactive_probe_interval_to_master` (ms): short on A and B, the default on C, so C
+    /// notices a dead connection to the active only through the post-promote notification.
+    probe_to_master: &'static str,
 }
 
 impl Copy<'_> {
@@ -36,7 +39,10 @@ impl Copy<'_> {
             .env("OCF_ROOT", "/usr/lib/ocf")
             .env("OCF_RESOURCE_INSTANCE", INSTANCE)
             .env("OCF_RESKEY_master_ip", &self.vip)
-            .env("OCF_RESKEY_inactive_probe_interval_to_master", "1000")
+            .env(
+                "OCF_RESKEY_inactive_probe_interval_to_master",
+                self.probe_to_master,
+            )
             .env("OCF_RESKEY_inactive_probe_interval", "7000")
             .env("OCF_RESKEY_CRM_meta_timeout", "20000");
         for (k, v) in extra {
@@ -199,9 +205,11 @@ fn switchover_replication_and_scores() {
         copies: bed
             .hosts()
             .iter()
-            .map(|host| Copy {
+            .enumerate()
+            .map(|(i, host)| Copy {
                 host,
                 vip: vip.clone(),
+                probe_to_master: if i == 2 { "60000" } else { "1000" },
             })
             .collect(),
     };
@@ -273,18 +281,23 @@ fn switchover_replication_and_scores() {
     assert_eq!(b.monitor("Promoted").0, 8);
     assert_eq!(names(b), want_ls, "every row survived the switchover");
 
-    // Post-promote notification on A (Pacemaker would send it); it only speeds things up.
-    let (rc, err) = a.agent(
-        "notify",
-        &[
-            ("OCF_RESKEY_CRM_meta_notify_type", "post"),
-            ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
-            ("OCF_RESKEY_CRM_meta_notify_promote_uname", b.host.name()),
-            ("OCF_RESKEY_CRM_meta_notify_demote_uname", " "),
-            ("OCF_RESKEY_CRM_meta_on_node", a.host.name()),
-        ],
-    );
-    assert_eq!(rc, 0, "{err}");
+    // Post-promote notification on A and C (Pacemaker sends it to every copy). C's connection
+    // to the VIP still looks established but leads to A, which lost the address before it
+    // could close it, and C (default 60 s probe) would not notice for a minute: the
+    // notification makes it reconnect, to B.
+    for copy in [a, c] {
+        let (rc, err) = copy.agent(
+            "notify",
+            &[
+                ("OCF_RESKEY_CRM_meta_notify_type", "post"),
+                ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+                ("OCF_RESKEY_CRM_meta_notify_promote_uname", b.host.name()),
+                ("OCF_RESKEY_CRM_meta_notify_demote_uname", " "),
+                ("OCF_RESKEY_CRM_meta_on_node", copy.host.name()),
+            ],
+        );
+        assert_eq!(rc, 0, "{err}");
+    }
 
     // More writes, now through B; A replicates them as B's backup.
     for i in 10..15 {
@@ -299,6 +312,9 @@ fn switchover_replication_and_scores() {
     });
     wait_for("A has every switch", Duration::from_secs(20), || {
         names(a) == want_ls
+    });
+    wait_for("C has every switch", Duration::from_secs(10), || {
+        names(c) == want_ls
     });
     assert_eq!(b.monitor("Promoted").0, 8);
     assert_eq!(b.score(), Some(100));
