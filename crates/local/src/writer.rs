@@ -147,15 +147,21 @@ impl Writer {
 /// The `ovn-nbctl` arguments of one write: a logical switch, with [`BIG_BYTES`] of
 /// external_ids when `big` (pure).
 pub fn write_args(name: &str, big: bool) -> Vec<String> {
+    sized_write_args(name, if big { BIG_BYTES } else { 0 })
+}
+
+/// The `ovn-nbctl` arguments of one write of a logical switch carrying about `bytes` of
+/// external_ids, in pieces under the kernel's limit for one argument (pure).
+pub fn sized_write_args(name: &str, bytes: usize) -> Vec<String> {
     let mut a = vec!["ls-add".to_string(), name.to_string()];
-    if big {
+    if bytes > 0 {
         a.extend([
             "--".into(),
             "set".into(),
             "Logical_Switch".into(),
             name.into(),
         ]);
-        for i in 0..BIG_BYTES / BIG_PIECE {
+        for i in 0..bytes.div_ceil(BIG_PIECE) {
             a.push(format!("external_ids:blob{i}={}", "x".repeat(BIG_PIECE)));
         }
     }

@@ -606,6 +606,81 @@ fn sigabrt_of_the_active_sb_server() {
     );
 }
 
+/// SIGBUS of the active's NB server (see [`sigsegv_of_the_active_nb_server`]).
+#[test]
+fn sigbus_of_the_active_nb_server() {
+    scenario(
+        "bus-nb",
+        |_, active| {
+            assert_eq!(
+                faults::signal_processes(active, "ovsdb-server", "ovnnb_db", "BUS"),
+                1
+            )
+        },
+        nothing,
+    );
+}
+
+/// corosync dies on the active host (`kill -9`): its quorum watcher sees the membership end and
+/// the copy stops taking writes and releases the VIP at once, before Pacemaker (which loses its
+/// cluster layer) is stopped; the entrypoint exits, the kubelet restarts the pod, and the
+/// others, which lost a member but keep quorum, promote one of theirs.
+#[test]
+fn kill_9_of_corosync_on_the_active_host() {
+    scenario(
+        "kill-corosync",
+        |_, active| assert_eq!(faults::kill9(active, "corosync", "corosync"), 1),
+        |c, active| {
+            assert!(
+                cluster::wait_stopped(active, Duration::from_secs(60)),
+                "the entrypoint did not exit after corosync died"
+            );
+            cluster::restart_host(&c.site, active, &mut Quiet).unwrap();
+        },
+    );
+}
+
+/// Node loss with a large transaction just acknowledged: a 1 MiB write from the machine, and
+/// the active host's link cut the moment `ovn-nbctl` reports it done. Replication is
+/// asynchronous, so this is the narrowest window there is between the client's
+/// acknowledgement and the replicas' copy: the write must be on the new active.
+#[test]
+fn link_cut_right_after_a_large_transaction() {
+    let big = Arc::new(Mutex::new(None::<(String, bool)>));
+    let (b1, b2) = (big.clone(), big.clone());
+    scenario_with(
+        "cut-after-big",
+        Isolation::ActiveHostCut,
+        move |c, active| {
+            let name = "cut-after-big-1mib".to_string();
+            let args = writer::sized_write_args(&name, 1024 * 1024);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let acked = writer::write_once(&c.remote, 10, &args);
+            faults::cut_link(active).unwrap();
+            *b1.lock().unwrap() = Some((name, acked));
+        },
+        move |c, active| {
+            let (name, acked) = b2.lock().unwrap().clone().unwrap();
+            eprintln!("  cut-after-big: the 1 MiB write was acknowledged: {acked}");
+            // Read from the new active, through the VIP, before the old one rejoins.
+            let mut present = None;
+            for _ in 0..60 {
+                present = writer::switches(&c.remote, 2);
+                if present.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            let present = present.expect("the VIP does not answer reads after the cut");
+            assert!(
+                !acked || present.contains(&name),
+                "the acknowledged 1 MiB write {name} is not on the new active"
+            );
+            faults::restore_link(active).unwrap();
+        },
+    );
+}
+
 /// Pacemaker dies on the active host: the entrypoint stops corosync and exits, the kubelet
 /// restarts the pod, and the others take over in between.
 #[test]
