@@ -5,6 +5,7 @@ mod crash_watch;
 mod fence;
 mod membership;
 mod owned;
+mod panics;
 mod pcmk;
 mod pod_watch;
 mod probe;

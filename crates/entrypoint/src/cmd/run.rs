@@ -284,6 +284,7 @@ pub fn run() -> Result<(), Failure> {
             .context("installing signal handlers")?;
     }
 
+    super::panics::install();
     become_subreaper();
     // A VIP left on this node by a pod that died must not answer next to the real one.
     release_vip(&p);
@@ -348,15 +349,24 @@ pub fn run() -> Result<(), Failure> {
         },
         fence: FenceWatch::start(p.config.replication_ports, me.clone(), p.config.vip.addr),
     };
-    let outcome = supervise(
-        &p,
-        &me,
-        &term,
-        &guards,
-        &mut membership,
-        &mut corosync,
-        &mut pacemaker,
-    );
+    // A panic anywhere from here on, this thread's included, takes the failure path below.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        supervise(
+            &p,
+            &me,
+            &term,
+            &guards,
+            &mut membership,
+            &mut corosync,
+            &mut pacemaker,
+        )
+    }))
+    .unwrap_or_else(|payload| {
+        Err(anyhow!(
+            "the supervisor panicked: {}; stopping",
+            super::panics::message(&*payload)
+        ))
+    });
     // Every stop from here on is planned: no restarts in place.
     guards.crash.pause();
     match outcome {
@@ -435,6 +445,9 @@ fn supervise(
     let mut configured = false;
     let mut last_note: Option<Instant> = None;
     loop {
+        if let Some(what) = super::panics::first() {
+            bail!("{what}; stopping");
+        }
         reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
         for d in [&mut *corosync, &mut *pacemaker] {
             if let Some(how) = d.exited() {
