@@ -1,7 +1,8 @@
 //! `cargo xtask deploy`: put the rendered manifests on a cluster. With `--kubeconfig` (or
 //! `KUBECONFIG`) it applies `dist/yaml` to that Kubernetes cluster with kube-rs, in dependency
 //! order, waiting for the databases before the control plane; `--delete` removes it all again.
-//! Without a kubeconfig it starts the embedded local cluster (see [`crate::local`]).
+//! Without a kubeconfig it installs the Debian packages the local cluster needs (see
+//! [`crate::deps`]), then starts the embedded local cluster (see [`crate::local`]).
 //! `--dry-run` prints the objects in apply order and contacts nothing.
 
 use anyhow::{Context, Result, bail};
@@ -115,6 +116,8 @@ pub fn run(args: &DeployArgs) -> Result<ExitCode> {
                 "--delete and --label-db-nodes need a Kubernetes cluster: give --kubeconfig FILE (the local cluster goes with `cargo xtask down`)"
             );
         }
+        // Before anything is built: the programs the image build and the local cluster start.
+        crate::deps::install(crate::deps::Needs::Deploy)?;
         return crate::local::deploy(
             &args.render,
             Duration::from_secs(args.wait_timeout.min(300)),

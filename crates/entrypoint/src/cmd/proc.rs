@@ -1,14 +1,19 @@
-//! Running helper programs (Pacemaker's and corosync's CLIs) with a time limit.
+//! Running helper programs (Pacemaker's and corosync's CLIs) with a time limit, on `duct`:
+//! stdin is written and stdout/stderr are read on threads of their own, so a large input (a
+//! whole CIB piped to `cibadmin`) cannot deadlock against a child that writes while it reads.
+//! A child that outlives its limit is killed and reported as a timeout; a thread of ours waits
+//! for it (duct's own timed wait would install a SIGCHLD handler for good, and its signals
+//! would interrupt other threads' timed socket reads). Every child is an owned one
+//! ([`super::owned`]): the supervisor's reaper never takes its exit status.
 
 use super::owned;
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-/// Runs `program args` with stdin from `input` (if any), killing it after `limit`.
+/// Runs `program args` with stdin from `input` (if any, else `/dev/null`), killing it after
+/// `limit`. A non-zero exit is not an error here (see [`checked`]).
 pub fn output(
     program: &str,
     args: &[&str],
@@ -26,41 +31,49 @@ pub fn output_with_env(
     limit: Duration,
     env: &[(&str, &str)],
 ) -> Result<Output> {
-    let mut cmd = Command::new(program);
-    cmd.envs(env.iter().copied());
-    cmd.args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = owned::spawn(&mut cmd).with_context(|| format!("starting {program}"))?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        use std::io::Write;
-        stdin
-            .write_all(text.as_bytes())
-            .with_context(|| format!("writing to {program}"))?;
+    let mut expression = duct::cmd(program, args)
+        .unchecked()
+        .stdout_capture()
+        .stderr_capture();
+    expression = match input {
+        Some(text) => expression.stdin_bytes(text.as_bytes()),
+        None => expression.stdin_null(),
+    };
+    for (name, value) in env {
+        expression = expression.env(name, value);
     }
-    let pid = child.id();
+    let handle = owned::start(|| expression.start(), duct::Handle::pids)
+        .with_context(|| format!("starting {program}"))?;
+    let handle = Arc::new(handle);
+    // Waited for on a thread of its own (duct's own time limit would install a SIGCHLD handler
+    // for good): the thread reaps the child, releases it, and outlives a timeout, so a
+    // grandchild holding the pipes open after the kill cannot hold the caller too.
     let (tx, rx) = mpsc::channel();
+    let waiter = Arc::clone(&handle);
+    let pids = handle.pids();
     std::thread::spawn(move || {
-        let out = child.wait_with_output();
-        owned::release(pid);
-        let _ = tx.send(out);
+        let waited = waiter.wait().cloned();
+        release(&pids);
+        let _ = tx.send(waited);
     });
     match rx.recv_timeout(limit) {
         Ok(out) => out.with_context(|| format!("waiting for {program}")),
-        Err(_) => {
-            if let Ok(pid) = i32::try_from(pid) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let _ = handle.kill();
             bail!(
                 "{program} {} did not finish within {limit:?}",
                 args.join(" ")
             )
         }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            bail!("waiting for {program}: the waiting thread ended without a result")
+        }
+    }
+}
+
+fn release(pids: &[u32]) {
+    for &pid in pids {
+        owned::release(pid);
     }
 }
 
@@ -92,4 +105,108 @@ pub fn checked_with_env(
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    /// 1 MiB through `cat`: far above a pipe's buffer (64 KiB), so writing all of stdin before
+    /// reading stdout would block both sides for ever.
+    #[test]
+    fn a_large_input_comes_back_whole() {
+        let line = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+        let input = line.repeat((1 << 20) / line.len());
+        assert_eq!(input.len(), 1 << 20);
+        let started = Instant::now();
+        let out = checked("cat", &[], Some(&input), LIMIT).unwrap();
+        assert_eq!(out.len(), input.len());
+        assert!(out == input, "cat returned other bytes");
+        assert!(started.elapsed() < LIMIT);
+    }
+
+    #[test]
+    fn stdin_is_empty_without_input_and_env_reaches_the_child() {
+        let out = checked_with_env(
+            "sh",
+            &["-c", "printf '%s|' \"$PROC_TEST\"; cat"],
+            None,
+            LIMIT,
+            &[("PROC_TEST", "x y")],
+        )
+        .unwrap();
+        assert_eq!(out, "x y|");
+    }
+
+    #[test]
+    fn a_failure_is_output_but_not_checked() {
+        let out = output("sh", &["-c", "echo oops >&2; exit 3"], None, LIMIT).unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "oops");
+        let e = checked("sh", &["-c", "echo oops >&2; exit 3"], None, LIMIT).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(text.starts_with("sh -c"), "{text}");
+        assert!(text.contains("exit status: 3"), "{text}");
+        assert!(text.ends_with(": oops"), "{text}");
+    }
+
+    /// A child that ignores stdin and exits is not an error (its closed pipe is expected).
+    #[test]
+    fn a_child_that_does_not_read_its_input_is_fine() {
+        let input = "x".repeat(1 << 20);
+        let out = checked("true", &[], Some(&input), LIMIT).unwrap();
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn a_child_past_its_limit_is_killed_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+        let started = Instant::now();
+        let e = output("sh", &["-c", &script], None, Duration::from_millis(300)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let text = format!("{e:#}");
+        assert!(text.contains("did not finish within 300ms"), "{text}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed, reaped by the waiting thread and released from the owned registry.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || owned::while_locked(|o| o.contains(&pid))
+        {
+            assert!(Instant::now() < deadline, "pid {pid} still there");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// No SIGCHLD handler is left behind: the process's caught signals (`SigCgt`, a hex mask
+    /// with bit n-1 for signal n) do not include SIGCHLD after a run.
+    #[test]
+    fn no_sigchld_handler_is_installed() {
+        checked("true", &[], None, LIMIT).unwrap();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+            .unwrap();
+        let sigchld = nix::sys::signal::Signal::SIGCHLD as u32;
+        assert_eq!(mask & (1 << (sigchld - 1)), 0, "SigCgt {mask:x}");
+    }
+
+    #[test]
+    fn a_missing_program_is_named() {
+        let e = output("no-such-program-ovndb-ha", &[], None, LIMIT).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(text.contains("starting no-such-program-ovndb-ha"), "{text}");
+        let e = checked("no-such-program-ovndb-ha", &["x"], Some("in"), LIMIT).unwrap_err();
+        assert!(format!("{e:#}").contains("no-such-program-ovndb-ha"));
+    }
 }
