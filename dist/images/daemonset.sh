@@ -3,7 +3,9 @@
 # ovnkube-db-ha.yaml, ovnkube-master.yaml and ovnkube-node.yaml.
 #
 # A thin wrapper: every flag goes unchanged to `cargo xtask render`, which validates them all
-# and writes nothing on bad input (exit status 2). `./daemonset.sh --help` lists the flags.
+# and writes nothing on bad input (exit status 2). `./daemonset.sh --help` lists the flags:
+# every flag of upstream ovn-kubernetes' daemonset.sh at 05b8a7c34, with its spelling and
+# default (docs/upstream-conformance.md), plus ours.
 # Set OVN_HA_XTASK to a built xtask binary to skip cargo (the tests do).
 set -eu
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)

@@ -8,6 +8,7 @@ mod bench_pauses;
 mod bench_soak;
 mod cmd;
 mod deploy;
+mod deps;
 mod image;
 mod local;
 mod render;

@@ -7,14 +7,16 @@
 //! `ovn-setup.yaml` whose key cannot be read back is an error, never a silent new key.
 
 use anyhow::{Context, Result};
-use ovn_ha_config::{Problem, RenderInput, db_env, defaults};
+use ovn_ha_config::upstream::default as up;
+use ovn_ha_config::{Problem, RenderInput, UpstreamInput, db_env, defaults};
 use ovn_ha_local::secrets::SecretError;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Flags of the original ovn-kubernetes `daemonset.sh`, plus a few of ours. Values stay text
-/// here; the config crate validates them all at once.
+/// Flags of the original ovn-kubernetes `daemonset.sh` (every one of upstream's revision
+/// `ovn_ha_config::upstream::REVISION`, same spelling and default), plus a few of ours. Values
+/// stay text here; the config crate validates them all at once.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RenderArgs {
     /// Image of ovnkube-master and ovnkube-node.
@@ -48,6 +50,83 @@ pub struct RenderArgs {
     /// Pod network MTU written to the ovn-config ConfigMap.
     #[arg(long, value_name = "BYTES", default_value = defaults::MTU)]
     pub mtu: String,
+    /// Pull policy of the ovnkube-master and ovnkube-node containers: Always, IfNotPresent or
+    /// Never.
+    #[arg(long, value_name = "POLICY", default_value = up::IMAGE_PULL_POLICY)]
+    pub image_pull_policy: String,
+    /// Gateway mode of ovnkube-master and ovnkube-node: shared or local (upstream's empty
+    /// default means shared).
+    #[arg(long, value_name = "MODE", default_value = up::GATEWAY_MODE)]
+    pub gateway_mode: String,
+    /// Extra gateway options for ovnkube-node, space-separated (OVN_GATEWAY_OPTS).
+    #[arg(long, value_name = "OPTIONS", default_value = up::GATEWAY_OPTIONS, allow_hyphen_values = true)]
+    pub gateway_options: String,
+    /// A kind cluster: ovnkube-node runs privileged and mounts /var/run/netns bidirectionally.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = up::KIND, default_missing_value = "true")]
+    pub kind: String,
+    /// ovnkube-master log level, 0-10 (OVNKUBE_LOGLEVEL).
+    #[arg(long, value_name = "N", default_value = up::MASTER_LOGLEVEL)]
+    pub master_loglevel: String,
+    /// ovnkube-node log level, 0-10 (OVNKUBE_LOGLEVEL).
+    #[arg(long, value_name = "N", default_value = up::NODE_LOGLEVEL)]
+    pub node_loglevel: String,
+    /// ovn-northd log options (OVN_LOGLEVEL_NORTHD).
+    #[arg(long, value_name = "OPTIONS", default_value = up::LOGLEVEL_NORTHD, allow_hyphen_values = true)]
+    pub ovn_loglevel_northd: String,
+    /// Accepted and ignored (upstream default "-vconsole:info -vfile:info"): the log options of
+    /// upstream's NB DB container; our OCF agent starts ovsdb-server itself.
+    #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
+    pub ovn_loglevel_nb: Option<String>,
+    /// Accepted and ignored (upstream default "-vconsole:info -vfile:info"), as
+    /// --ovn-loglevel-nb.
+    #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
+    pub ovn_loglevel_sb: Option<String>,
+    /// ovn-controller log options (OVN_LOGLEVEL_CONTROLLER).
+    #[arg(long, value_name = "OPTIONS", default_value = up::LOGLEVEL_CONTROLLER, allow_hyphen_values = true)]
+    pub ovn_loglevel_controller: String,
+    /// The ovn-nbctl daemon's log options (OVN_LOGLEVEL_NBCTLD).
+    #[arg(long, value_name = "OPTIONS", default_value = up::LOGLEVEL_NBCTLD, allow_hyphen_values = true)]
+    pub ovn_loglevel_nbctld: String,
+    /// ovnkube log file size in MB before rotation.
+    #[arg(long, value_name = "MB", default_value = up::LOGFILE_MAXSIZE)]
+    pub ovnkube_logfile_maxsize: String,
+    /// Rotated ovnkube log files kept.
+    #[arg(long, value_name = "N", default_value = up::LOGFILE_MAXBACKUPS)]
+    pub ovnkube_logfile_maxbackups: String,
+    /// Days a rotated ovnkube log file is kept.
+    #[arg(long, value_name = "DAYS", default_value = up::LOGFILE_MAXAGE)]
+    pub ovnkube_logfile_maxage: String,
+    /// Refused for now: TLS between OVN clients and the databases, which the Pacemaker DB pods
+    /// do not serve yet.
+    #[arg(long)]
+    pub ssl: bool,
+    /// ovnkube-master replicas, one per control-plane node, leader-elected.
+    #[arg(long, value_name = "N", default_value = up::MASTER_COUNT)]
+    pub ovn_master_count: String,
+    /// Northbound client port of the DB pods, the Service and OVN_NORTH.
+    #[arg(long, value_name = "PORT", default_value = up::NB_PORT)]
+    pub ovn_nb_port: String,
+    /// Southbound client port of the DB pods, the Service and OVN_SOUTH.
+    #[arg(long, value_name = "PORT", default_value = up::SB_PORT)]
+    pub ovn_sb_port: String,
+    /// Accepted and ignored (upstream default 6643): a RAFT port, meaningless with the
+    /// Pacemaker DB.
+    #[arg(long, value_name = "PORT")]
+    pub ovn_nb_raft_port: Option<String>,
+    /// Accepted and ignored (upstream default 6644): a RAFT port, meaningless with the
+    /// Pacemaker DB.
+    #[arg(long, value_name = "PORT")]
+    pub ovn_sb_raft_port: Option<String>,
+    /// Accepted and ignored (upstream default 1000): a RAFT election timer in ms.
+    #[arg(long = "ovn_nb_raft_election_timer", value_name = "MS")]
+    pub ovn_nb_raft_election_timer: Option<String>,
+    /// Accepted and ignored (upstream default 1000): a RAFT election timer in ms.
+    #[arg(long = "ovn_sb_raft_election_timer", value_name = "MS")]
+    pub ovn_sb_raft_election_timer: Option<String>,
+    /// Hybrid overlay in ovnkube-master and ovnkube-node: true or false.
+    #[arg(long, value_name = "BOOL", default_value = "false")]
+    pub hybrid_enabled: String,
     /// Use this corosync authkey (128-4096 bytes). Without it a re-render keeps the key of the
     /// ovn-setup.yaml already in the output directory, and a first render makes a fresh one.
     #[arg(long, value_name = "FILE")]
@@ -73,6 +152,31 @@ impl RenderArgs {
             namespace: self.namespace.clone(),
             db_node_label: self.db_node_label.clone(),
             mtu: self.mtu.clone(),
+            upstream: UpstreamInput {
+                image_pull_policy: self.image_pull_policy.clone(),
+                gateway_mode: self.gateway_mode.clone(),
+                gateway_options: self.gateway_options.clone(),
+                kind: self.kind.clone(),
+                master_loglevel: self.master_loglevel.clone(),
+                node_loglevel: self.node_loglevel.clone(),
+                ovn_loglevel_northd: self.ovn_loglevel_northd.clone(),
+                ovn_loglevel_nb: self.ovn_loglevel_nb.clone(),
+                ovn_loglevel_sb: self.ovn_loglevel_sb.clone(),
+                ovn_loglevel_controller: self.ovn_loglevel_controller.clone(),
+                ovn_loglevel_nbctld: self.ovn_loglevel_nbctld.clone(),
+                ovnkube_logfile_maxsize: self.ovnkube_logfile_maxsize.clone(),
+                ovnkube_logfile_maxbackups: self.ovnkube_logfile_maxbackups.clone(),
+                ovnkube_logfile_maxage: self.ovnkube_logfile_maxage.clone(),
+                ssl: self.ssl,
+                ovn_master_count: self.ovn_master_count.clone(),
+                ovn_nb_port: self.ovn_nb_port.clone(),
+                ovn_sb_port: self.ovn_sb_port.clone(),
+                ovn_nb_raft_port: self.ovn_nb_raft_port.clone(),
+                ovn_sb_raft_port: self.ovn_sb_raft_port.clone(),
+                ovn_nb_raft_election_timer: self.ovn_nb_raft_election_timer.clone(),
+                ovn_sb_raft_election_timer: self.ovn_sb_raft_election_timer.clone(),
+                hybrid_enabled: self.hybrid_enabled.clone(),
+            },
         }
     }
 
@@ -357,6 +461,66 @@ mod tests {
         assert_eq!(a.net_cidr, "10.128.0.0/14/23");
         assert_eq!(a.svc_cidr, "172.30.0.0/16");
         assert!(a.output_dir().ends_with("dist/yaml"));
+    }
+
+    /// Every flag of upstream's daemonset.sh, in upstream's `--flag=value` form, reaches the
+    /// input; the space form works too, also for values that start with '-'.
+    #[test]
+    fn upstream_flags_parse_in_both_forms() {
+        let a = parse(&[
+            "--image-pull-policy=Always",
+            "--gateway-mode=local",
+            "--gateway-options=--gateway-interface=eth1",
+            "--kind",
+            "--master-loglevel=5",
+            "--node-loglevel=3",
+            "--ovn-loglevel-northd=-vconsole:dbg",
+            "--ovn-loglevel-nb=-vconsole:info -vfile:info",
+            "--ovn-loglevel-sb=-vconsole:info",
+            "--ovn-loglevel-controller",
+            "-vconsole:warn",
+            "--ovn-loglevel-nbctld=-vconsole:err",
+            "--ovnkube-logfile-maxsize=50",
+            "--ovnkube-logfile-maxbackups=2",
+            "--ovnkube-logfile-maxage=1",
+            "--ovn-master-count=3",
+            "--ovn-nb-port=7641",
+            "--ovn-sb-port",
+            "7642",
+            "--ovn-nb-raft-port=6643",
+            "--ovn-sb-raft-port=6644",
+            "--ovn_nb_raft_election_timer=1000",
+            "--ovn_sb_raft_election_timer=1000",
+            "--hybrid-enabled=true",
+            "--db-vip=10.0.2.100",
+        ]);
+        let u = a.input().upstream;
+        assert_eq!(u.image_pull_policy, "Always");
+        assert_eq!(u.gateway_options, "--gateway-interface=eth1");
+        assert_eq!(u.kind, "true");
+        assert_eq!(u.ovn_loglevel_controller, "-vconsole:warn");
+        assert_eq!(
+            u.ovn_loglevel_nb.as_deref(),
+            Some("-vconsole:info -vfile:info")
+        );
+        assert_eq!(u.ovn_sb_port, "7642");
+        assert_eq!(u.ovn_nb_raft_election_timer.as_deref(), Some("1000"));
+        assert!(!u.ssl);
+        let v = a.input().validate().unwrap();
+        assert_eq!(v.config.ovn_north(), "tcp:10.0.2.100:7641");
+        assert_eq!(v.warnings.len(), 7, "{:?}", v.warnings);
+
+        let d = parse(&["--kind=false", "--ssl"]).input().upstream;
+        assert_eq!(d.kind, "false");
+        assert!(d.ssl);
+        let none = parse(&[]).input().upstream;
+        assert_eq!(
+            none,
+            UpstreamInput {
+                hybrid_enabled: "false".into(),
+                ..UpstreamInput::default()
+            }
+        );
     }
 
     #[test]

@@ -203,7 +203,10 @@ fn help_documents_every_flag_with_its_default() {
         "--db-vip",
         "--output-dir",
         "--corosync-authkey-file",
-    ] {
+    ]
+    .into_iter()
+    .chain(UPSTREAM_FLAGS.iter().map(|f| f.split('=').next().unwrap()))
+    {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }
     for default in [
@@ -214,6 +217,83 @@ fn help_documents_every_flag_with_its_default() {
     ] {
         assert!(help.contains(default), "{default} missing from --help");
     }
+}
+
+/// Every flag upstream's daemonset.sh took at the pinned revision, in its `--flag=value` form.
+const UPSTREAM_FLAGS: &[&str] = &[
+    "--image-pull-policy=Always",
+    "--gateway-mode=local",
+    "--gateway-options=--gateway-interface=eth1",
+    "--kind",
+    "--master-loglevel=5",
+    "--node-loglevel=5",
+    "--ovn-loglevel-northd=-vconsole:info -vfile:info",
+    "--ovn-loglevel-nb=-vconsole:info -vfile:info",
+    "--ovn-loglevel-sb=-vconsole:info -vfile:info",
+    "--ovn-loglevel-controller=-vconsole:info",
+    "--ovn-loglevel-nbctld=-vconsole:info",
+    "--ovnkube-logfile-maxsize=100",
+    "--ovnkube-logfile-maxbackups=5",
+    "--ovnkube-logfile-maxage=5",
+    "--ovn-master-count=3",
+    "--ovn-nb-port=6641",
+    "--ovn-sb-port=6642",
+    "--ovn-nb-raft-port=6643",
+    "--ovn-sb-raft-port=6644",
+    "--ovn_nb_raft_election_timer=1000",
+    "--ovn_sb_raft_election_timer=1000",
+    "--hybrid-enabled=true",
+    "--ssl",
+];
+
+#[test]
+fn every_upstream_flag_is_accepted_or_refused_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("yaml");
+    let without_ssl: Vec<&str> = UPSTREAM_FLAGS
+        .iter()
+        .copied()
+        .filter(|f| *f != "--ssl")
+        .collect();
+    let o = render_into(&dir, &without_ssl);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // Flags of upstream's own DB pods: one warning each, naming the flag and why.
+    for flag in [
+        "--ovn-loglevel-nb",
+        "--ovn-loglevel-sb",
+        "--ovn-nb-raft-port",
+        "--ovn-sb-raft-port",
+        "--ovn_nb_raft_election_timer",
+        "--ovn_sb_raft_election_timer",
+    ] {
+        assert!(
+            err.contains(&format!("warning: {flag}: is ignored: ")),
+            "{flag}: {err}"
+        );
+    }
+    let master = std::fs::read_to_string(dir.join("ovnkube-master.yaml")).unwrap();
+    assert!(master.contains("replicas: 3"), "{master}");
+    assert!(master.contains("imagePullPolicy: Always"));
+    let node = std::fs::read_to_string(dir.join("ovnkube-node.yaml")).unwrap();
+    assert!(
+        node.contains("value: \"--gateway-interface=eth1\""),
+        "{node}"
+    );
+    assert!(node.contains("mountPropagation: Bidirectional"), "--kind");
+
+    // --ssl: one error naming it and why, exit 2, nothing written.
+    let before = snapshot(&dir);
+    let o = render_into(&dir, UPSTREAM_FLAGS);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: 1 problem; nothing was written"),
+        "{err}"
+    );
+    assert!(err.contains("--ssl: is not supported yet"), "{err}");
+    assert!(err.contains("TLS"), "{err}");
+    assert_eq!(snapshot(&dir), before);
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! Defaults used when a flag is omitted. They follow the original ovn-kubernetes `daemonset.sh`
 //! where one existed, so that existing habits keep working.
 
-/// Image for ovnkube-master and ovnkube-node (`--image`).
-pub const IMAGE: &str = "docker.io/ovnkube/ovn-daemonset-u:latest";
+/// Image for ovnkube-master and ovnkube-node (`--image`): upstream's Ubuntu image
+/// (`dist/images/Dockerfile.ubuntu`) built from the commit the manifests are written for
+/// ([`crate::upstream::REVISION`]), named by that commit rather than a moving tag. Upstream never
+/// published an image of that commit (its `docker.io/ovnkube/*:latest` builds date from 2019,
+/// before `ovn-kube-util readiness-probe` existed): build and push it, or pass `--image`. The
+/// README says how.
+pub const IMAGE: &str = "ghcr.io/ovndb-ha/ovn-daemonset-u:05b8a7c34";
 /// Repository that `cargo xtask image` tags and the release workflow pushes.
 pub const DB_IMAGE_REPOSITORY: &str = "ghcr.io/ovndb-ha/ovn-daemonset";
 /// Image for the DB HA pods (`--db-vip-image`): the one `cargo xtask image` builds.

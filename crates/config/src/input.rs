@@ -4,6 +4,7 @@ use crate::cidr::{self, ClusterCidr, ServiceCidr};
 use crate::defaults;
 use crate::names::{self, NodeLabel};
 use crate::problem::{Field, Problem, Problems};
+use crate::upstream::{ControlPlane, UpstreamInput};
 use crate::vip::{self, Vip};
 use serde::Serialize;
 
@@ -21,6 +22,8 @@ pub struct RenderInput {
     pub namespace: String,
     pub db_node_label: String,
     pub mtu: String,
+    /// Upstream `daemonset.sh`'s flags for ovnkube-master and ovnkube-node.
+    pub upstream: UpstreamInput,
 }
 
 impl Default for RenderInput {
@@ -36,6 +39,7 @@ impl Default for RenderInput {
             namespace: defaults::NAMESPACE.into(),
             db_node_label: defaults::DB_NODE_LABEL.into(),
             mtu: defaults::MTU.into(),
+            upstream: UpstreamInput::default(),
         }
     }
 }
@@ -54,18 +58,29 @@ pub struct Config {
     pub namespace: String,
     pub db_node_label: NodeLabel,
     pub mtu: u32,
+    /// Northbound client port (`--ovn-nb-port`).
     pub nb_port: u16,
+    /// Southbound client port (`--ovn-sb-port`).
     pub sb_port: u16,
+    /// How ovnkube-master and ovnkube-node run.
+    pub control_plane: ControlPlane,
 }
 
 impl Config {
-    /// `tcp:VIP:6641`.
+    /// `tcp:VIP:6641` (`ssl:` when the control plane uses TLS).
     pub fn ovn_north(&self) -> String {
-        self.vip.ovsdb_remote(self.nb_port)
+        self.client_remote(self.nb_port)
     }
-    /// `tcp:VIP:6642`.
+    /// `tcp:VIP:6642` (`ssl:` when the control plane uses TLS).
     pub fn ovn_south(&self) -> String {
-        self.vip.ovsdb_remote(self.sb_port)
+        self.client_remote(self.sb_port)
+    }
+    fn client_remote(&self, port: u16) -> String {
+        if self.control_plane.ssl {
+            format!("ssl:{}:{port}", self.vip.url_host())
+        } else {
+            self.vip.ovsdb_remote(port)
+        }
     }
     /// `--net-cidr` in ovn-kubernetes' comma-separated form.
     pub fn net_cidr_text(&self) -> String {
@@ -178,6 +193,8 @@ impl RenderInput {
             names::parse_node_label(&self.db_node_label),
         );
         let mtu = c.take(Field::Mtu, parse_mtu(&self.mtu));
+        let upstream = self.upstream.check();
+        c.0.extend(upstream.problems);
 
         // Rules across fields, checked when their parts parsed.
         if let (Some(net), Some(svc)) = (&net, &svc) {
@@ -226,7 +243,18 @@ impl RenderInput {
         let mut problems = c.0;
         problems.sort_by_key(|p| p.field);
         match (
-            image, db_image, apiserver, net, svc, replicas, vip, namespace, label, mtu,
+            image,
+            db_image,
+            apiserver,
+            net,
+            svc,
+            replicas,
+            vip,
+            namespace,
+            label,
+            mtu,
+            upstream.control_plane,
+            upstream.ports,
         ) {
             (
                 Some(_),
@@ -239,8 +267,10 @@ impl RenderInput {
                 Some(()),
                 Some(db_node_label),
                 Some(mtu),
+                Some(control_plane),
+                Some(ports),
             ) if problems.is_empty() => {
-                let mut warnings = Vec::new();
+                let mut warnings = upstream.warnings;
                 if db_replicas % 2 == 0 {
                     warnings.push(Problem::new(Field::DbReplicas, format!(
                         "{db_replicas} is even: it tolerates no more node losses than {} and splits evenly in a partition; an odd count is better",
@@ -253,6 +283,7 @@ impl RenderInput {
                         "uses plain http; the API server normally serves https",
                     ));
                 }
+                warnings.sort_by_key(|p| p.field);
                 Ok(Validated {
                     config: Config {
                         image: self.image.clone(),
@@ -265,8 +296,9 @@ impl RenderInput {
                         namespace: self.namespace.clone(),
                         db_node_label,
                         mtu,
-                        nb_port: defaults::NB_PORT,
-                        sb_port: defaults::SB_PORT,
+                        nb_port: ports.nb,
+                        sb_port: ports.sb,
+                        control_plane,
                     },
                     warnings,
                 })
@@ -465,6 +497,36 @@ mod tests {
         assert!(v.warnings[0].message.contains("even"));
         i.k8s_apiserver = "http://10.0.2.16:6443".into();
         assert_eq!(i.validate().unwrap().warnings.len(), 2);
+    }
+
+    #[test]
+    fn upstream_flags_reach_the_config() {
+        let mut i = seed();
+        i.upstream.ovn_nb_port = "7641".into();
+        i.upstream.ovn_sb_port = "7642".into();
+        i.upstream.gateway_mode = "local".into();
+        i.upstream.ovn_master_count = "3".into();
+        i.upstream.ovn_nb_raft_port = Some("6643".into());
+        let v = i.validate().unwrap();
+        assert_eq!(v.config.ovn_north(), "tcp:10.0.2.100:7641");
+        assert_eq!(v.config.ovn_south(), "tcp:10.0.2.100:7642");
+        assert_eq!(v.config.control_plane.gateway_mode, "local");
+        assert_eq!(v.config.control_plane.master_count, 3);
+        assert_eq!(v.warnings.len(), 1);
+        assert_eq!(v.warnings[0].field, Field::OvnNbRaftPort);
+    }
+
+    #[test]
+    fn ssl_is_refused_with_the_other_problems() {
+        let mut i = seed();
+        i.upstream.ssl = true;
+        i.db_vip = None;
+        let err = i.validate().unwrap_err();
+        assert_eq!(err.fields(), [Field::DbVip, Field::Ssl]);
+        assert!(
+            err.to_string().contains("--ssl: is not supported yet"),
+            "{err}"
+        );
     }
 
     #[test]

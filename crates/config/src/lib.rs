@@ -12,9 +12,11 @@ pub mod defaults;
 pub mod input;
 pub mod names;
 pub mod problem;
+pub mod upstream;
 pub mod vip;
 
 pub use cidr::{ClusterCidr, ServiceCidr};
 pub use input::{Config, RenderInput, Validated};
 pub use problem::{Field, Problem, Problems};
+pub use upstream::{ControlPlane, UpstreamInput};
 pub use vip::Vip;

@@ -1,7 +1,7 @@
 //! The values the templates see, computed once from the validated config.
 
 use base64::Engine;
-use ovn_ha_config::{Config, db_env, defaults};
+use ovn_ha_config::{Config, ControlPlane, db_env, defaults, upstream};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -40,6 +40,16 @@ pub struct Context {
     handover_seconds: u32,
     /// Names of the DB pod's environment variables (see `ovn_ha_config::db_env`).
     env: BTreeMap<&'static str, &'static str>,
+    /// ovnkube-master and ovnkube-node settings (upstream's daemonset.sh flags).
+    cp: ControlPlane,
+    /// The upstream ovn-kubernetes commit the master and node manifests are written for.
+    upstream_revision: &'static str,
+    /// `OVN_DAEMONSET_VERSION`, which upstream's `ovnkube.sh` checks.
+    daemonset_version: &'static str,
+    /// `OVN_SSL_ENABLE`: `yes` or `no`.
+    ssl_enable: &'static str,
+    /// `OVN_REMOTE_PROBE_INTERVAL` of ovnkube-node, in ms (upstream's default; no flag).
+    remote_probe_interval: u32,
 }
 
 /// Label selector of the DB pods; must match the labels the templates put on them.
@@ -91,6 +101,11 @@ impl Context {
             grace_seconds: defaults::DB_TERMINATION_GRACE_SECONDS,
             handover_seconds: defaults::DB_TERMINATION_GRACE_SECONDS.saturating_sub(15),
             env,
+            cp: c.control_plane.clone(),
+            upstream_revision: upstream::REVISION,
+            daemonset_version: upstream::DAEMONSET_VERSION,
+            ssl_enable: if c.control_plane.ssl { "yes" } else { "no" },
+            remote_probe_interval: upstream::default::REMOTE_PROBE_INTERVAL_MS,
         }
     }
 }

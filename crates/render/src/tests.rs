@@ -81,7 +81,7 @@ fn four_files_in_apply_order() {
 fn every_object_is_labelled() {
     let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
     let objs = objects(&files);
-    assert_eq!(objs.len(), 21);
+    assert_eq!(objs.len(), 22);
     for (file, o) in &objs {
         let labels = &o["metadata"]["labels"];
         for key in [
@@ -241,8 +241,8 @@ fn vip_reaches_master_and_node_env() {
         }
     }
     assert_eq!(
-        seen, 4,
-        "northd, ovnkube-master, ovn-controller, ovnkube-node"
+        seen, 5,
+        "northd, nbctl-daemon, ovnkube-master, ovn-controller, ovnkube-node"
     );
     let names: Vec<_> = master["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -300,7 +300,7 @@ fn authkey_secret_can_be_left_out() {
     let files = render_all(&seed_config(), None).unwrap();
     let objs = objects(&files);
     assert!(!objs.iter().any(|(_, o)| o["kind"] == "Secret"));
-    assert_eq!(objs.len(), 20);
+    assert_eq!(objs.len(), 21);
     assert!(
         files[0].contents.contains(
             "kubectl -n ovn-kubernetes create secret generic ovnkube-db-corosync-authkey"
