@@ -50,6 +50,9 @@ pub struct ClusterStatus {
     pub failed_actions: Vec<FailedAction>,
     /// Promotion score (`master-<resource>` node attribute) per node, where set.
     pub promotion_scores: std::collections::BTreeMap<String, i64>,
+    /// Data position published for the cold-start comparison
+    /// ([`crate::cold_start::ATTRIBUTE`]) per node, where set.
+    pub positions: std::collections::BTreeMap<String, u64>,
 }
 
 fn flag(node: roxmltree::Node<'_, '_>, name: &str) -> bool {
@@ -139,14 +142,16 @@ pub fn parse_crm_mon(
         let key = format!("master-{db_resource}");
         for node in attrs.children().filter(|n| n.has_tag_name("node")) {
             let name = node.attribute("name").unwrap_or_default();
-            let score = node
-                .children()
-                .filter(|a| {
-                    a.has_tag_name("attribute") && a.attribute("name") == Some(key.as_str())
-                })
-                .find_map(|a| a.attribute("value").and_then(|v| v.parse::<i64>().ok()));
-            if let Some(score) = score {
+            let value = |key: &str| {
+                node.children()
+                    .filter(|a| a.has_tag_name("attribute") && a.attribute("name") == Some(key))
+                    .find_map(|a| a.attribute("value"))
+            };
+            if let Some(score) = value(&key).and_then(|v| v.parse::<i64>().ok()) {
                 status.promotion_scores.insert(name.to_string(), score);
+            }
+            if let Some(p) = value(crate::cold_start::ATTRIBUTE).and_then(|v| v.parse().ok()) {
+                status.positions.insert(name.to_string(), p);
             }
         }
     }

@@ -45,6 +45,7 @@
 //! - Does not manage ovsdb-server itself: the OCF agent `ovndb-servers` does, under Pacemaker.
 
 pub mod cib;
+pub mod cold_start;
 pub mod corosync_conf;
 pub mod crash_restart;
 pub mod crm_mon;

@@ -512,6 +512,93 @@ fn cold_bootstrap() {
     );
 }
 
+/// Cold start with a stale copy: one standby stops, writes are acknowledged without it, then
+/// every pod stops; the stale copy starts again together with one fresh copy (a quorum of
+/// two). Each entrypoint closes its promotion gate before Pacemaker starts and opens it only
+/// once the copies' data positions (their files' last write) have been compared: the fresh
+/// copy must be promoted, the stale one resync from it, and every acknowledged write survive
+/// — with any copy promotable, the stale one wins about half the time and its file overwrites
+/// the others'.
+#[test]
+fn cold_start_with_a_stale_copy() {
+    let _serial = serial();
+    eprintln!("scenario cold-stale");
+    let c = up();
+    let views = wait_converged(&c.site, Duration::from_secs(90))
+        .expect("the cluster did not converge after bootstrap");
+    let active = observe::active_host(&views).unwrap().to_string();
+    let rest = others(&c, &active);
+    let (stale, fresh) = (rest[0].clone(), rest[1].clone());
+    let stop = |host: &str| {
+        faults::signal_container(host, "TERM").unwrap();
+        assert!(
+            cluster::wait_stopped(host, Duration::from_secs(60)),
+            "{host} did not exit after SIGTERM"
+        );
+    };
+    stop(&stale);
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        let name = format!("cold-after-{i}");
+        if writer::write_once(&c.remote, 5, &["ls-add", &name]) {
+            acked.push(name);
+        }
+    }
+    assert!(
+        acked.len() >= 10,
+        "only {} writes acknowledged without the stale copy",
+        acked.len()
+    );
+    // The active last: nobody is left to hand over to.
+    stop(&fresh);
+    stop(&active);
+    let started = Instant::now();
+    cluster::restart_host(&c.site, &stale, &mut Quiet).unwrap();
+    cluster::restart_host(&c.site, &fresh, &mut Quiet).unwrap();
+    let vip = c
+        .site
+        .vip_cidr()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut serving = false;
+    // Bounded: 120 tries of at most ~1 s.
+    for _ in 0..120 {
+        if cluster::vip_takes_writes(vip, 1) {
+            serving = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(serving, "no copy took writes after the cold start");
+    let promoted = observe::active_host(&observe::sample(&c.site)).map(str::to_string);
+    eprintln!(
+        "  cold-stale: {promoted:?} promoted {:?} after the cold start (stale: {stale}, fresh: {fresh})",
+        started.elapsed()
+    );
+    let present = writer::switches(&c.remote, 5).expect("the VIP does not answer reads");
+    let lost: Vec<&String> = acked.iter().filter(|n| !present.contains(n)).collect();
+    assert!(
+        lost.is_empty(),
+        "cold start promoted {promoted:?}; acknowledged writes lost: {lost:?}"
+    );
+    assert_ne!(
+        promoted.as_deref(),
+        Some(stale.as_str()),
+        "the stale copy was promoted"
+    );
+    cluster::restart_host(&c.site, &active, &mut Quiet).unwrap();
+    assert!(
+        wait_converged(&c.site, Duration::from_secs(120)).is_some(),
+        "no convergence with all three back: {:?}",
+        observe::sample(&c.site)
+    );
+    let present = writer::switches(&c.remote, 5).expect("the VIP does not answer reads");
+    assert!(acked.iter().all(|n| present.contains(n)));
+}
+
 /// No fault at all, three writers (one on the active's host, one on a standby's, one on the
 /// machine with a large transaction in ten): the replication fence must never close — it judges
 /// only the replicas' connections, by acknowledgement progress — and the active stays where it

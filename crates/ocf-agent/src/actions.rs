@@ -152,6 +152,13 @@ impl<'a> Ctx<'a> {
         Ok(changed)
     }
 
+    /// Whether the promotion gate (if configured) is closed now.
+    fn gated(&self) -> bool {
+        self.params.promotion_gate.as_deref().is_some_and(|path| {
+            crate::score::gate_closed(std::fs::read_to_string(path).ok().as_deref())
+        })
+    }
+
     fn set_probe_interval(&self) -> Result<()> {
         for l in &self.layouts {
             let mut c = Client::connect(&l.ctl, self.call_timeout())?;
@@ -350,7 +357,8 @@ pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
         bail!("after start the servers are not both backups: {states:?}");
     }
     ctx.keeper.forget_score(ctx.log);
-    ctx.keeper.update(health_of(&states), true, ctx.log);
+    ctx.keeper
+        .update(health_of(&states), ctx.gated(), true, ctx.log);
     Ok(Rc::Success)
 }
 
@@ -401,13 +409,15 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
         Pair::Unresponsive(_) | Pair::Partial => Err(failed(partial_reason(&states, &ctx.layouts))),
         Pair::Active if role == Some(ExpectedRole::Unpromoted) => {
             let n = ctx.ensure_following(&states)?;
-            ctx.keeper.update(Health::Fault, false, ctx.log);
+            ctx.keeper
+                .update(Health::Fault, ctx.gated(), false, ctx.log);
             Err(failed(format!(
                 "both databases were active on an unpromoted copy; re-pointed {n} as backups"
             )))
         }
         Pair::Active => {
-            ctx.keeper.update(Health::Healthy, probe, ctx.log);
+            ctx.keeper
+                .update(Health::Healthy, ctx.gated(), probe, ctx.log);
             Ok(Rc::RunningPromoted)
         }
         Pair::Mixed if role == Some(ExpectedRole::Promoted) || probe => {
@@ -416,7 +426,8 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
         Pair::Mixed => {
             let why = partial_reason(&states, &ctx.layouts);
             let n = ctx.ensure_following(&states)?;
-            ctx.keeper.update(Health::Fault, false, ctx.log);
+            ctx.keeper
+                .update(Health::Fault, ctx.gated(), false, ctx.log);
             Err(failed(format!(
                 "a database was active on an unpromoted copy ({why}); re-pointed {n} as backup"
             )))
@@ -429,7 +440,8 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
             if !probe {
                 ctx.ensure_following(&states)?;
             }
-            ctx.keeper.update(health_of(&states), probe, ctx.log);
+            ctx.keeper
+                .update(health_of(&states), ctx.gated(), probe, ctx.log);
             Ok(Rc::Success)
         }
     }

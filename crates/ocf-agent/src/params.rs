@@ -204,6 +204,12 @@ pub const PARAMS: &[ParamDef] = &[
         "Agent state directory",
         "Directory (on a tmpfs) where the agent caches the last promotion score it set and when replication was last seen.",
     ),
+    p(
+        "promotion_gate",
+        Some(""),
+        "Promotion gate file (empty: none)",
+        "A file another process on this host writes: while it reads closed this copy is not promotable (its promotion score is -INFINITY), e.g. during a cold start until the copies' data positions have been compared. Empty: no gate.",
+    ),
 ];
 
 /// `tcp` or `ssl`.
@@ -277,6 +283,8 @@ pub struct Params {
     pub ovsdb_tool: PathBuf,
     /// Agent state directory.
     pub state_dir: PathBuf,
+    /// The promotion gate file, if any (see [`crate::score::gate_closed`]).
+    pub promotion_gate: Option<PathBuf>,
 }
 
 fn configured(name: &str, reason: impl std::fmt::Display) -> OcfError {
@@ -450,6 +458,10 @@ impl Params {
             ovsdb_server: r.path("ovsdb_server")?,
             ovsdb_tool: r.path("ovsdb_tool")?,
             state_dir: r.path("state_dir")?,
+            promotion_gate: match r.string("promotion_gate").as_str() {
+                "" => None,
+                _ => Some(r.path("promotion_gate")?),
+            },
         })
     }
 }

@@ -14,6 +14,9 @@
 //!   change node attributes (and abort Pacemaker's transition) in the middle of it.
 //! - [`NOT_REPLICATING`]: connecting, failed, or lost long ago / never replicated.
 //! - [`FAULT`]: a database was active on an unpromoted copy (being repaired).
+//! - [`GATED`] (−INFINITY) overrides all of these while the promotion gate file reads
+//!   `closed`: the entrypoint closes it at a cold start until the copies' data positions have
+//!   been compared, so a stale copy is never promoted over a newer one.
 
 use crate::log::Logger;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,9 @@ pub const RECENTLY_LOST: i32 = 50;
 pub const NOT_REPLICATING: i32 = 10;
 /// Active while unpromoted.
 pub const FAULT: i32 = 5;
+/// Not promotable: the promotion gate is closed (Pacemaker's −INFINITY, which no location
+/// bonus can lift).
+pub const GATED: i32 = -1_000_000;
 /// How long a lost copy counts as "recently lost".
 pub const RECENT_LOSS_SECS: u64 = 30;
 /// How long a loss may last before the score drops at all.
@@ -128,6 +134,17 @@ pub fn next(prev: &Record, health: Health, now: u64) -> (Record, i32) {
     }
 }
 
+/// The score to write (pure): [`GATED`] while the gate is closed, else the health score.
+pub fn effective(score: i32, gate_closed: bool) -> i32 {
+    if gate_closed { GATED } else { score }
+}
+
+/// Whether the promotion gate file says `closed` (pure on its content). Missing or anything
+/// else is open: the gate's writer creates it before Pacemaker starts.
+pub fn gate_closed(content: Option<&str>) -> bool {
+    content.is_some_and(|c| c.trim() == "closed")
+}
+
 /// Unix seconds now.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -190,9 +207,10 @@ impl Keeper {
 
     /// Applies one measurement: writes the score when it differs from the cached one (or
     /// always with `force`), and the record when anything changed. Returns the score.
-    pub fn update(&self, health: Health, force: bool, log: &Logger) -> i32 {
+    pub fn update(&self, health: Health, gated: bool, force: bool, log: &Logger) -> i32 {
         let prev = self.load();
         let (mut rec, score) = next(&prev, health, now_secs());
+        let score = effective(score, gated);
         if force || !prev.written || prev.score != Some(score) {
             rec.written = set_promotion_score(score, self.node.as_deref(), log);
         }
@@ -290,6 +308,25 @@ fn run_bounded(cmd: &mut Command, log: &Logger) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_gate_overrides_every_health_score() {
+        let cases: &[(Option<&str>, bool)] = &[
+            (None, false),
+            (Some(""), false),
+            (Some("open\n"), false),
+            (Some("closed\n"), true),
+            (Some(" closed "), true),
+            (Some("closedx"), false),
+        ];
+        for (content, closed) in cases {
+            assert_eq!(gate_closed(*content), *closed, "{content:?}");
+        }
+        for score in [HEALTHY, RECENTLY_LOST, NOT_REPLICATING, FAULT] {
+            assert_eq!(effective(score, false), score);
+            assert_eq!(effective(score, true), GATED);
+        }
+    }
 
     #[test]
     fn record_round_trip() {

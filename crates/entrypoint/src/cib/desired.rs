@@ -117,6 +117,7 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         NvPair::new("sb_master_port", d.sb_port.to_string()),
         NvPair::new("nb_replication_port", d.replication_ports[0].to_string()),
         NvPair::new("sb_replication_port", d.replication_ports[1].to_string()),
+        NvPair::new("promotion_gate", crate::cold_start::GATE_FILE),
     ];
     db_params.sort_by(|a, b| a.name.cmp(&b.name));
     let db = Primitive {

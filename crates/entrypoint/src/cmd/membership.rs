@@ -137,6 +137,13 @@ impl Membership {
             .collect()
     }
 
+    /// How many nodes the cluster is configured for: the Deployment's replicas, at least the
+    /// members known now.
+    pub fn expected(&self) -> usize {
+        let replicas = self.replicas.map_or(0, |r| r as usize);
+        replicas.max(self.current.len())
+    }
+
     fn note(&mut self, text: String) {
         if text != self.last_note {
             if !text.is_empty() {

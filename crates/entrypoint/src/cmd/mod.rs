@@ -1,6 +1,7 @@
 //! The command line (clap) and the subcommands' I/O. Configuration problems exit with 2, any
 //! other failure with 1.
 
+mod cold_start;
 mod crash_watch;
 mod fence;
 mod membership;

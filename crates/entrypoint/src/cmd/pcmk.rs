@@ -108,13 +108,18 @@ pub fn set_standby(node: &str, on: bool) -> Result<()> {
 /// active promoted again after a link cut, the new active's writes lost).
 pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
     let value = if caught_up { "1" } else { "0" };
+    set_transient(node, ovnkube_db_ha::replica_lag::ATTRIBUTE, value)
+}
+
+/// Sets the transient (lifetime `reboot`) node attribute `name` of `node` to `value`.
+pub fn set_transient(node: &str, name: &str, value: &str) -> Result<()> {
     checked(
         "crm_attribute",
         &[
             "--node",
             node,
             "--name",
-            ovnkube_db_ha::replica_lag::ATTRIBUTE,
+            name,
             "--update",
             value,
             "--lifetime",
@@ -123,12 +128,7 @@ pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
         None,
         SHORT,
     )
-    .with_context(|| {
-        format!(
-            "setting {}={value} on {node}",
-            ovnkube_db_ha::replica_lag::ATTRIBUTE
-        )
-    })?;
+    .with_context(|| format!("setting {name}={value} on {node}"))?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! SIGTERM hand over (standby) before stopping the daemons.
 
 use super::Failure;
+use super::cold_start::Gate;
 use super::crash_watch::CrashWatch;
 use super::fence::FenceWatch;
 use super::membership::{Membership, corosync_conf_text};
@@ -46,6 +47,8 @@ struct Guards {
     crash: CrashWatch,
     /// Dropping it stops the thread and reopens a closed fence.
     fence: FenceWatch,
+    /// The cold-start promotion gate (ticked by the supervisor, on its thread only).
+    gate: std::cell::RefCell<Gate>,
 }
 
 /// Everything validated before anything is started or written.
@@ -290,6 +293,8 @@ pub fn run() -> Result<(), Failure> {
     release_vip(&p);
     write_file(AUTHKEY_PATH, &p.authkey, 0o400)?;
     write_file(COROSYNC_CONF_PATH, conf_text(&p).as_bytes(), 0o644)?;
+    // Closed before Pacemaker can start the agent: no copy is promotable until compared.
+    let gate = Gate::close_before_start()?;
     match seed_cib(&p.cib) {
         Ok(true) => log("wrote the first CIB of this node"),
         Ok(false) => {}
@@ -348,6 +353,7 @@ pub fn run() -> Result<(), Failure> {
             CrashWatch::off()
         },
         fence: FenceWatch::start(p.config.replication_ports, me.clone(), p.config.vip.addr),
+        gate: std::cell::RefCell::new(gate),
     };
     // A panic anywhere from here on, this thread's included, takes the failure path below.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -463,6 +469,13 @@ fn supervise(
         }
         membership.tick();
         guards.fence.set_members(membership.members());
+        let mut gate = guards.gate.borrow_mut();
+        if configured && !gate.is_open() {
+            if let Ok(s) = cluster_status() {
+                gate.tick(me, membership.expected(), &s);
+            }
+        }
+        drop(gate);
         if !configured {
             match cluster_status() {
                 Ok(s) if s.dc.is_some() && s.node_online(me) => {

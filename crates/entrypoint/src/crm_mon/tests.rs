@@ -150,6 +150,10 @@ fn promotion_scores_and_takeover_readiness() {
             .collect::<Vec<_>>(),
         [("t4cl-h1", 5), ("t4cl-h2", 10), ("t4cl-h3", 5)]
     );
+    assert_eq!(
+        s.positions.iter().collect::<Vec<_>>(),
+        [(&"t4cl-h1".to_string(), &1_764_950_000_123)]
+    );
     // Unpromoted nodes may always leave; the promoted one waits for an equally good replica.
     assert!(s.replica_ready_to_take_over("t4cl-h1"));
     assert!(!s.replica_ready_to_take_over("t4cl-h2"));
