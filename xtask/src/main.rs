@@ -6,6 +6,7 @@ mod bench_agent;
 mod bench_failover;
 mod bench_pauses;
 mod bench_soak;
+mod chaos;
 mod cmd;
 mod deploy;
 mod deps;
@@ -48,6 +49,8 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a seeded random fault schedule against a local cluster and check its history.
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Down => local::down(),
         Command::Image(args) => image::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
+        Command::Chaos(args) => chaos::run(&args),
     };
     match result {
         Ok(code) => code,
