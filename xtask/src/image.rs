@@ -114,11 +114,11 @@ pub fn remove_stale_scratch(dir: &Path) {
         }
         let mut fields = name.rsplit('-');
         let pid = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                eprintln!("removing {} (left by process {pid})", e.path().display());
-                let _ = std::fs::remove_dir_all(e.path());
-            }
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            eprintln!("removing {} (left by process {pid})", e.path().display());
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }

@@ -308,11 +308,11 @@ impl RenderInput {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seed() -> RenderInput {
+impl RenderInput {
+    /// The seed document's example command (`daemonset.sh --image=docker.io/ovnkube/ovn-daemonset-u:latest
+    /// --k8s-apiserver=https://10.0.2.15:6443 --net-cidr=192.168.0.0/16 --svc-cidr=172.16.1.0/24
+    /// --db-replicas=3 --db-vip=10.0.2.100`), the input the golden files and examples use.
+    pub fn seed_example() -> RenderInput {
         RenderInput {
             image: "docker.io/ovnkube/ovn-daemonset-u:latest".into(),
             k8s_apiserver: "https://10.0.2.15:6443".into(),
@@ -322,6 +322,15 @@ mod tests {
             db_vip: Some("10.0.2.100".into()),
             ..RenderInput::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> RenderInput {
+        RenderInput::seed_example()
     }
 
     #[test]

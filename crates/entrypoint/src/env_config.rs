@@ -237,13 +237,13 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
 
     let nb_port = r.number(var::NB_PORT, DEFAULT_NB_PORT, 1, u16::MAX);
     let sb_port = r.number(var::SB_PORT, DEFAULT_SB_PORT, 1, u16::MAX);
-    if let (Some(nb), Some(sb)) = (nb_port, sb_port) {
-        if nb == sb {
-            r.problem(
-                var::SB_PORT,
-                format!("{sb} is also the Northbound port; use another"),
-            );
-        }
+    if let (Some(nb), Some(sb)) = (nb_port, sb_port)
+        && nb == sb
+    {
+        r.problem(
+            var::SB_PORT,
+            format!("{sb} is also the Northbound port; use another"),
+        );
     }
     let nb_repl = r.number(
         var::NB_REPLICATION_PORT,
@@ -415,17 +415,17 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
     let default_consensus = token_ms.unwrap_or(DEFAULT_TOKEN_MS) * CONSENSUS_FACTOR_PERCENT / 100;
     let explicit_consensus = r.get(var::CONSENSUS_MS).is_some();
     let consensus_ms = r.number(var::CONSENSUS_MS, default_consensus, 240, 60_000);
-    if let (Some(t), Some(c), true) = (token_ms, consensus_ms, explicit_consensus) {
-        if u64::from(c) * 100 < u64::from(t) * u64::from(CONSENSUS_FACTOR_PERCENT) {
-            r.problem(
-                var::CONSENSUS_MS,
-                format!(
-                    "{c} must be at least 1.2 × {} ({}); corosync refuses less",
-                    var::TOKEN_MS,
-                    t * 12 / 10
-                ),
-            );
-        }
+    if let (Some(t), Some(c), true) = (token_ms, consensus_ms, explicit_consensus)
+        && u64::from(c) * 100 < u64::from(t) * u64::from(CONSENSUS_FACTOR_PERCENT)
+    {
+        r.problem(
+            var::CONSENSUS_MS,
+            format!(
+                "{c} must be at least 1.2 × {} ({}); corosync refuses less",
+                var::TOKEN_MS,
+                t * 12 / 10
+            ),
+        );
     }
 
     let promoted_monitor_ms = r.number(
@@ -440,17 +440,17 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         250,
         3_600_000,
     );
-    if let (Some(p), Some(u)) = (promoted_monitor_ms, unpromoted_monitor_ms) {
-        if p == u {
-            r.problem(
-                var::UNPROMOTED_MONITOR_MS,
-                format!(
-                    "{u} equals {}; Pacemaker tells the two roles' monitors apart by their \
+    if let (Some(p), Some(u)) = (promoted_monitor_ms, unpromoted_monitor_ms)
+        && p == u
+    {
+        r.problem(
+            var::UNPROMOTED_MONITOR_MS,
+            format!(
+                "{u} equals {}; Pacemaker tells the two roles' monitors apart by their \
                      interval, so pick another (default {DEFAULT_UNPROMOTED_MONITOR_MS})",
-                    var::PROMOTED_MONITOR_MS
-                ),
-            );
-        }
+                var::PROMOTED_MONITOR_MS
+            ),
+        );
     }
     let dc_deadtime_ms = r.number(var::DC_DEADTIME_MS, DEFAULT_DC_DEADTIME_MS, 1_000, 600_000);
     let transition_delay_ms = r.number(

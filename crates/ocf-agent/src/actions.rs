@@ -218,10 +218,10 @@ fn raise_open_files_limit(log: &Logger) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let want = hard.min(65_536);
-        if soft < want {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
-                log.warn(&format!("cannot raise the open files limit: {e}"));
-            }
+        if soft < want
+            && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, want, hard)
+        {
+            log.warn(&format!("cannot raise the open files limit: {e}"));
         }
     }
 }

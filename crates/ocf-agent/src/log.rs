@@ -99,24 +99,23 @@ impl Logger {
             return;
         }
         let mut written = false;
-        if let Some(facility) = self.facility {
-            if let Ok(sock) = UnixDatagram::unbound() {
-                let line = self.syslog_line(facility, level, msg);
-                if sock.send_to(line.as_bytes(), "/dev/log").is_ok() {
-                    written = true;
-                }
+        if let Some(facility) = self.facility
+            && let Ok(sock) = UnixDatagram::unbound()
+        {
+            let line = self.syslog_line(facility, level, msg);
+            if sock.send_to(line.as_bytes(), "/dev/log").is_ok() {
+                written = true;
             }
         }
-        if let Some(path) = &self.logfile {
-            if let Ok(mut f) = std::fs::OpenOptions::new()
+        if let Some(path) = &self.logfile
+            && let Ok(mut f) = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(path)
-            {
-                let line = format!("{} {}: {}: {msg}\n", now_text(), self.tag, level.word());
-                if f.write_all(line.as_bytes()).is_ok() {
-                    written = true;
-                }
+        {
+            let line = format!("{} {}: {}: {msg}\n", now_text(), self.tag, level.word());
+            if f.write_all(line.as_bytes()).is_ok() {
+                written = true;
             }
         }
         if !written {

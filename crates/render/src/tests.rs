@@ -6,18 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub(crate) fn seed_config() -> Config {
-    RenderInput {
-        image: "docker.io/ovnkube/ovn-daemonset-u:latest".into(),
-        k8s_apiserver: "https://10.0.2.15:6443".into(),
-        net_cidr: "192.168.0.0/16".into(),
-        svc_cidr: "172.16.1.0/24".into(),
-        db_replicas: "3".into(),
-        db_vip: Some("10.0.2.100".into()),
-        ..RenderInput::default()
-    }
-    .validate()
-    .unwrap()
-    .config
+    RenderInput::seed_example().validate().unwrap().config
 }
 
 /// Every object of every file, parsed back.

@@ -104,15 +104,7 @@ struct Variant {
 }
 
 fn variants() -> Vec<Variant> {
-    let seed = RenderInput {
-        image: "docker.io/ovnkube/ovn-daemonset-u:latest".into(),
-        k8s_apiserver: "https://10.0.2.15:6443".into(),
-        net_cidr: "192.168.0.0/16".into(),
-        svc_cidr: "172.16.1.0/24".into(),
-        db_replicas: "3".into(),
-        db_vip: Some("10.0.2.100".into()),
-        ..RenderInput::default()
-    };
+    let seed = RenderInput::seed_example();
     let make = |name, edit: &dyn Fn(&mut RenderInput)| {
         let mut input = seed.clone();
         edit(&mut input);

@@ -89,10 +89,10 @@ impl Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
-        if !self.torn_down.load(Ordering::SeqCst) {
-            if let Err(e) = self.teardown() {
-                eprintln!("ovn-ha-testbed: {e}");
-            }
+        if !self.torn_down.load(Ordering::SeqCst)
+            && let Err(e) = self.teardown()
+        {
+            eprintln!("ovn-ha-testbed: {e}");
         }
     }
 }

@@ -55,10 +55,10 @@ pub(crate) fn teardown_spec(spec: &BedSpec) -> Result<()> {
     // 2. Mounts below the state directory, deepest first.
     for mount in mounts_under(&spec.state_dir()) {
         let m = mount.to_string_lossy().into_owned();
-        if run_quiet("umount", &[&m]).is_err() {
-            if let Err(e) = run_quiet("umount", &["-l", &m]) {
-                problems.push(e.to_string());
-            }
+        if run_quiet("umount", &[&m]).is_err()
+            && let Err(e) = run_quiet("umount", &["-l", &m])
+        {
+            problems.push(e.to_string());
         }
     }
 
@@ -70,28 +70,27 @@ pub(crate) fn teardown_spec(spec: &BedSpec) -> Result<()> {
     }
     for link in bed_links(prefix).unwrap_or_default() {
         // A veth may vanish together with its peer's namespace meanwhile: check again.
-        if link_exists(&link) {
-            if let Err(e) = run_quiet("ip", &["link", "del", &link]) {
-                if link_exists(&link) {
-                    problems.push(e.to_string());
-                }
-            }
+        if link_exists(&link)
+            && let Err(e) = run_quiet("ip", &["link", "del", &link])
+            && link_exists(&link)
+        {
+            problems.push(e.to_string());
         }
     }
 
     // 4. The state directory, only once nothing is mounted below it.
     let state_dir = spec.state_dir();
     if mounts_under(&state_dir).is_empty() {
-        if state_dir.exists() {
-            if let Err(source) = std::fs::remove_dir_all(&state_dir) {
-                problems.push(
-                    BedError::Io {
-                        path: state_dir.clone(),
-                        source,
-                    }
-                    .to_string(),
-                );
-            }
+        if state_dir.exists()
+            && let Err(source) = std::fs::remove_dir_all(&state_dir)
+        {
+            problems.push(
+                BedError::Io {
+                    path: state_dir.clone(),
+                    source,
+                }
+                .to_string(),
+            );
         }
     } else {
         problems.push(format!("mounts remain under {}", state_dir.display()));
@@ -187,16 +186,15 @@ fn unescape_octal(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(v) = bytes
+        if bytes[i] == b'\\'
+            && let Some(v) = bytes
                 .get(i + 1..i + 4)
                 .and_then(|d| std::str::from_utf8(d).ok())
                 .and_then(|d| u8::from_str_radix(d, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -233,10 +231,10 @@ fn pids_in_mount_namespaces(ns_dir: &Path) -> BTreeSet<i32> {
             else {
                 continue;
             };
-            if let Ok(meta) = std::fs::metadata(entry.path().join("ns/mnt")) {
-                if inodes.contains(&meta.ino()) {
-                    pids.insert(pid);
-                }
+            if let Ok(meta) = std::fs::metadata(entry.path().join("ns/mnt"))
+                && inodes.contains(&meta.ino())
+            {
+                pids.insert(pid);
             }
         }
     }

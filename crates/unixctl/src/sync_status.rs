@@ -77,11 +77,9 @@ impl SyncStatus {
 
         let mut blocks: Vec<BlockBuilder> = Vec::new();
         for line in lines {
-            if per_database {
-                if let Some(("database", name)) = key_value(line) {
-                    blocks.push(BlockBuilder::named(name));
-                    continue;
-                }
+            if per_database && let Some(("database", name)) = key_value(line) {
+                blocks.push(BlockBuilder::named(name));
+                continue;
             }
             if blocks.is_empty() {
                 blocks.push(BlockBuilder::default());

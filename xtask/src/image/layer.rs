@@ -92,7 +92,7 @@ impl<W> Hashing<W> {
         }
     }
     fn finish(self) -> (W, String, u64) {
-        let hex = format!("{:x}", self.hasher.finalize());
+        let hex = super::layout::hex(&self.hasher.finalize());
         (self.inner, format!("sha256:{hex}"), self.count)
     }
 }

@@ -57,7 +57,7 @@ fn canonical_json(value: serde_json::Value) -> Result<Vec<u8>> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
 fn descriptor(
@@ -261,4 +261,9 @@ pub fn manifest_digest(layout: &Path, tag: &str) -> Result<String> {
         })
         .map(|m| m.digest().to_string())
         .with_context(|| format!("{} has no image tagged {tag}", path.display()))
+}
+
+/// Lower-case hex of `bytes` (sha2 0.11's digests do not format as hex themselves).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

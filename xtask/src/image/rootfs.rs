@@ -107,7 +107,7 @@ pub fn cache_key() -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    format!("{:x}", h.finalize())[..16].to_owned()
+    super::layout::hex(&h.finalize())[..16].to_owned()
 }
 
 /// An exclusive lock on the cache directory: one process at a time builds, replaces or links the

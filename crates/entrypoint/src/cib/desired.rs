@@ -53,7 +53,7 @@ impl Default for PacemakerTimings {
 
 /// A duration in ms as Pacemaker reads it: whole seconds as `5s`, anything else as `1500ms`.
 pub fn pcmk_duration(ms: u32) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

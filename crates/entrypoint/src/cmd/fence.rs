@@ -279,10 +279,10 @@ impl Watcher {
             self.caught_up
                 .step(Instant::now(), &self.me, &members, &lags)
         };
-        if !changes.is_empty() {
-            if let Some(tx) = &self.publish {
-                let _ = tx.send(changes);
-            }
+        if !changes.is_empty()
+            && let Some(tx) = &self.publish
+        {
+            let _ = tx.send(changes);
         }
         if draining && !shared.drained.load(Ordering::SeqCst) {
             let candidates = self.caught_up.caught_up_peers(&self.me);

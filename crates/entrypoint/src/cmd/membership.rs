@@ -164,10 +164,10 @@ impl Membership {
                 self.pending = Some((pods, at));
             }
         }
-        if let Some((at, backoff)) = self.reload {
-            if Instant::now() >= at {
-                self.try_reload(backoff);
-            }
+        if let Some((at, backoff)) = self.reload
+            && Instant::now() >= at
+        {
+            self.try_reload(backoff);
         }
         if self.reload.is_none() && !self.forget.is_empty() && Instant::now() >= self.next_forget {
             self.next_forget = Instant::now() + FORGET_EVERY;

@@ -470,10 +470,11 @@ fn supervise(
         membership.tick();
         guards.fence.set_members(membership.members());
         let mut gate = guards.gate.borrow_mut();
-        if configured && !gate.is_open() {
-            if let Ok(s) = cluster_status() {
-                gate.tick(me, membership.expected(), &s);
-            }
+        if configured
+            && !gate.is_open()
+            && let Ok(s) = cluster_status()
+        {
+            gate.tick(me, membership.expected(), &s);
         }
         drop(gate);
         if !configured {

@@ -179,24 +179,54 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A thread that runs until asked to stop (or its owner is dropped) and hands back its events.
+struct Background {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<Event>>>,
+}
+
+impl Background {
+    /// Runs `work` with the stop flag on a thread of its own.
+    fn spawn(work: impl FnOnce(Arc<AtomicBool>) -> Vec<Event> + Send + 'static) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        Background {
+            stop,
+            handle: Some(std::thread::spawn(move || work(flag))),
+        }
+    }
+
+    fn stop(mut self) -> Vec<Event> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The 20 ms writability sampler on a thread of its own; stops when asked, when dropped, or
 /// after `limit`.
 struct Sampler {
-    stop: Arc<AtomicBool>,
     two: Arc<AtomicUsize>,
-    handle: Option<JoinHandle<Vec<Event>>>,
+    thread: Background,
 }
 
 impl Sampler {
     fn start(site: Site, vip: Ipv4Addr, epoch: Instant, limit: Duration) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
         let two = Arc::new(AtomicUsize::new(0));
-        let (flag, count) = (stop.clone(), two.clone());
+        let count = two.clone();
         let ports = [
             ovn_ha_config::defaults::NB_PORT,
             ovn_ha_config::defaults::SB_PORT,
         ];
-        let handle = std::thread::spawn(move || {
+        let thread = Background::spawn(move |flag| {
             let mut eyes = Eyes::default();
             let mut samples = Vec::new();
             let end = Instant::now() + limit;
@@ -219,29 +249,15 @@ impl Sampler {
             }
             samples
         });
-        Sampler {
-            stop,
-            two,
-            handle: Some(handle),
-        }
+        Sampler { two, thread }
     }
 
     fn two_writable(&self) -> usize {
         self.two.load(Ordering::SeqCst)
     }
 
-    fn stop(mut self) -> Vec<Event> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Sampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+    fn stop(self) -> Vec<Event> {
+        self.thread.stop()
     }
 }
 
@@ -294,15 +310,12 @@ impl Writers {
 /// `sb-N` every 50 ms; a row is acknowledged when the transaction's reply arrives. Stops when
 /// asked, when dropped, or after its time limit.
 struct SbWriter {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Vec<Event>>>,
+    thread: Background,
 }
 
 impl SbWriter {
     fn start(addr: SocketAddr, epoch: Instant, limit: Duration) -> SbWriter {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
+        let thread = Background::spawn(move |flag| {
             let timeout = Duration::from_secs(2);
             let end = Instant::now() + limit;
             let mut session: Option<TcpStream> = None;
@@ -347,24 +360,11 @@ impl SbWriter {
             }
             ops
         });
-        SbWriter {
-            stop,
-            handle: Some(handle),
-        }
+        SbWriter { thread }
     }
 
-    fn stop(mut self) -> Vec<Event> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for SbWriter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+    fn stop(self) -> Vec<Event> {
+        self.thread.stop()
     }
 }
 
