@@ -1,6 +1,7 @@
 //! Project automation: one binary, one command enum, a module per command. Every subprocess
 //! is logged before it runs (see [`cmd`]).
 
+mod backup;
 mod bench;
 mod bench_agent;
 mod bench_failover;
@@ -42,6 +43,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back up the local cluster's active NB and SB (with SHA256SUMS) into a directory.
+    Backup {
+        /// Directory to write (new or empty).
+        #[arg(long, value_name = "DIR")]
+        output: std::path::PathBuf,
+    },
+    /// Restore a backup into the local cluster's active copy (checksums verified first).
+    Restore {
+        /// Directory written by `cargo xtask backup`.
+        #[arg(long, value_name = "DIR")]
+        input: std::path::PathBuf,
+    },
     /// Stop and remove the local cluster (containers, hosts, links, directories).
     Down,
     /// Install what the tests need, then run fmt, clippy and every test.
@@ -61,6 +74,8 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Status { json } => local::status(json),
         Command::Down => local::down(),
+        Command::Backup { output } => backup::run_backup(&output),
+        Command::Restore { input } => backup::run_restore(&input),
         Command::Image(args) => image::run(&args),
         Command::Bench(cmd) => bench::run(&cmd),
         Command::Chaos(args) => chaos::run(&args),

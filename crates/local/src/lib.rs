@@ -9,6 +9,7 @@
 //! [`cluster`] does the I/O: hosts from the test bed, the image unpacked with umoci, one runc
 //! container per host, and teardown by name. This crate never talks to a Kubernetes API server.
 
+pub mod backup;
 pub mod chaos;
 pub mod cluster;
 pub mod eyes;

@@ -1,6 +1,7 @@
 //! The command line (clap) and the subcommands' I/O. Configuration problems exit with 2, any
 //! other failure with 1.
 
+mod backup;
 mod cold_start;
 mod crash_watch;
 mod fence;
@@ -43,6 +44,21 @@ enum Command {
     Probe {
         #[arg(value_enum)]
         kind: ProbeKind,
+    },
+    /// Write a consistent NB + SB snapshot of the active copy, with SHA256SUMS and a manifest.
+    Backup {
+        /// Directory to write (created if missing; must not hold a backup already).
+        #[arg(long, value_name = "DIR")]
+        output: std::path::PathBuf,
+        /// Back up this copy even though it is not the active (a replica's, labelled so).
+        #[arg(long)]
+        from_standby: bool,
+    },
+    /// Verify a backup's checksums, then replace the active's NB and SB contents with it.
+    Restore {
+        /// Directory written by `backup`.
+        #[arg(long, value_name = "DIR")]
+        input: std::path::PathBuf,
     },
     /// Print what `run` would write, from the same environment (nothing is started).
     Print {
@@ -92,6 +108,11 @@ pub fn main() -> ExitCode {
             ProbeKind::Liveness => probe::liveness(),
         }
         .map_err(Failure::Other),
+        Command::Backup {
+            output,
+            from_standby,
+        } => backup::backup(&output, from_standby),
+        Command::Restore { input } => backup::restore(&input),
         Command::Print { what } => run::print(matches!(what, PrintWhat::Cib)),
     };
     match result {
