@@ -669,18 +669,9 @@ pub(crate) fn clock(d: Duration) -> String {
 /// Held for the whole bench: the e2e fault suite and other benches take the same lock, so
 /// their clusters never run beside ours.
 fn serial_lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
-    use nix::fcntl::{Flock, FlockArg};
-    let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
-        .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
-        .context("cannot create the e2e/bench lock file")?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(l),
-        Err((file, _)) => {
-            eprintln!("==> waiting for an e2e test or another bench to finish (lock)");
-            Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, e)| anyhow::anyhow!("cannot lock the e2e/bench lock file: {e}"))
-        }
-    }
+    Ok(ovn_ha_local::e2e::lock(|| {
+        eprintln!("==> waiting for an e2e test or another bench to finish (lock)")
+    })?)
 }
 
 pub fn run(args: &FailoverArgs) -> Result<ExitCode> {

@@ -53,23 +53,6 @@ fn report(v: &check::Verdict) -> ExitCode {
     }
 }
 
-/// The e2e suite's lock (exclusive flock), so no other local cluster test or benchmark runs
-/// at the same time.
-fn e2e_lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
-    use nix::fcntl::{Flock, FlockArg};
-    let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
-        .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
-        .context("cannot create the e2e lock file")?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(l),
-        Err((file, _)) => {
-            eprintln!("==> waiting for an e2e test or a bench to finish (lock)");
-            Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, e)| anyhow::anyhow!("cannot lock the e2e lock file: {e}"))
-        }
-    }
-}
-
 pub fn run(args: &ChaosArgs) -> Result<ExitCode> {
     if let Some(path) = &args.recheck {
         let text =
@@ -82,7 +65,9 @@ pub fn run(args: &ChaosArgs) -> Result<ExitCode> {
     let Some(seed) = args.seed else {
         anyhow::bail!("--seed is required");
     };
-    let _lock = e2e_lock()?;
+    let _lock = ovn_ha_local::e2e::lock(|| {
+        eprintln!("==> waiting for an e2e test or a bench to finish (lock)")
+    })?;
     let history = args.history.clone().unwrap_or_else(|| {
         crate::cmd::workspace_root()
             .join("target/chaos")

@@ -12,6 +12,7 @@
 pub mod backup;
 pub mod chaos;
 pub mod cluster;
+pub mod e2e;
 pub mod eyes;
 pub mod faults;
 pub mod limits;

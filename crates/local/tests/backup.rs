@@ -10,47 +10,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ovn_ha_local::backup;
-use ovn_ha_local::cluster::{self, Reporter, Site, UpOptions};
+use ovn_ha_local::cluster::{self, Site};
+use ovn_ha_local::e2e::{self, TestCluster};
 use ovn_ha_local::observe;
 use ovn_ha_local::writer;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Held while the test runs: the threads of this process take the mutex, other processes (the
-/// fault suite, chaos, the bench) wait on an exclusive lock of this file.
-struct Serial {
-    _file: nix::fcntl::Flock<std::fs::File>,
-    _guard: std::sync::MutexGuard<'static, ()>,
-}
-
-fn serial() -> Serial {
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
-        .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
-        .unwrap();
-    let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .unwrap();
-    Serial {
-        _file: file,
-        _guard: guard,
-    }
+/// Held for the whole test: no other end-to-end run (fault suite, chaos, a bench) at once.
+fn serial() -> nix::fcntl::Flock<std::fs::File> {
+    e2e::lock(|| eprintln!("  waiting for another end-to-end run (lock)")).unwrap()
 }
 
 const HOSTS: usize = 3;
-
-struct Quiet;
-
-impl Reporter for Quiet {
-    fn step(&mut self, text: &str) {
-        eprintln!("  {text}");
-    }
-    fn command(&mut self, _line: &str) {}
-}
 
 /// This test's own site: clear of deploy (0), the fault suite (20), the benchmarks (30, 31)
 /// and chaos (40).
@@ -66,62 +39,8 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A running cluster, removed (by name) when dropped.
-struct Cluster {
-    site: Site,
-    remote: String,
-    _manifests: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Err(e) = cluster::down(&self.site, &mut Quiet) {
-            eprintln!("teardown: {e}");
-        }
-    }
-}
-
-fn up() -> Cluster {
-    let site = site();
-    // Leftovers of an earlier, killed run.
-    cluster::down(&site, &mut Quiet).unwrap();
-    let layout = workspace().join("target/image/ovn-daemonset");
-    assert!(
-        layout.join("index.json").is_file(),
-        "no image at {}: run `cargo xtask image` (`cargo xtask test` does)",
-        layout.display()
-    );
-    let config = ovn_ha_config::RenderInput {
-        db_vip: Some(site.vip_cidr()),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap()
-    .config;
-    let manifests = tempfile::tempdir().unwrap();
-    let mut key = vec![0u8; 256];
-    key.iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = (i * 11 + 5) as u8);
-    let files = ovn_ha_render::render_all(&config, Some(&key)).unwrap();
-    ovn_ha_render::write_atomically(manifests.path(), &files).unwrap();
-    let opts = UpOptions {
-        manifests: manifests.path().to_path_buf(),
-        image: format!("{}:latest", layout.display()),
-        hosts: HOSTS,
-        vip: config.vip.addr,
-        wait: Duration::from_secs(120),
-        extra_env: Vec::new(),
-        extra_mounts: Vec::new(),
-        realtime: true,
-    };
-    let c = Cluster {
-        remote: config.ovn_north(),
-        site: site.clone(),
-        _manifests: manifests,
-    };
-    cluster::up(&site, &opts, &mut Quiet).unwrap();
-    c
+fn up() -> TestCluster {
+    e2e::up(site(), HOSTS, &workspace()).unwrap()
 }
 
 /// Waits (bounded) until one host is active for both databases and the others replicate both.

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ovn_ha_local::chaos::{check, run, schedule};
+use ovn_ha_local::e2e;
 use std::path::Path;
 
 const SEED: u64 = 2;
@@ -21,19 +22,9 @@ const FAULTS: usize = 4;
 
 #[test]
 fn a_short_seeded_chaos_run_passes_the_checker() {
-    let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
-        .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
-        .unwrap();
-    let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .unwrap();
+    let _lock = e2e::lock(|| eprintln!("  waiting for another end-to-end run (lock)")).unwrap();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let layout = workspace.join("target/image/ovn-daemonset");
-    assert!(
-        layout.join("index.json").is_file(),
-        "no image at {}: run `cargo xtask image` (`cargo xtask test` does)",
-        layout.display()
-    );
+    let layout = e2e::image_layout(&workspace).unwrap();
     let history = tempfile::tempdir().unwrap();
     let opts = run::Options {
         seed: SEED,

@@ -26,7 +26,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ovn_ha_local::cluster::{self, Reporter, Site, UpOptions};
+use ovn_ha_local::cluster::{self, Site};
+use ovn_ha_local::e2e::{self, Quiet, TestCluster};
 use ovn_ha_local::eyes::{self, Eyes, Writable};
 use ovn_ha_local::faults;
 use ovn_ha_local::observe::{self, HostView};
@@ -37,39 +38,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Held while a scenario runs: the threads of this process take the mutex, other processes
-/// (a second `cargo test`) wait on an exclusive lock of this file.
-struct Serial {
-    _file: nix::fcntl::Flock<std::fs::File>,
-    _guard: std::sync::MutexGuard<'static, ()>,
-}
-
-fn serial() -> Serial {
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let file = std::fs::File::create("/run/lock/ovn-ha-e2e.lock")
-        .or_else(|_| std::fs::File::create("/tmp/ovn-ha-e2e.lock"))
-        .unwrap();
-    let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .unwrap();
-    Serial {
-        _file: file,
-        _guard: guard,
-    }
+/// Held while a scenario runs: every scenario, in this process or another (a second
+/// `cargo test`, chaos, a bench), waits on the machine-wide end-to-end lock.
+fn serial() -> nix::fcntl::Flock<std::fs::File> {
+    e2e::lock(|| eprintln!("  waiting for another end-to-end run (lock)")).unwrap()
 }
 
 const HOSTS: usize = 3;
-
-struct Quiet;
-
-impl Reporter for Quiet {
-    fn step(&mut self, text: &str) {
-        eprintln!("  {text}");
-    }
-    fn command(&mut self, _line: &str) {}
-}
 
 fn site() -> Site {
     Site {
@@ -83,64 +58,11 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A running cluster, removed (by name) when dropped.
-struct Cluster {
-    site: Site,
-    remote: String,
-    _manifests: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Err(e) = cluster::down(&self.site, &mut Quiet) {
-            eprintln!("teardown: {e}");
-        }
-    }
-}
-
-fn up() -> Cluster {
-    let site = site();
-    // Leftovers of an earlier, killed run.
-    cluster::down(&site, &mut Quiet).unwrap();
-    let layout = workspace().join("target/image/ovn-daemonset");
-    assert!(
-        layout.join("index.json").is_file(),
-        "no image at {}: run `cargo xtask image` (`cargo xtask test` does)",
-        layout.display()
-    );
-    let config = ovn_ha_config::RenderInput {
-        db_vip: Some(site.vip_cidr()),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap()
-    .config;
-    let manifests = tempfile::tempdir().unwrap();
-    let mut key = vec![0u8; 256];
-    key.iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = (i * 7 + 3) as u8);
-    let files = ovn_ha_render::render_all(&config, Some(&key)).unwrap();
-    ovn_ha_render::write_atomically(manifests.path(), &files).unwrap();
-    let opts = UpOptions {
-        manifests: manifests.path().to_path_buf(),
-        image: format!("{}:latest", layout.display()),
-        hosts: HOSTS,
-        vip: config.vip.addr,
-        wait: Duration::from_secs(120),
-        extra_env: Vec::new(),
-        extra_mounts: Vec::new(),
-        realtime: true,
-    };
-    let c = Cluster {
-        remote: config.ovn_north(),
-        site: site.clone(),
-        _manifests: manifests,
-    };
-    let report = cluster::up(&site, &opts, &mut Quiet).unwrap();
+fn up() -> TestCluster {
+    let c = e2e::up(site(), HOSTS, &workspace()).unwrap();
     eprintln!(
         "  cold bootstrap: first write {:.2} s after the containers started",
-        report.bootstrap.as_secs_f64()
+        c.report.bootstrap.as_secs_f64()
     );
     c
 }
@@ -335,8 +257,8 @@ fn fence_closes(site: &Site) -> usize {
 fn scenario_with(
     name: &str,
     isolation: Isolation,
-    fault: impl FnOnce(&Cluster, &str),
-    recover: impl FnOnce(&Cluster, &str),
+    fault: impl FnOnce(&TestCluster, &str),
+    recover: impl FnOnce(&TestCluster, &str),
 ) -> (usize, String, Option<String>) {
     scenario_prepared(name, isolation, nothing, fault, recover)
 }
@@ -345,9 +267,9 @@ fn scenario_with(
 fn scenario_prepared(
     name: &str,
     isolation: Isolation,
-    prepare: impl FnOnce(&Cluster, &str),
-    fault: impl FnOnce(&Cluster, &str),
-    recover: impl FnOnce(&Cluster, &str),
+    prepare: impl FnOnce(&TestCluster, &str),
+    fault: impl FnOnce(&TestCluster, &str),
+    recover: impl FnOnce(&TestCluster, &str),
 ) -> (usize, String, Option<String>) {
     scenario_mixed(name, isolation, Mix::Mixed, prepare, fault, recover)
 }
@@ -357,9 +279,9 @@ fn scenario_mixed(
     name: &str,
     isolation: Isolation,
     mix: Mix,
-    prepare: impl FnOnce(&Cluster, &str),
-    fault: impl FnOnce(&Cluster, &str),
-    recover: impl FnOnce(&Cluster, &str),
+    prepare: impl FnOnce(&TestCluster, &str),
+    fault: impl FnOnce(&TestCluster, &str),
+    recover: impl FnOnce(&TestCluster, &str),
 ) -> (usize, String, Option<String>) {
     let _serial = serial();
     eprintln!("scenario {name}");
@@ -475,13 +397,17 @@ fn scenario_mixed(
 }
 
 /// [`scenario_with`] for faults that leave the active host's own clients whole.
-fn scenario(name: &str, fault: impl FnOnce(&Cluster, &str), recover: impl FnOnce(&Cluster, &str)) {
+fn scenario(
+    name: &str,
+    fault: impl FnOnce(&TestCluster, &str),
+    recover: impl FnOnce(&TestCluster, &str),
+) {
     scenario_with(name, Isolation::None, fault, recover);
 }
 
-fn nothing(_: &Cluster, _: &str) {}
+fn nothing(_: &TestCluster, _: &str) {}
 
-fn others(c: &Cluster, host: &str) -> Vec<String> {
+fn others(c: &TestCluster, host: &str) -> Vec<String> {
     ovn_ha_local::cluster::running_hosts(&c.site)
         .into_iter()
         .filter(|h| h != host)
@@ -612,7 +538,7 @@ fn cold_start_with_a_stale_copy() {
 #[test]
 fn writers_everywhere_and_no_fault() {
     // The fence has something to judge: both standbys replicate through the replication ports.
-    let replicas_connected = |_: &Cluster, active: &str| {
+    let replicas_connected = |_: &TestCluster, active: &str| {
         for port in [6643, 6644] {
             let out = std::process::Command::new("ip")
                 .args([
@@ -1021,7 +947,7 @@ fn big_row(name: &str) -> serde_json::Value {
 #[test]
 fn large_southbound_resync_without_a_fence_trip() {
     use ovn_ha_local::ovsdb_rpc;
-    let sb = |c: &Cluster| -> std::net::SocketAddr {
+    let sb = |c: &TestCluster| -> std::net::SocketAddr {
         let vip = c.site.vip_cidr();
         format!(
             "{}:{}",

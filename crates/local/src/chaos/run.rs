@@ -570,23 +570,6 @@ fn recover(
     Ok(())
 }
 
-/// Renders the manifests for `site` into `dir`.
-fn render(site: &Site, dir: &Path) -> Result<ovn_ha_config::Config, ChaosError> {
-    let config = ovn_ha_config::RenderInput {
-        db_vip: Some(site.vip_cidr()),
-        ..Default::default()
-    }
-    .validate()
-    .map_err(|p| ChaosError::Config(p.to_string()))?
-    .config;
-    // A fixed authkey: the cluster lives for one run on this machine's own bridge.
-    let key: Vec<u8> = (0..256u32).map(|i| (i * 7 + 3) as u8).collect();
-    let files = ovn_ha_render::render_all(&config, Some(&key))
-        .map_err(|e| ChaosError::Render(e.to_string()))?;
-    ovn_ha_render::write_atomically(dir, &files).map_err(|e| ChaosError::Render(e.to_string()))?;
-    Ok(config)
-}
-
 /// Runs the schedule of `opts` against a fresh cluster; `progress` gets one line per step.
 pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Outcome, ChaosError> {
     let started = Instant::now();
@@ -598,7 +581,8 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Outcome, Ch
         path: std::env::temp_dir(),
         source,
     })?;
-    let config = render(site, manifests.path())?;
+    let config = crate::e2e::render(site, manifests.path())
+        .map_err(|e| ChaosError::Render(e.to_string()))?;
     let remote = config.ovn_north();
     let vip = match config.vip.addr {
         std::net::IpAddr::V4(a) => a,

@@ -1,0 +1,135 @@
+//! What every end-to-end run against a local cluster shares — the fault suite, chaos, the
+//! backup test: one machine-wide lock so no two clusters run at once (they would compete for
+//! two cores and skew each other's timings), manifests rendered for a site with a fixed
+//! authkey, and a cluster that is removed by name when its handle is dropped, also on panic.
+
+use crate::cluster::{self, LocalError, Reporter, Site, UpOptions, UpReport};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The lock file every end-to-end run and benchmark holds exclusively while its cluster runs.
+pub const LOCK_FILE: &str = "/run/lock/ovn-ha-e2e.lock";
+/// Where the lock goes when `/run/lock` does not exist.
+const LOCK_FALLBACK: &str = "/tmp/ovn-ha-e2e.lock";
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum E2eError {
+    #[error("cannot lock {LOCK_FILE}: {0}")]
+    Lock(std::io::Error),
+    #[error("no image at {0}: run `cargo xtask image` (`cargo xtask test` does)")]
+    NoImage(PathBuf),
+    #[error("the manifests for the test site: {0}")]
+    Render(String),
+    #[error(transparent)]
+    Local(#[from] LocalError),
+}
+
+/// Takes the machine-wide lock, waiting for whoever holds it; `waiting` is called once first
+/// if it must wait.
+pub fn lock(waiting: impl FnOnce()) -> Result<Flock<File>, E2eError> {
+    let file = File::create(LOCK_FILE)
+        .or_else(|_| File::create(LOCK_FALLBACK))
+        .map_err(E2eError::Lock)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(l),
+        Err((file, _)) => {
+            waiting();
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| E2eError::Lock(e.into()))
+        }
+    }
+}
+
+/// Renders the manifests for `site` into `dir`, with a fixed authkey (the cluster lives for
+/// one run on this machine's own bridge); returns the validated configuration.
+pub fn render(site: &Site, dir: &Path) -> Result<ovn_ha_config::Config, E2eError> {
+    let config = ovn_ha_config::RenderInput {
+        db_vip: Some(site.vip_cidr()),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|p| E2eError::Render(p.to_string()))?
+    .config;
+    let key: Vec<u8> = (0..256u32).map(|i| (i * 7 + 3) as u8).collect();
+    let files = ovn_ha_render::render_all(&config, Some(&key))
+        .map_err(|e| E2eError::Render(e.to_string()))?;
+    ovn_ha_render::write_atomically(dir, &files).map_err(|e| E2eError::Render(e.to_string()))?;
+    Ok(config)
+}
+
+/// The image layout `cargo xtask image` builds in `workspace`, if it is there.
+pub fn image_layout(workspace: &Path) -> Result<PathBuf, E2eError> {
+    let layout = workspace.join("target/image/ovn-daemonset");
+    if layout.join("index.json").is_file() {
+        Ok(layout)
+    } else {
+        Err(E2eError::NoImage(layout))
+    }
+}
+
+/// Prints the cluster's steps, indented, and not its commands.
+#[derive(Debug)]
+pub struct Quiet;
+
+impl Reporter for Quiet {
+    fn step(&mut self, text: &str) {
+        eprintln!("  {text}");
+    }
+    fn command(&mut self, _line: &str) {}
+}
+
+/// A running test cluster, removed (by name) when dropped.
+#[derive(Debug)]
+pub struct TestCluster {
+    /// Its site.
+    pub site: Site,
+    /// The NB remote at the VIP (`tcp:VIP:6641`).
+    pub remote: String,
+    /// How the start went.
+    pub report: UpReport,
+    _manifests: tempfile::TempDir,
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if let Err(e) = cluster::down(&self.site, &mut Quiet) {
+            eprintln!("teardown: {e}");
+        }
+    }
+}
+
+/// Brings up `hosts` hosts of `site` from the image in `workspace` (removing an earlier,
+/// killed run's leftovers first) and waits until the VIP takes writes.
+pub fn up(site: Site, hosts: usize, workspace: &Path) -> Result<TestCluster, E2eError> {
+    cluster::down(&site, &mut Quiet)?;
+    let layout = image_layout(workspace)?;
+    let manifests = tempfile::tempdir().map_err(|source| LocalError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let config = render(&site, manifests.path())?;
+    let opts = UpOptions {
+        manifests: manifests.path().to_path_buf(),
+        image: format!("{}:latest", layout.display()),
+        hosts,
+        vip: config.vip.addr,
+        wait: Duration::from_secs(120),
+        extra_env: Vec::new(),
+        extra_mounts: Vec::new(),
+        realtime: true,
+    };
+    let mut c = TestCluster {
+        remote: config.ovn_north(),
+        site,
+        report: UpReport {
+            hosts: Vec::new(),
+            bootstrap: Duration::ZERO,
+        },
+        _manifests: manifests,
+    };
+    // From here on a failure drops `c`, which removes whatever was started.
+    c.report = cluster::up(&c.site, &opts, &mut Quiet)?;
+    Ok(c)
+}
