@@ -206,11 +206,7 @@ impl Reporter for Quiet {
 
 /// The Pacemaker stacks' hosts (subnet 30); every stack uses the same ones, one at a time.
 pub(crate) fn site() -> Site {
-    Site {
-        prefix: "bench".into(),
-        subnet: 30,
-        state_dir: PathBuf::from("/var/lib/ovn-ha-bench"),
-    }
+    Site::named("bench", 30)
 }
 
 /// Renders the manifests for the bench site into a temporary directory.

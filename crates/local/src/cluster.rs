@@ -33,6 +33,16 @@ impl Site {
         }
     }
 
+    /// A site of tests or benchmarks: hosts `PREFIX-h*` on bridge 198.18.SUBNET.1/24, state
+    /// under `/var/lib/ovn-ha-PREFIX` (the plan of subnets is in [`crate::e2e`]).
+    pub fn named(prefix: &str, subnet: u8) -> Site {
+        Site {
+            prefix: prefix.into(),
+            subnet,
+            state_dir: PathBuf::from(format!("/var/lib/ovn-ha-{prefix}")),
+        }
+    }
+
     /// The VIP rendered for this site: `.100` of its subnet, with the prefix length.
     pub fn vip_cidr(&self) -> String {
         format!("198.18.{}.100/24", self.subnet)

@@ -2,6 +2,10 @@
 //! backup test: one machine-wide lock so no two clusters run at once (they would compete for
 //! two cores and skew each other's timings), manifests rendered for a site with a fixed
 //! authkey, and a cluster that is removed by name when its handle is dropped, also on panic.
+//!
+//! Sites (`Site::named`), one per kind of run so that none clashes with another's leftovers:
+//! `cargo xtask deploy` 0 (`Site::local`), the fault suite `e2e` 20, the benchmarks `bench` 30
+//! and 31, chaos `chaos` 40, the backup test `bkp` 50.
 
 use crate::cluster::{self, LocalError, Reporter, Site, UpOptions, UpReport};
 use nix::fcntl::{Flock, FlockArg};
@@ -59,9 +63,14 @@ pub fn render(site: &Site, dir: &Path) -> Result<ovn_ha_config::Config, E2eError
     Ok(config)
 }
 
-/// The image layout `cargo xtask image` builds in `workspace`, if it is there.
-pub fn image_layout(workspace: &Path) -> Result<PathBuf, E2eError> {
-    let layout = workspace.join("target/image/ovn-daemonset");
+/// The workspace this crate was built in (where `cargo xtask image` puts the image).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The image layout `cargo xtask image` builds in the workspace, if it is there.
+pub fn image_layout() -> Result<PathBuf, E2eError> {
+    let layout = workspace().join("target/image/ovn-daemonset");
     if layout.join("index.json").is_file() {
         Ok(layout)
     } else {
@@ -100,11 +109,11 @@ impl Drop for TestCluster {
     }
 }
 
-/// Brings up `hosts` hosts of `site` from the image in `workspace` (removing an earlier,
-/// killed run's leftovers first) and waits until the VIP takes writes.
-pub fn up(site: Site, hosts: usize, workspace: &Path) -> Result<TestCluster, E2eError> {
+/// Brings up `hosts` hosts of `site` from the workspace's image (removing an earlier, killed
+/// run's leftovers first) and waits until the VIP takes writes.
+pub fn up(site: Site, hosts: usize) -> Result<TestCluster, E2eError> {
     cluster::down(&site, &mut Quiet)?;
-    let layout = image_layout(workspace)?;
+    let layout = image_layout()?;
     let manifests = tempfile::tempdir().map_err(|source| LocalError::Io {
         path: std::env::temp_dir(),
         source,

@@ -15,7 +15,6 @@ use ovn_ha_local::e2e::{self, TestCluster};
 use ovn_ha_local::observe;
 use ovn_ha_local::writer;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Held for the whole test: no other end-to-end run (fault suite, chaos, a bench) at once.
@@ -25,22 +24,13 @@ fn serial() -> nix::fcntl::Flock<std::fs::File> {
 
 const HOSTS: usize = 3;
 
-/// This test's own site: clear of deploy (0), the fault suite (20), the benchmarks (30, 31)
-/// and chaos (40).
+/// This test's own site (the plan is in `ovn_ha_local::e2e`).
 fn site() -> Site {
-    Site {
-        prefix: "bkp".into(),
-        subnet: 50,
-        state_dir: PathBuf::from("/var/lib/ovn-ha-bkp"),
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Site::named("bkp", 50)
 }
 
 fn up() -> TestCluster {
-    e2e::up(site(), HOSTS, &workspace()).unwrap()
+    e2e::up(site(), HOSTS).unwrap()
 }
 
 /// Waits (bounded) until one host is active for both databases and the others replicate both.

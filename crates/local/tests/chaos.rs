@@ -15,7 +15,6 @@
 
 use ovn_ha_local::chaos::{check, run, schedule};
 use ovn_ha_local::e2e;
-use std::path::Path;
 
 const SEED: u64 = 2;
 const FAULTS: usize = 4;
@@ -23,8 +22,7 @@ const FAULTS: usize = 4;
 #[test]
 fn a_short_seeded_chaos_run_passes_the_checker() {
     let _lock = e2e::lock(|| eprintln!("  waiting for another end-to-end run (lock)")).unwrap();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let layout = e2e::image_layout(&workspace).unwrap();
+    let layout = e2e::image_layout().unwrap();
     let history = tempfile::tempdir().unwrap();
     let opts = run::Options {
         seed: SEED,

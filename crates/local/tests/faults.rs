@@ -33,7 +33,7 @@ use ovn_ha_local::faults;
 use ovn_ha_local::observe::{self, HostView};
 use ovn_ha_local::writer::{self, Writer, WriterSpec};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,19 +47,11 @@ fn serial() -> nix::fcntl::Flock<std::fs::File> {
 const HOSTS: usize = 3;
 
 fn site() -> Site {
-    Site {
-        prefix: "e2e".into(),
-        subnet: 20,
-        state_dir: PathBuf::from("/var/lib/ovn-ha-e2e"),
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Site::named("e2e", 20)
 }
 
 fn up() -> TestCluster {
-    let c = e2e::up(site(), HOSTS, &workspace()).unwrap();
+    let c = e2e::up(site(), HOSTS).unwrap();
     eprintln!(
         "  cold bootstrap: first write {:.2} s after the containers started",
         c.report.bootstrap.as_secs_f64()

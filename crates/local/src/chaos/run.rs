@@ -43,11 +43,7 @@ const THROTTLE_RATE: &str = "200kbit";
 /// clashes with `cargo xtask deploy`'s cluster (subnet 0), the fault suite's (20) or the
 /// benchmarks' (30, 31).
 pub fn site() -> Site {
-    Site {
-        prefix: "chaos".into(),
-        subnet: 40,
-        state_dir: PathBuf::from("/var/lib/ovn-ha-chaos"),
-    }
+    Site::named("chaos", 40)
 }
 
 /// What to run.
