@@ -210,6 +210,12 @@ pub const PARAMS: &[ParamDef] = &[
         "Promotion gate file (empty: none)",
         "A file another process on this host writes: while it reads closed this copy is not promotable (its promotion score is -INFINITY), e.g. during a cold start until the copies' data positions have been compared. Empty: no gate.",
     ),
+    p(
+        "client_proxy",
+        Some("no"),
+        "Clients and standbys reach the server through a proxy (yes/no)",
+        "yes: another process on this host listens on the client and replication ports (e.g. the ovnkube-db-ha entrypoint's semi-synchronous proxy) and joins each connection to the server's unix socket; the server itself listens on no TCP port. no: the server listens on them itself.",
+    ),
 ];
 
 /// `tcp` or `ssl`.
@@ -285,6 +291,8 @@ pub struct Params {
     pub state_dir: PathBuf,
     /// The promotion gate file, if any (see [`crate::score::gate_closed`]).
     pub promotion_gate: Option<PathBuf>,
+    /// A proxy on this host listens on the TCP ports; the server only on its unix socket.
+    pub client_proxy: bool,
 }
 
 fn configured(name: &str, reason: impl std::fmt::Display) -> OcfError {
@@ -462,6 +470,7 @@ impl Params {
                 "" => None,
                 _ => Some(r.path("promotion_gate")?),
             },
+            client_proxy: r.boolean("client_proxy")?,
         })
     }
 }

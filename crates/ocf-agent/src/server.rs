@@ -40,8 +40,10 @@ pub fn server_args(params: &Params, l: &DbLayout, sync_from: &str) -> Vec<OsStri
             a.push(format!("--ssl-ciphers=db:{schema},SSL,ssl_ciphers").into());
         }
     }
-    a.push(format!("--remote={}", listen_target(params, l)).into());
-    if l.endpoint.replication_port != l.endpoint.port {
+    if !params.client_proxy {
+        a.push(format!("--remote={}", listen_target(params, l)).into());
+    }
+    if l.endpoint.replication_port != l.endpoint.port && !params.client_proxy {
         a.push(format!("--remote={}", replication_listen_target(params, l)).into());
     }
     a.push(format!("--sync-from={sync_from}").into());
@@ -50,8 +52,11 @@ pub fn server_args(params: &Params, l: &DbLayout, sync_from: &str) -> Vec<OsStri
 }
 
 /// The clients' listening remote, e.g. `ptcp:6641:192.0.2.10` (or `ptcp:6641` on all
-/// addresses).
+/// addresses); the unix socket when a proxy listens on the port.
 pub fn listen_target(params: &Params, l: &DbLayout) -> String {
+    if params.client_proxy {
+        return format!("punix:{}", l.sock.display());
+    }
     listener(params, l, l.endpoint.port)
 }
 
@@ -248,6 +253,31 @@ mod tests {
         ] {
             assert!(a.iter().any(|x| x == want), "missing {want} in {a:?}");
         }
+    }
+
+    /// Behind a proxy the server listens on its unix socket only (the proxy holds the TCP
+    /// ports) and the connection row names that socket; standbys still follow the
+    /// replication port on master_ip, where the active's proxy listens.
+    #[test]
+    fn behind_a_proxy() {
+        let env = [
+            ("OCF_RESKEY_nb_replication_port", "6643"),
+            ("OCF_RESKEY_client_proxy", "yes"),
+        ];
+        let a = args(&env, Db::Nb);
+        assert!(!a.iter().any(|x| x.starts_with("--remote=ptcp:")), "{a:?}");
+        assert!(
+            a.iter().any(|x| x == "--sync-from=tcp:192.0.2.10:6643"),
+            "{a:?}"
+        );
+        let mut pairs = vec![("OCF_RESKEY_master_ip", "192.0.2.10")];
+        pairs.extend_from_slice(&env);
+        let p = Params::from_env(&Env::from_pairs(pairs)).unwrap();
+        let c = connection_args(&p, &DbLayout::new(&p, Db::Nb));
+        assert!(
+            c.contains(&"target=\"punix:/var/run/ovn/ovnnb_db.sock\"".to_owned()),
+            "{c:?}"
+        );
     }
 
     /// A database made from an older schema is backed up and converted; a missing one is

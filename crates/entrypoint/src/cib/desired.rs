@@ -118,6 +118,8 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         NvPair::new("nb_replication_port", d.replication_ports[0].to_string()),
         NvPair::new("sb_replication_port", d.replication_ports[1].to_string()),
         NvPair::new("promotion_gate", crate::cold_start::GATE_FILE),
+        // The entrypoint's semi-synchronous proxy (`semi_sync`) holds the TCP ports.
+        NvPair::new("client_proxy", "yes"),
     ];
     db_params.sort_by(|a, b| a.name.cmp(&b.name));
     let db = Primitive {

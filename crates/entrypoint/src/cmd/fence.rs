@@ -12,6 +12,7 @@
 
 use super::pcmk::set_caught_up;
 use super::quorum::QuorumWatch;
+use super::sync_proxy::Control;
 use super::tcp_diag::Diag;
 use super::vip;
 use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LAG_LIMIT, LagTracker, Stream, drained};
@@ -50,6 +51,8 @@ struct Shared {
     members: Mutex<Vec<(String, IpAddr)>>,
     /// Raised by the quorum watcher while this node has no quorum.
     quorum_lost: Arc<AtomicBool>,
+    /// The semi-synchronous proxy, which holds the client listeners.
+    proxy: Option<Arc<Control>>,
 }
 
 /// The running fence thread, and the quorum watcher whose flag it acts on.
@@ -61,14 +64,28 @@ pub struct FenceWatch {
 
 impl FenceWatch {
     /// Starts watching the replica connections on the replication ports (NB, SB) and this
-    /// node's quorum; `me` is this node's name, `vip` the address to release on a quorum loss.
-    pub fn start(replication_ports: [u16; 2], me: String, vip: IpAddr) -> Self {
-        let shared = Arc::new(Shared::default());
+    /// node's quorum; `me` is this node's name, `vip` the address to release on a quorum loss,
+    /// `proxy` the semi-synchronous proxy's control (its client listeners close with the
+    /// fence, its slow replicas are not caught up, it shares the quorum flag).
+    pub fn start(
+        replication_ports: [u16; 2],
+        me: String,
+        vip: IpAddr,
+        proxy: Option<Arc<Control>>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            quorum_lost: proxy
+                .as_ref()
+                .map(|p| Arc::clone(&p.quorum_lost))
+                .unwrap_or_default(),
+            proxy,
+            ..Shared::default()
+        });
         let quorum = QuorumWatch::start(Arc::clone(&shared.quorum_lost));
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("replication-fence".into())
-            .spawn(move || Watcher::new(replication_ports, me, vip).run(&s))
+            .spawn(move || Watcher::new(replication_ports, me, vip, s.proxy.clone()).run(&s))
             .map_err(|e| log(format!("cannot start: {e}")))
             .ok();
         FenceWatch {
@@ -177,10 +194,11 @@ struct Watcher {
     drain_closed: [bool; 2],
     /// Closed (and the VIP released) for lack of quorum.
     quorum_closed: bool,
+    proxy: Option<Arc<Control>>,
 }
 
 impl Watcher {
-    fn new(ports: [u16; 2], me: String, vip: IpAddr) -> Self {
+    fn new(ports: [u16; 2], me: String, vip: IpAddr, proxy: Option<Arc<Control>>) -> Self {
         Watcher {
             ports,
             me,
@@ -194,6 +212,7 @@ impl Watcher {
             removed: Default::default(),
             drain_closed: [false; 2],
             quorum_closed: false,
+            proxy,
         }
     }
 
@@ -204,7 +223,7 @@ impl Watcher {
         }
         for (i, r) in self.removed.iter_mut().enumerate() {
             if !r.is_empty() {
-                open(i, r, "the watcher stops");
+                open(i, r, "the watcher stops", self.proxy.as_deref());
             }
         }
     }
@@ -231,7 +250,12 @@ impl Watcher {
             if !draining {
                 for i in 0..2 {
                     if !self.fences[i].is_closed() {
-                        open(i, &mut self.removed[i], "quorum is back");
+                        open(
+                            i,
+                            &mut self.removed[i],
+                            "quorum is back",
+                            self.proxy.as_deref(),
+                        );
                     }
                 }
             }
@@ -245,14 +269,24 @@ impl Watcher {
                 self.drain_closed[i] = true;
             } else if !holding && !self.removed[i].is_empty() && !self.fences[i].is_closed() {
                 // An earlier reopen failed in part: try again.
-                open(i, &mut self.removed[i], "retrying");
+                open(i, &mut self.removed[i], "retrying", self.proxy.as_deref());
             }
             let Some((replicas, streams)) =
                 replicas(&mut self.diag, self.ports[i], &mut self.failing)
             else {
                 continue;
             };
-            let lag = self.trackers[i].step(Instant::now(), &streams);
+            let mut lag = self.trackers[i].step(Instant::now(), &streams);
+            // A replica the proxy's rounds stopped waiting for lacks acknowledged writes,
+            // whatever its TCP acknowledgements say.
+            if let Some(p) = &self.proxy {
+                let excluded = p.excluded();
+                for (remote, l) in lag.iter_mut() {
+                    if excluded.contains(remote) {
+                        *l = (*l).max(LAG_LIMIT);
+                    }
+                }
+            }
             let replicas: Vec<Replica> = replicas
                 .into_iter()
                 .map(|r| Replica {
@@ -264,7 +298,9 @@ impl Watcher {
             all_streams.push(streams);
             match self.fences[i].step(Instant::now(), &replicas) {
                 Some(Change::Close(why)) => self.close(i, &why),
-                Some(Change::Open(why)) if !holding => open(i, &mut self.removed[i], &why),
+                Some(Change::Open(why)) if !holding => {
+                    open(i, &mut self.removed[i], &why, self.proxy.as_deref());
+                }
                 _ => {}
             }
         }
@@ -299,6 +335,9 @@ impl Watcher {
     /// Removes the client remotes of database `i`, remembering them for the reopen.
     fn close(&mut self, i: usize, why: &str) {
         let (name, ctl) = CONTROLS[i];
+        if let Some(p) = &self.proxy {
+            p.close(i);
+        }
         match close(ctl, self.ports[i]) {
             Ok(r) => {
                 log(format!(
@@ -392,8 +431,11 @@ fn close(ctl: &str, replication_port: u16) -> Result<Vec<String>, String> {
 
 /// Adds the removed remotes back; keeps those that failed for the next poll. A server that is
 /// gone (stopped after the quorum loss) has nothing to reopen.
-fn open(i: usize, removed: &mut Vec<String>, why: &str) {
+fn open(i: usize, removed: &mut Vec<String>, why: &str, proxy: Option<&Control>) {
     let (name, ctl) = CONTROLS[i];
+    if let Some(p) = proxy {
+        p.open(i);
+    }
     let retry = why == "retrying";
     let mut c = match Client::connect(ctl, CALL_LIMIT) {
         Ok(c) => c,

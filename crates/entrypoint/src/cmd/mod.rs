@@ -16,6 +16,7 @@ mod quorum;
 mod run;
 mod status;
 mod supervise;
+mod sync_proxy;
 mod tcp_diag;
 mod vip;
 

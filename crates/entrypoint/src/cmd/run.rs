@@ -12,6 +12,7 @@ use super::pod_watch::{self, WatchReport, WatchTarget};
 use super::supervise::{
     Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
 };
+use super::sync_proxy::SyncProxy;
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
@@ -49,6 +50,8 @@ struct Guards {
     fence: FenceWatch,
     /// The cold-start promotion gate (ticked by the supervisor, on its thread only).
     gate: std::cell::RefCell<Gate>,
+    /// The semi-synchronous proxy; dropped last, after the fence that uses its control.
+    _proxy: SyncProxy,
 }
 
 /// Everything validated before anything is started or written.
@@ -295,6 +298,13 @@ pub fn run() -> Result<(), Failure> {
     write_file(COROSYNC_CONF_PATH, conf_text(&p).as_bytes(), 0o644)?;
     // Closed before Pacemaker can start the agent: no copy is promotable until compared.
     let gate = Gate::close_before_start()?;
+    // Listening before the VIP can arrive: the servers listen only on their unix sockets.
+    let proxy = SyncProxy::start(
+        p.config.vip.addr,
+        [p.config.nb_port, p.config.sb_port],
+        p.config.replication_ports,
+    )
+    .context("starting the semi-synchronous proxy")?;
     match seed_cib(&p.cib) {
         Ok(true) => log("wrote the first CIB of this node"),
         Ok(false) => {}
@@ -352,7 +362,13 @@ pub fn run() -> Result<(), Failure> {
             log("crash restart in place is off (OVN_DB_HA_CRASH_RESTART)");
             CrashWatch::off()
         },
-        fence: FenceWatch::start(p.config.replication_ports, me.clone(), p.config.vip.addr),
+        fence: FenceWatch::start(
+            p.config.replication_ports,
+            me.clone(),
+            p.config.vip.addr,
+            Some(proxy.control()),
+        ),
+        _proxy: proxy,
         gate: std::cell::RefCell::new(gate),
     };
     // A panic anywhere from here on, this thread's included, takes the failure path below.

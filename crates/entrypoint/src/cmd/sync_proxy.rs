@@ -1,0 +1,653 @@
+//! The semi-synchronous proxy (see `semi_sync` for why and how): it listens on the VIP's
+//! client and replication ports of both databases (bound with `IP_FREEBIND`, so it is ready
+//! before the VIP arrives), joins each connection to the local server's unix socket, and holds
+//! every byte the server sends a client until a barrier round through the replicas that
+//! started after those bytes arrived has completed. Replica connections are forwarded message
+//! by message, with the round's echoes put between messages and their replies taken out.
+//!
+//! It runs on a tokio runtime of its own thread. The replication fence closes and reopens the
+//! client listeners through [`Control`], reads which replicas the rounds excluded (so they are
+//! not marked caught up) and shares its quorum flag (no release without a confirmation while
+//! the quorum is lost).
+
+use ovnkube_db_ha::jsonrpc_frame::Framer;
+use ovnkube_db_ha::semi_sync::{
+    Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::sync::{Notify, mpsc, watch};
+
+/// The servers' unix sockets (the agent's default `run_dir`), NB then SB.
+const SOCKETS: [(&str, &str); 2] = [
+    ("NB", "/var/run/ovn/ovnnb_db.sock"),
+    ("SB", "/var/run/ovn/ovnsb_db.sock"),
+];
+/// One read.
+const CHUNK: usize = 64 * 1024;
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("ovnkube-db-ha: sync proxy: {}", msg.as_ref());
+}
+
+/// What the fence shares with the proxy.
+#[derive(Debug)]
+pub struct Control {
+    closed: [watch::Sender<bool>; 2],
+    excluded: Mutex<BTreeSet<SocketAddr>>,
+    /// Raised by the quorum watcher while this node has no quorum.
+    pub quorum_lost: Arc<AtomicBool>,
+}
+
+impl Control {
+    fn new() -> Self {
+        Control {
+            closed: [watch::Sender::new(false), watch::Sender::new(false)],
+            excluded: Mutex::new(BTreeSet::new()),
+            quorum_lost: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Stops taking clients of database `i` (0 NB, 1 SB): the listener closes and every
+    /// client connection is dropped.
+    pub fn close(&self, i: usize) {
+        self.closed[i].send_replace(true);
+    }
+
+    /// Takes clients of database `i` again.
+    pub fn open(&self, i: usize) {
+        self.closed[i].send_replace(false);
+    }
+
+    /// Replica connections the rounds no longer wait for (too slow): not caught up.
+    pub fn excluded(&self) -> BTreeSet<SocketAddr> {
+        self.excluded.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    fn set_excluded(&self, addr: SocketAddr, excluded: bool) {
+        if let Ok(mut e) = self.excluded.lock() {
+            if excluded {
+                e.insert(addr);
+            } else {
+                e.remove(&addr);
+            }
+        }
+    }
+}
+
+/// The running proxy.
+pub struct SyncProxy {
+    control: Arc<Control>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SyncProxy {
+    /// Starts proxying `vip`'s client ports `ports` and replication ports `replication` (NB,
+    /// SB) to the local servers.
+    pub fn start(vip: IpAddr, ports: [u16; 2], replication: [u16; 2]) -> std::io::Result<Self> {
+        let control = Arc::new(Control::new());
+        let mut listeners = Vec::new();
+        for i in 0..2 {
+            listeners.push((
+                bind(SocketAddr::new(vip, ports[i]))?,
+                bind(SocketAddr::new(vip, replication[i]))?,
+            ));
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let c = Arc::clone(&control);
+        let thread = std::thread::Builder::new()
+            .name("sync-proxy".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("sync-proxy-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        log(format!("cannot start its runtime: {e}"));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    for (i, (client, replica)) in listeners.into_iter().enumerate() {
+                        serve(i, client, replica, &c);
+                    }
+                    let _ = stopped.await;
+                });
+                rt.shutdown_background();
+            })?;
+        log(format!(
+            "holding client replies until the replicas confirm: NB {vip} {}/{}, SB {}/{}",
+            ports[0], replication[0], ports[1], replication[1]
+        ));
+        Ok(SyncProxy {
+            control,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The handle the fence uses.
+    pub fn control(&self) -> Arc<Control> {
+        Arc::clone(&self.control)
+    }
+
+    /// Stops every listener and connection.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SyncProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A listening socket on `addr`, bound even while `addr` is not (yet) a local address.
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, listen,
+        setsockopt, socket, sockopt,
+    };
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    setsockopt(&fd, sockopt::IpFreebind, &true)?;
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    match addr {
+        SocketAddr::V4(a) => bind(raw, &SockaddrIn::from(a)),
+        SocketAddr::V6(a) => bind(raw, &SockaddrIn6::from(a)),
+    }
+    .map_err(|e| std::io::Error::other(format!("binding {addr}: {e}")))?;
+    listen(&fd, Backlog::new(1024).unwrap_or(Backlog::MAXCONN))?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
+/// Starts database `i`'s accept loops and its round keeper.
+fn serve(
+    i: usize,
+    client: std::net::TcpListener,
+    replica: std::net::TcpListener,
+    control: &Arc<Control>,
+) {
+    let (name, sock) = SOCKETS[i];
+    let gate = Arc::new(Gate::default());
+    let (hub_tx, hub_rx) = mpsc::unbounded_channel();
+    tokio::spawn(keep_rounds(
+        name,
+        Arc::clone(&gate),
+        hub_rx,
+        Arc::clone(control),
+    ));
+    let closed = control.closed[i].subscribe();
+    tokio::spawn(accept_clients(client, PathBuf::from(sock), gate, closed));
+    tokio::spawn(accept_replicas(replica, PathBuf::from(sock), hub_tx));
+}
+
+/// The barrier rounds of one database, as the client connections see them.
+#[derive(Debug, Default)]
+struct Gate {
+    /// The last round started.
+    started: AtomicU64,
+    /// The highest round any held bytes wait for.
+    requested: AtomicU64,
+    completed: watch::Sender<u64>,
+    wake: Notify,
+}
+
+impl Gate {
+    /// Bytes just arrived: the round that releases them (one that starts from now on).
+    fn request(&self) -> u64 {
+        let need = self.started.load(Ordering::SeqCst) + 1;
+        self.requested.fetch_max(need, Ordering::SeqCst);
+        self.wake.notify_one();
+        need
+    }
+
+    async fn released(&self, need: u64) {
+        let mut rx = self.completed.subscribe();
+        let _ = rx.wait_for(|done| *done >= need).await;
+    }
+}
+
+async fn accept_clients(
+    listener: std::net::TcpListener,
+    sock: PathBuf,
+    gate: Arc<Gate>,
+    mut closed: watch::Receiver<bool>,
+) {
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            log(format!("listener address: {e}"));
+            return;
+        }
+    };
+    let mut listener = Some(listener);
+    loop {
+        // Closed: no listener at all, so clients are refused as by a server that is gone.
+        if *closed.borrow_and_update() {
+            listener = None;
+            if closed.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let std_listener = match listener.take() {
+            Some(l) => l,
+            None => match bind(addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    log(format!("reopening {addr}: {e}"));
+                    return;
+                }
+            },
+        };
+        let l = match TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                log(format!("listening on {addr}: {e}"));
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                accepted = l.accept() => match accepted {
+                    Ok((down, _)) => {
+                        let _ = down.set_nodelay(true);
+                        tokio::spawn(client_link(down, sock.clone(), Arc::clone(&gate), closed.clone()));
+                    }
+                    Err(e) => log(format!("accepting on {addr}: {e}")),
+                },
+                changed = closed.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if *closed.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One client: its requests go straight to the server; the server's bytes wait for a round.
+async fn client_link(
+    down: TcpStream,
+    sock: PathBuf,
+    gate: Arc<Gate>,
+    mut closed: watch::Receiver<bool>,
+) {
+    let Ok(up) = UnixStream::connect(&sock).await else {
+        return;
+    };
+    let (mut dr, mut dw) = down.into_split();
+    let (mut ur, mut uw) = up.into_split();
+    let to_server = async {
+        let _ = tokio::io::copy(&mut dr, &mut uw).await;
+        let _ = uw.shutdown().await;
+    };
+    let to_client = async {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match ur.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let need = gate.request();
+            gate.released(need).await;
+            if dw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = dw.shutdown().await;
+    };
+    let run = async {
+        tokio::pin!(to_server, to_client);
+        tokio::select! {
+            () = &mut to_client => {}
+            // The client sent everything: its replies still come.
+            () = &mut to_server => to_client.await,
+        }
+    };
+    tokio::select! {
+        () = run => {}
+        _ = closed.wait_for(|c| *c) => {}
+    }
+}
+
+/// What a replica connection tells the round keeper.
+enum HubEvent {
+    Up {
+        link: u64,
+        addr: SocketAddr,
+        barriers: mpsc::UnboundedSender<u64>,
+    },
+    /// Its initial copy has been forwarded: it can confirm rounds from now on.
+    Eligible(u64),
+    Confirmed {
+        link: u64,
+        round: u64,
+    },
+    Gone(u64),
+}
+
+struct LinkState {
+    addr: SocketAddr,
+    barriers: mpsc::UnboundedSender<u64>,
+    eligible: bool,
+}
+
+/// Runs the rounds of one database: one at a time, each covering every byte that arrived
+/// before it started.
+async fn keep_rounds(
+    name: &'static str,
+    gate: Arc<Gate>,
+    mut events: mpsc::UnboundedReceiver<HubEvent>,
+    control: Arc<Control>,
+) {
+    let mut links: BTreeMap<u64, LinkState> = BTreeMap::new();
+    let mut excluded: BTreeSet<u64> = BTreeSet::new();
+    let mut current: Option<Round> = None;
+    let mut degraded = false;
+    loop {
+        let now = Instant::now();
+        if current.is_none()
+            && gate.requested.load(Ordering::SeqCst) > gate.started.load(Ordering::SeqCst)
+        {
+            let id = gate.started.load(Ordering::SeqCst) + 1;
+            gate.started.store(id, Ordering::SeqCst);
+            let required = links
+                .iter()
+                .filter(|(l, s)| s.eligible && !excluded.contains(l))
+                .map(|(l, _)| *l)
+                .collect();
+            for s in links.values().filter(|s| s.eligible) {
+                let _ = s.barriers.send(id);
+            }
+            current = Some(Round::new(id, now, required));
+        }
+        let mut deadline = None;
+        if let Some(round) = &current {
+            let quorum_lost = control.quorum_lost.load(Ordering::SeqCst);
+            match round.verdict(now, quorum_lost) {
+                Verdict::Wait(at) => deadline = Some(at),
+                Verdict::Done { excluded: slow } => {
+                    for l in slow {
+                        exclude(name, &links, &mut excluded, l, &control, "too slow");
+                    }
+                    if degraded && round.confirmations() > 0 {
+                        degraded = false;
+                        log(format!("{name}: a replica confirms again"));
+                    }
+                    gate.completed.send_replace(round.id);
+                    current = None;
+                    continue;
+                }
+                Verdict::Degraded { excluded: stuck } => {
+                    if !degraded {
+                        degraded = true;
+                        log(format!(
+                            "{name}: no replica confirmed for {:?} with the quorum held; \
+                             replying without a confirmation until one does",
+                            ovnkube_db_ha::semi_sync::MAX_HOLD
+                        ));
+                    }
+                    for l in stuck {
+                        exclude(name, &links, &mut excluded, l, &control, "stuck");
+                    }
+                    gate.completed.send_replace(round.id);
+                    current = None;
+                    continue;
+                }
+            }
+        }
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = events.recv() => match ev {
+                None => return,
+                Some(HubEvent::Up { link, addr, barriers }) => {
+                    links.insert(link, LinkState { addr, barriers, eligible: false });
+                }
+                Some(HubEvent::Eligible(link)) => {
+                    if let Some(s) = links.get_mut(&link) {
+                        s.eligible = true;
+                        log(format!("{name}: replica {} has its initial copy", s.addr));
+                    }
+                }
+                Some(HubEvent::Confirmed { link, round }) => {
+                    if let Some(r) = current.as_mut().filter(|r| r.id == round) {
+                        r.confirm(link);
+                        if r.started().elapsed() < SLOW && excluded.remove(&link)
+                            && let Some(s) = links.get(&link)
+                        {
+                            control.set_excluded(s.addr, false);
+                            log(format!("{name}: replica {} confirms in time again", s.addr));
+                        }
+                    }
+                }
+                Some(HubEvent::Gone(link)) => {
+                    if let Some(s) = links.remove(&link) {
+                        control.set_excluded(s.addr, false);
+                    }
+                    excluded.remove(&link);
+                    if let Some(r) = current.as_mut() {
+                        r.gone(link);
+                    }
+                }
+            },
+            () = gate.wake.notified() => {}
+            () = sleep => {}
+        }
+    }
+}
+
+fn exclude(
+    name: &str,
+    links: &BTreeMap<u64, LinkState>,
+    excluded: &mut BTreeSet<u64>,
+    link: u64,
+    control: &Control,
+    why: &str,
+) {
+    if excluded.insert(link)
+        && let Some(s) = links.get(&link)
+    {
+        control.set_excluded(s.addr, true);
+        log(format!(
+            "{name}: replica {} no longer waited for ({why}); not caught up",
+            s.addr
+        ));
+    }
+}
+
+async fn accept_replicas(
+    listener: std::net::TcpListener,
+    sock: PathBuf,
+    hub: mpsc::UnboundedSender<HubEvent>,
+) {
+    let l = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            log(format!("replication listener: {e}"));
+            return;
+        }
+    };
+    let mut next = 0u64;
+    loop {
+        match l.accept().await {
+            Ok((down, addr)) => {
+                next += 1;
+                let _ = down.set_nodelay(true);
+                tokio::spawn(replica_link(down, addr, sock.clone(), hub.clone(), next));
+            }
+            Err(e) => log(format!("accepting a replica: {e}")),
+        }
+    }
+}
+
+/// Whole messages of one direction: bytes in, complete messages out.
+#[derive(Default)]
+struct Messages {
+    framer: Framer,
+    partial: Vec<u8>,
+}
+
+impl Messages {
+    /// Complete messages in `buf` (with the partial one before it), or a protocol error.
+    fn feed(&mut self, buf: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        let ends = self.framer.feed(buf).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(ends.len());
+        let mut from = 0;
+        for end in ends {
+            self.partial.extend_from_slice(&buf[from..end]);
+            out.push(std::mem::take(&mut self.partial));
+            from = end;
+        }
+        self.partial.extend_from_slice(&buf[from..]);
+        Ok(out)
+    }
+}
+
+/// One replica connection, forwarded message by message with the rounds' echoes.
+async fn replica_link(
+    down: TcpStream,
+    addr: SocketAddr,
+    sock: PathBuf,
+    hub: mpsc::UnboundedSender<HubEvent>,
+    link: u64,
+) {
+    let Ok(up) = UnixStream::connect(&sock).await else {
+        return;
+    };
+    let (barriers, mut barrier_rx) = mpsc::unbounded_channel();
+    if hub
+        .send(HubEvent::Up {
+            link,
+            addr,
+            barriers,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let monitors: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let (mut dr, mut dw) = down.into_split();
+    let (mut ur, mut uw) = up.into_split();
+    // Replica → server: its requests, with the rounds' first echoes put in.
+    let up_dir = async {
+        let mut msgs = Messages::default();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            tokio::select! {
+                read = dr.read(&mut buf) => {
+                    let n = match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let Ok(complete) = msgs.feed(&buf[..n]) else {
+                        log(format!("replica {addr}: not JSON-RPC; dropped"));
+                        return;
+                    };
+                    let mut out = Vec::new();
+                    for m in complete {
+                        if let Some(round) = sync_reply_round(&m) {
+                            let _ = hub.send(HubEvent::Confirmed { link, round });
+                            continue;
+                        }
+                        if let Some(id) = monitor_request_id(&m)
+                            && let Ok(mut ids) = monitors.lock()
+                        {
+                            ids.push(id);
+                        }
+                        out.extend_from_slice(&m);
+                    }
+                    if !out.is_empty() && uw.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+                round = barrier_rx.recv() => {
+                    let Some(round) = round else { return };
+                    if uw.write_all(&echo_request(round)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    // Server → replica: everything, the echo replies turned into echoes to the replica.
+    let down_dir = async {
+        let mut msgs = Messages::default();
+        let mut buf = vec![0u8; CHUNK];
+        let mut eligible = false;
+        loop {
+            let n = match ur.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let Ok(complete) = msgs.feed(&buf[..n]) else {
+                log(format!(
+                    "server stream to replica {addr}: not JSON-RPC; dropped"
+                ));
+                return;
+            };
+            let mut out = Vec::new();
+            let mut now_eligible = false;
+            for m in complete {
+                if let Some(round) = sync_reply_round(&m) {
+                    out.extend_from_slice(&echo_request(round));
+                    continue;
+                }
+                if !eligible
+                    && let Some(id) = reply_id(&m)
+                    && monitors.lock().is_ok_and(|ids| ids.contains(&id))
+                {
+                    eligible = true;
+                    now_eligible = true;
+                }
+                out.extend_from_slice(&m);
+            }
+            if !out.is_empty() && dw.write_all(&out).await.is_err() {
+                return;
+            }
+            if now_eligible {
+                let _ = hub.send(HubEvent::Eligible(link));
+            }
+        }
+    };
+    tokio::select! {
+        () = up_dir => {}
+        () = down_dir => {}
+    }
+    let _ = hub.send(HubEvent::Gone(link));
+}
