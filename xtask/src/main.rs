@@ -5,6 +5,7 @@ mod backup;
 mod bench;
 mod bench_agent;
 mod bench_failover;
+mod bench_latency;
 mod bench_pauses;
 mod bench_soak;
 mod chaos;

@@ -3,7 +3,9 @@
 //! status view) and the small process helpers the binary's subcommands use.
 //!
 //! Pure modules do no I/O and are tested with data tables and golden files under `testdata/`.
-//! The binary (`src/main.rs`, `src/cmd/`) does the I/O: files, child processes, signals.
+//! The binary (`src/main.rs`, `src/cmd/`) does the I/O: files, child processes, signals. One
+//! exception: [`sync_proxy`], the semi-synchronous proxy's I/O (tokio), lives here so that
+//! `tests/semi_sync.rs` can run it between real ovsdb-servers.
 //!
 //! # Environment read by `run` (names from `ovn_ha_config::db_env`)
 //!
@@ -60,6 +62,7 @@ pub mod replica_lag;
 pub mod replication_fence;
 pub mod semi_sync;
 pub mod status_view;
+pub mod sync_proxy;
 pub mod sync_state;
 pub mod vip_release;
 

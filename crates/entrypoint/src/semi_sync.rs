@@ -17,7 +17,9 @@
 //! answer (swallowed too) *confirms* the round for that replica.
 //!
 //! [`Round`] decides when a round is complete: every *required* replica (one that finished its
-//! initial copy and is not excluded) confirmed or disconnected; or at least one confirmed and
+//! initial copy and is not excluded) confirmed or disconnected, at least one confirming (a
+//! replica that leaves has not confirmed anything: it may be following a newly promoted copy);
+//! or none was required (the active is the only copy); or at least one confirmed and
 //! the others are [`SLOW`] — they are excluded (no longer waited for, and marked lagging so
 //! promotion prefers the others) until they confirm a round in time again; or none confirmed
 //! for [`MAX_HOLD`] while this node keeps its quorum — the replicas are stuck, not cut off (a
@@ -107,6 +109,8 @@ pub struct Round {
     started: Instant,
     required: BTreeSet<u64>,
     confirmed: BTreeSet<u64>,
+    /// Whether any replica was required at the start (none: the active is the only copy).
+    had_replicas: bool,
 }
 
 impl Round {
@@ -115,6 +119,7 @@ impl Round {
         Round {
             id,
             started: now,
+            had_replicas: !required.is_empty(),
             required,
             confirmed: BTreeSet::new(),
         }
@@ -137,17 +142,20 @@ impl Round {
         }
     }
 
-    /// Replica `link` disconnected: it is no longer waited for.
+    /// Replica `link` disconnected: it is no longer waited for. Leaving is not confirming: a
+    /// replica leaves when it restarts, or when another copy was promoted and it follows that
+    /// one — the round still needs a confirmation from someone.
     pub fn gone(&mut self, link: u64) {
-        self.required.remove(&link);
-        self.confirmed.remove(&link);
+        if !self.confirmed.contains(&link) {
+            self.required.remove(&link);
+        }
     }
 
     /// The verdict at `now`; `quorum_lost`: this node has lost its quorum (it is being cut
     /// off: never release without a confirmation then).
     pub fn verdict(&self, now: Instant, quorum_lost: bool) -> Verdict {
         let waiting: Vec<u64> = self.required.difference(&self.confirmed).copied().collect();
-        if waiting.is_empty() {
+        if waiting.is_empty() && (!self.confirmed.is_empty() || !self.had_replicas) {
             return Verdict::Done {
                 excluded: Vec::new(),
             };
@@ -251,7 +259,7 @@ mod tests {
             bool,
             &'static str,
         );
-        let rows: [Row; 11] = [
+        let rows: [Row; 12] = [
             (&[], &[], &[], 0, false, "done []"),
             (&[1, 2], &[1, 2], &[], 1, false, "done []"),
             (&[1, 2], &[1], &[], 1, false, "wait 250"),
@@ -260,7 +268,9 @@ mod tests {
             (&[1, 2], &[], &[], 5000, false, "degraded [1, 2]"),
             (&[1, 2], &[], &[], 60_000, true, "wait 5000"),
             (&[1, 2], &[1], &[2], 1, false, "done []"),
-            (&[1, 2], &[], &[1, 2], 1, false, "done []"),
+            // Every replica left without confirming: no confirmation, so no early release.
+            (&[1, 2], &[], &[1, 2], 1, false, "wait 5000"),
+            (&[1, 2], &[], &[1, 2], 5000, true, "wait 5000"),
             (&[1, 2], &[3], &[], 1, false, "wait 5000"),
             (&[1], &[1], &[1], 1, false, "done []"),
         ];

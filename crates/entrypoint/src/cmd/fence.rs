@@ -12,11 +12,11 @@
 
 use super::pcmk::set_caught_up;
 use super::quorum::QuorumWatch;
-use super::sync_proxy::Control;
 use super::tcp_diag::Diag;
 use super::vip;
 use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LAG_LIMIT, LagTracker, Stream, drained};
 use ovnkube_db_ha::replication_fence::{Change, Fence, Replica};
+use ovnkube_db_ha::sync_proxy::Control;
 use ovsdb_unixctl::{Client, Command};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

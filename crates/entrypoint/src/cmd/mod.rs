@@ -16,7 +16,6 @@ mod quorum;
 mod run;
 mod status;
 mod supervise;
-mod sync_proxy;
 mod tcp_diag;
 mod vip;
 

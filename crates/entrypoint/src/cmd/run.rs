@@ -12,7 +12,6 @@ use super::pod_watch::{self, WatchReport, WatchTarget};
 use super::supervise::{
     Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
 };
-use super::sync_proxy::SyncProxy;
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
@@ -21,6 +20,7 @@ use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
 use ovnkube_db_ha::peers::{Member, Peer, PeerDiscovery, PeerSource, StaticPeers, members};
 use ovnkube_db_ha::pod_peers::peers_from_pods;
 use ovnkube_db_ha::realtime;
+use ovnkube_db_ha::sync_proxy::SyncProxy;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

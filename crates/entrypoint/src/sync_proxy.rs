@@ -10,11 +10,11 @@
 //! not marked caught up) and shares its quorum flag (no release without a confirmation while
 //! the quorum is lost).
 
-use ovnkube_db_ha::jsonrpc_frame::Framer;
-use ovnkube_db_ha::semi_sync::{
+use crate::jsonrpc_frame::Framer;
+use crate::semi_sync::{
     Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,12 +26,31 @@ use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{Notify, mpsc, watch};
 
 /// The servers' unix sockets (the agent's default `run_dir`), NB then SB.
-const SOCKETS: [(&str, &str); 2] = [
-    ("NB", "/var/run/ovn/ovnnb_db.sock"),
-    ("SB", "/var/run/ovn/ovnsb_db.sock"),
-];
+pub const SOCKETS: [&str; 2] = ["/var/run/ovn/ovnnb_db.sock", "/var/run/ovn/ovnsb_db.sock"];
+/// The databases' names in the log, NB then SB.
+const NAMES: [&str; 2] = ["NB", "SB"];
+
+/// Where one database's proxy listens and what it joins connections to.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Clients' address (the VIP and the client port).
+    pub client: SocketAddr,
+    /// Replicas' address (the VIP and the replication port).
+    pub replication: SocketAddr,
+    /// The server's unix socket.
+    pub socket: PathBuf,
+}
 /// One read.
 const CHUNK: usize = 64 * 1024;
+/// Most bytes held for one client before the proxy stops reading its server's side.
+const MAX_HELD: usize = 16 * 1024 * 1024;
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
 
 fn log(msg: impl AsRef<str>) {
     eprintln!("ovnkube-db-ha: sync proxy: {}", msg.as_ref());
@@ -83,6 +102,7 @@ impl Control {
 }
 
 /// The running proxy.
+#[derive(Debug)]
 pub struct SyncProxy {
     control: Arc<Control>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -91,16 +111,30 @@ pub struct SyncProxy {
 
 impl SyncProxy {
     /// Starts proxying `vip`'s client ports `ports` and replication ports `replication` (NB,
-    /// SB) to the local servers.
+    /// SB) to the local servers' sockets ([`SOCKETS`]).
     pub fn start(vip: IpAddr, ports: [u16; 2], replication: [u16; 2]) -> std::io::Result<Self> {
+        let endpoints = [0, 1].map(|i| Endpoints {
+            client: SocketAddr::new(vip, ports[i]),
+            replication: SocketAddr::new(vip, replication[i]),
+            socket: PathBuf::from(SOCKETS[i]),
+        });
+        Self::start_on(endpoints)
+    }
+
+    /// Starts proxying the two databases' `endpoints` (NB, SB).
+    pub fn start_on(endpoints: [Endpoints; 2]) -> std::io::Result<Self> {
         let control = Arc::new(Control::new());
         let mut listeners = Vec::new();
-        for i in 0..2 {
-            listeners.push((
-                bind(SocketAddr::new(vip, ports[i]))?,
-                bind(SocketAddr::new(vip, replication[i]))?,
-            ));
+        for e in &endpoints {
+            listeners.push((bind(e.client)?, bind(e.replication)?, e.socket.clone()));
         }
+        let described = format!(
+            "NB {}/{}, SB {}/{}",
+            endpoints[0].client,
+            endpoints[0].replication.port(),
+            endpoints[1].client,
+            endpoints[1].replication.port()
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let c = Arc::clone(&control);
         let thread = std::thread::Builder::new()
@@ -119,16 +153,15 @@ impl SyncProxy {
                     }
                 };
                 rt.block_on(async move {
-                    for (i, (client, replica)) in listeners.into_iter().enumerate() {
-                        serve(i, client, replica, &c);
+                    for (i, (client, replica, socket)) in listeners.into_iter().enumerate() {
+                        serve(i, client, replica, socket, &c);
                     }
                     let _ = stopped.await;
                 });
                 rt.shutdown_background();
             })?;
         log(format!(
-            "holding client replies until the replicas confirm: NB {vip} {}/{}, SB {}/{}",
-            ports[0], replication[0], ports[1], replication[1]
+            "holding client replies until the replicas confirm: {described}"
         ));
         Ok(SyncProxy {
             control,
@@ -192,9 +225,10 @@ fn serve(
     i: usize,
     client: std::net::TcpListener,
     replica: std::net::TcpListener,
+    sock: PathBuf,
     control: &Arc<Control>,
 ) {
-    let (name, sock) = SOCKETS[i];
+    let name = NAMES[i];
     let gate = Arc::new(Gate::default());
     let (hub_tx, hub_rx) = mpsc::unbounded_channel();
     tokio::spawn(keep_rounds(
@@ -204,8 +238,8 @@ fn serve(
         Arc::clone(control),
     ));
     let closed = control.closed[i].subscribe();
-    tokio::spawn(accept_clients(client, PathBuf::from(sock), gate, closed));
-    tokio::spawn(accept_replicas(replica, PathBuf::from(sock), hub_tx));
+    tokio::spawn(accept_clients(client, sock.clone(), gate, closed));
+    tokio::spawn(accept_replicas(replica, sock, hub_tx));
 }
 
 /// The barrier rounds of one database, as the client connections see them.
@@ -314,14 +348,35 @@ async fn client_link(
     };
     let to_client = async {
         let mut buf = vec![0u8; CHUNK];
+        // Bytes read from the server, each with the round that releases it, oldest first.
+        let mut held: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+        let mut held_bytes = 0usize;
+        let mut server_gone: Option<Instant> = None;
         loop {
-            let n = match ur.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let need = gate.request();
-            gate.released(need).await;
-            if dw.write_all(&buf[..n]).await.is_err() {
+            let front = held.front().map(|(need, _)| *need);
+            let reading = server_gone.is_none() && held_bytes < MAX_HELD;
+            let give_up = server_gone.map(|at| at + SLOW);
+            tokio::select! {
+                read = ur.read(&mut buf), if reading => match read {
+                    Ok(0) | Err(_) => server_gone = Some(Instant::now()),
+                    Ok(n) => {
+                        held.push_back((gate.request(), buf[..n].to_vec()));
+                        held_bytes += n;
+                    }
+                },
+                () = gate.released(front.unwrap_or(0)), if front.is_some() => {
+                    if let Some((_, bytes)) = held.pop_front() {
+                        held_bytes -= bytes.len();
+                        if dw.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                // The server is gone (crashed, stopped) with bytes still unconfirmed: its
+                // replicas cannot confirm them any more, so they are never released.
+                () = sleep_until_opt(give_up), if give_up.is_some() => break,
+            }
+            if server_gone.is_some() && held.is_empty() {
                 break;
             }
         }
@@ -415,7 +470,7 @@ async fn keep_rounds(
                         log(format!(
                             "{name}: no replica confirmed for {:?} with the quorum held; \
                              replying without a confirmation until one does",
-                            ovnkube_db_ha::semi_sync::MAX_HOLD
+                            crate::semi_sync::MAX_HOLD
                         ));
                     }
                     for l in stuck {
@@ -427,12 +482,6 @@ async fn keep_rounds(
                 }
             }
         }
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             ev = events.recv() => match ev {
                 None => return,
@@ -467,7 +516,7 @@ async fn keep_rounds(
                 }
             },
             () = gate.wake.notified() => {}
-            () = sleep => {}
+            () = sleep_until_opt(deadline) => {}
         }
     }
 }

@@ -1,0 +1,348 @@
+//! The semi-synchronous proxy (`src/sync_proxy.rs`) between two real ovsdb-servers on
+//! loopback: an active (standalone, on a unix socket) and a backup that replicates through the
+//! proxy's replication port, over a relay the test can pause (it holds what it reads) and cut
+//! (it drops what it holds: the active's node dying with the change in flight). The active is
+//! killed with SIGKILL the moment a write is acknowledged, and the backup — the copy a
+//! failover would promote — is read.
+//!
+//! - Written straight to the active (no proxy) with the relay paused, the write is
+//!   acknowledged at once; after the kill and the cut it is missing from the backup: the
+//!   harness sees the loss that asynchronous replication allows.
+//! - Written through the proxy with the relay paused, no reply comes; after the kill and the
+//!   cut the client has no acknowledgement (nothing acknowledged is lost).
+//! - Written through the proxy with the backup's server stopped (SIGSTOP), no reply comes;
+//!   once it runs again the reply comes, and after the kill the backup holds the write.
+//!
+//! Needs ovsdb-server, ovsdb-tool and OVN's NB schema (the packages `cargo xtask test`
+//! installs); no root. Every process it starts is killed by pid when the test ends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use ovnkube_db_ha::sync_proxy::{Endpoints, SyncProxy};
+use serde_json::{Value, json};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = "/usr/sbin/ovsdb-server";
+const TOOL: &str = "/usr/bin/ovsdb-tool";
+const SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
+const IO: Duration = Duration::from_secs(10);
+
+/// A TCP relay for one connection: `listen` → `target`; paused, it holds what it reads;
+/// cut, it closes both sides and drops what it holds.
+struct Relay {
+    port: u16,
+    paused: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: SocketAddr) -> Relay {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let paused = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (p, c) = (paused.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for down in l.incoming() {
+                let Ok(down) = down else { return };
+                let Ok(up) = TcpStream::connect(target) else {
+                    continue;
+                };
+                c.lock()
+                    .unwrap()
+                    .extend([down.try_clone().unwrap(), up.try_clone().unwrap()]);
+                for (from, to) in [
+                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up, down),
+                ] {
+                    let p = p.clone();
+                    std::thread::spawn(move || forward(from, to, &p));
+                }
+            }
+        });
+        Relay {
+            port,
+            paused,
+            conns,
+        }
+    }
+
+    fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Closes every relayed connection (what it holds is dropped).
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn forward(mut from: TcpStream, mut to: TcpStream, paused: &AtomicBool) {
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Bounded: a cut ends the read side, and the test ends within its own timeouts.
+        for _ in 0..2000 {
+            if !paused.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if paused.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+/// A server process, killed by pid when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.0.id()).unwrap())
+    }
+}
+
+fn prerequisites() {
+    let missing: Vec<&str> = [SERVER, TOOL, SCHEMA]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}: install openvswitch-common and ovn-common (`cargo xtask test` does)"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a server on `dir/NAME.db` listening on `dir/NAME.sock`, a backup of `sync_from` if
+/// given.
+fn server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
+    let db = dir.join(format!("{name}.db"));
+    let st = Command::new(TOOL)
+        .args(["create", db.to_str().unwrap(), SCHEMA])
+        .status()
+        .unwrap();
+    assert!(st.success(), "ovsdb-tool create");
+    let mut cmd = Command::new(SERVER);
+    cmd.arg(format!("--remote=punix:{}", sock(dir, name).display()))
+        .arg(format!(
+            "--unixctl={}",
+            dir.join(format!("{name}.ctl")).display()
+        ))
+        .arg(format!(
+            "--log-file={}",
+            dir.join(format!("{name}.log")).display()
+        ))
+        .arg("-vconsole:off")
+        .arg("--no-chdir");
+    if let Some(port) = sync_from {
+        cmd.arg(format!("--sync-from=tcp:127.0.0.1:{port}"));
+    }
+    let child = cmd.arg(&db).spawn().unwrap();
+    let s = Server(child);
+    let deadline = Instant::now() + IO;
+    while UnixStream::connect(sock(dir, name)).is_err() {
+        assert!(Instant::now() < deadline, "{name} did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s
+}
+
+fn sock(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.sock"))
+}
+
+/// Sends one transact inserting switch `name`.
+fn send_insert<S: Write>(s: &mut S, name: &str) {
+    let req = json!({"id": 1, "method": "transact", "params": ["OVN_Northbound",
+        {"op": "insert", "table": "Logical_Switch", "row": {"name": name}}]});
+    s.write_all(req.to_string().as_bytes()).unwrap();
+}
+
+/// Reads until the reply to id 1 (answering echoes); `None` on a read timeout.
+fn read_reply<S: Read + Write>(s: &mut S) -> Option<Value> {
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = match s.read(&mut buf) {
+            Ok(0) => panic!("connection closed"),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None;
+            }
+            Err(e) => panic!("read: {e}"),
+        };
+        pending.extend_from_slice(&buf[..n]);
+        let mut it = serde_json::Deserializer::from_slice(&pending).into_iter::<Value>();
+        let mut consumed = 0;
+        while let Some(Ok(v)) = it.next() {
+            consumed = it.byte_offset();
+            if v["method"] == "echo" {
+                let a = json!({"id": v["id"], "result": v["params"], "error": null});
+                s.write_all(a.to_string().as_bytes()).unwrap();
+            } else if v["id"] == 1 {
+                assert!(v["error"].is_null(), "{v}");
+                return Some(v);
+            }
+        }
+        pending.drain(..consumed);
+    }
+}
+
+/// The switch names on the server at `dir/NAME.sock`.
+fn switches(dir: &Path, name: &str) -> Vec<String> {
+    let mut s = UnixStream::connect(sock(dir, name)).unwrap();
+    s.set_read_timeout(Some(IO)).unwrap();
+    let req = json!({"id": 1, "method": "transact", "params": ["OVN_Northbound",
+        {"op": "select", "table": "Logical_Switch", "where": [], "columns": ["name"]}]});
+    s.write_all(req.to_string().as_bytes()).unwrap();
+    let v = read_reply(&mut s).expect("no reply to a read");
+    v["result"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until the backup holds switch `name`.
+fn wait_replicated(dir: &Path, name: &str) {
+    let deadline = Instant::now() + IO;
+    while !switches(dir, "backup").iter().any(|n| n == name) {
+        assert!(Instant::now() < deadline, "{name} never reached the backup");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Active, proxy, backup replicating through the relay and the proxy, and a first write seen
+/// on the backup.
+fn setup(dir: &Path) -> (Server, SyncProxy, Relay, Server, SocketAddr) {
+    let active = server(dir, "active", None);
+    let client = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    let replication = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+    let unused = |p| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
+    let proxy = SyncProxy::start_on([
+        Endpoints {
+            client,
+            replication,
+            socket: sock(dir, "active"),
+        },
+        Endpoints {
+            client: unused(free_port()),
+            replication: unused(free_port()),
+            socket: dir.join("none.sock"),
+        },
+    ])
+    .unwrap();
+    let relay = Relay::start(replication);
+    let backup = server(dir, "backup", Some(relay.port));
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(IO)).unwrap();
+    send_insert(&mut c, "first");
+    read_reply(&mut c).expect("no reply to the first write");
+    wait_replicated(dir, "first");
+    (active, proxy, relay, backup, client)
+}
+
+#[test]
+fn straight_to_the_active_a_write_acknowledged_before_a_crash_is_lost() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (active, _proxy, relay, _backup, _) = setup(dir.path());
+    relay.pause();
+    let mut direct = UnixStream::connect(sock(dir.path(), "active")).unwrap();
+    direct.set_read_timeout(Some(IO)).unwrap();
+    send_insert(&mut direct, "direct");
+    assert!(
+        read_reply(&mut direct).is_some(),
+        "the active did not reply"
+    );
+    kill(active.pid(), Signal::SIGKILL).unwrap();
+    relay.cut();
+    let on_backup = switches(dir.path(), "backup");
+    assert!(
+        !on_backup.iter().any(|n| n == "direct"),
+        "without the proxy the backup should lack the write: {on_backup:?}"
+    );
+}
+
+#[test]
+fn through_the_proxy_nothing_is_acknowledged_that_the_backup_did_not_get() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (active, _proxy, relay, _backup, client) = setup(dir.path());
+    relay.pause();
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    send_insert(&mut c, "in-flight");
+    assert!(
+        read_reply(&mut c).is_none(),
+        "replied before the backup confirmed"
+    );
+    kill(active.pid(), Signal::SIGKILL).unwrap();
+    relay.cut();
+    // The active is gone: the proxy's connection to it closes and so does the client's,
+    // without a reply.
+    let mut rest = Vec::new();
+    c.set_read_timeout(Some(IO)).unwrap();
+    let _ = c.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "a reply after all: {}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
+#[test]
+fn through_the_proxy_the_reply_waits_for_the_backup_and_survives_a_crash() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (active, _proxy, _relay, backup, client) = setup(dir.path());
+    kill(backup.pid(), Signal::SIGSTOP).unwrap();
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    send_insert(&mut c, "held");
+    let early = read_reply(&mut c);
+    kill(backup.pid(), Signal::SIGCONT).unwrap();
+    assert!(
+        early.is_none(),
+        "replied while the backup was stopped: {early:?}"
+    );
+    c.set_read_timeout(Some(IO)).unwrap();
+    assert!(read_reply(&mut c).is_some(), "no reply once the backup ran");
+    kill(active.pid(), Signal::SIGKILL).unwrap();
+    let on_backup = switches(dir.path(), "backup");
+    assert!(
+        on_backup.iter().any(|n| n == "held"),
+        "the acknowledged write is missing from the backup: {on_backup:?}"
+    );
+}
