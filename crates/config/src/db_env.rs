@@ -56,6 +56,10 @@ pub const TRANSITION_DELAY_MS: &str = "OVN_DB_HA_TRANSITION_DELAY_MS";
 /// `on` (default) or `off`: whether the entrypoint restarts the active copy's crashed server in
 /// place (optional; `off` leaves every crash to Pacemaker's monitor, as OVN's shell agent does).
 pub const CRASH_RESTART: &str = "OVN_DB_HA_CRASH_RESTART";
+/// `on` (default) or `off`: whether the entrypoint's proxy holds replies until the standbys
+/// confirmed them (semi-synchronous replication). `off`: the servers listen on the ports
+/// themselves and replicate asynchronously, as with OVN's shell agent (optional).
+pub const SEMI_SYNC: &str = "OVN_DB_HA_SEMI_SYNC";
 
 /// Name of the DB Deployment the templates render, the entrypoint's default for [`DEPLOYMENT`].
 pub const DEFAULT_DEPLOYMENT: &str = "ovnkube-db";

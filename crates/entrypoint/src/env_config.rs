@@ -96,6 +96,8 @@ pub struct DbHaConfig {
     /// Whether the crash watcher restarts the active copy's dead server in place
     /// (`OVN_DB_HA_CRASH_RESTART`, default on).
     pub crash_restart: bool,
+    /// Whether the semi-synchronous proxy holds the ports (`OVN_DB_HA_SEMI_SYNC`, default on).
+    pub semi_sync: bool,
 }
 
 /// One bad variable and how to fix it.
@@ -479,6 +481,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         _ => None,
     };
     let crash_restart = r.switch(var::CRASH_RESTART, true);
+    let semi_sync = r.switch(var::SEMI_SYNC, true);
 
     match (
         vip,
@@ -491,7 +494,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         grace,
         (token_ms, token_coefficient_ms, consensus_ms),
         pacemaker,
-        crash_restart,
+        (crash_restart, semi_sync),
     ) {
         (
             Some(vip),
@@ -504,7 +507,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             Some(grace),
             (Some(token_ms), Some(token_coefficient_ms), Some(consensus_ms)),
             Some(pacemaker),
-            Some(crash_restart),
+            (Some(crash_restart), Some(semi_sync)),
         ) if r.problems.is_empty() => Ok(DbHaConfig {
             vip,
             nb_port,
@@ -526,6 +529,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             },
             pacemaker,
             crash_restart,
+            semi_sync,
         }),
         _ => Err(r.problems),
     }

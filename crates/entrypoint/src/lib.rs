@@ -32,6 +32,7 @@
 //! | `OVN_DB_HA_DC_DEADTIME_MS` | no | 5000 | Pacemaker `dc-deadtime` |
 //! | `OVN_DB_HA_TRANSITION_DELAY_MS` | no | 100 | Pacemaker `transition-delay` (0–5000) |
 //! | `OVN_DB_HA_CRASH_RESTART` | no | on | `off`: no restart in place, Pacemaker's monitor finds a crashed server |
+//! | `OVN_DB_HA_SEMI_SYNC` | no | on | `off`: no proxy; the servers listen on the ports and replies do not wait for the standbys |
 //! | `OVN_DB_HA_DEPLOYMENT` | no | `ovnkube-db` | the Deployment whose pods are members (API discovery): pods of its ReplicaSets only |
 //!
 //! Every bad variable is reported on its own line and `run` exits 2 before writing or

@@ -73,6 +73,8 @@ pub struct DesiredCib {
     /// Ports standbys replicate from (NB, SB).
     pub replication_ports: [u16; 2],
     pub timings: PacemakerTimings,
+    /// The entrypoint's semi-synchronous proxy holds the ports (the agent's `client_proxy`).
+    pub client_proxy: bool,
 }
 
 /// Builds the CIB configuration.
@@ -119,7 +121,7 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         NvPair::new("sb_replication_port", d.replication_ports[1].to_string()),
         NvPair::new("promotion_gate", crate::cold_start::GATE_FILE),
         // The entrypoint's semi-synchronous proxy (`semi_sync`) holds the TCP ports.
-        NvPair::new("client_proxy", "yes"),
+        NvPair::new("client_proxy", if d.client_proxy { "yes" } else { "no" }),
     ];
     db_params.sort_by(|a, b| a.name.cmp(&b.name));
     let db = Primitive {
@@ -231,6 +233,7 @@ mod tests {
             sb_port: 6642,
             replication_ports: [6643, 6644],
             timings: PacemakerTimings::default(),
+            client_proxy: true,
         })
     }
 
@@ -254,6 +257,7 @@ mod tests {
                 dc_deadtime_ms: 20_000,
                 transition_delay_ms: 0,
             },
+            client_proxy: true,
         });
         let xml = cib.document().to_xml();
         assert!(xml.contains("name=\"dc-deadtime\" value=\"20s\""), "{xml}");
@@ -275,6 +279,7 @@ mod tests {
             sb_port: 6642,
             replication_ports: [6643, 6644],
             timings: PacemakerTimings::default(),
+            client_proxy: true,
         });
         let xml = cib.resources().to_xml();
         assert!(!xml.contains("cidr_netmask"));

@@ -153,6 +153,7 @@ mod tests {
             sb_port: 6642,
             replication_ports: [6643, 6644],
             timings: Default::default(),
+            client_proxy: true,
         })
     }
 
@@ -200,6 +201,7 @@ mod tests {
             sb_port: 6642,
             replication_ports: [6643, 6644],
             timings: Default::default(),
+            client_proxy: true,
         });
         assert!(ensure_configuration(&moved, &target).unwrap());
         let text = std::fs::read_to_string(&path).unwrap();

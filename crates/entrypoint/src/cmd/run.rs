@@ -51,7 +51,7 @@ struct Guards {
     /// The cold-start promotion gate (ticked by the supervisor, on its thread only).
     gate: std::cell::RefCell<Gate>,
     /// The semi-synchronous proxy; dropped last, after the fence that uses its control.
-    _proxy: SyncProxy,
+    _proxy: Option<SyncProxy>,
 }
 
 /// Everything validated before anything is started or written.
@@ -107,6 +107,7 @@ fn prepare() -> Result<Prepared, Failure> {
         sb_port: config.sb_port,
         replication_ports: config.replication_ports,
         timings: config.pacemaker,
+        client_proxy: config.semi_sync,
     });
     Ok(Prepared {
         config,
@@ -299,12 +300,21 @@ pub fn run() -> Result<(), Failure> {
     // Closed before Pacemaker can start the agent: no copy is promotable until compared.
     let gate = Gate::close_before_start()?;
     // Listening before the VIP can arrive: the servers listen only on their unix sockets.
-    let proxy = SyncProxy::start(
-        p.config.vip.addr,
-        [p.config.nb_port, p.config.sb_port],
-        p.config.replication_ports,
-    )
-    .context("starting the semi-synchronous proxy")?;
+    let proxy = if p.config.semi_sync {
+        Some(
+            SyncProxy::start(
+                p.config.vip.addr,
+                [p.config.nb_port, p.config.sb_port],
+                p.config.replication_ports,
+            )
+            .context("starting the semi-synchronous proxy")?,
+        )
+    } else {
+        log(
+            "semi-synchronous replication is off (OVN_DB_HA_SEMI_SYNC): replies do not wait for the standbys",
+        );
+        None
+    };
     match seed_cib(&p.cib) {
         Ok(true) => log("wrote the first CIB of this node"),
         Ok(false) => {}
@@ -366,7 +376,7 @@ pub fn run() -> Result<(), Failure> {
             p.config.replication_ports,
             me.clone(),
             p.config.vip.addr,
-            Some(proxy.control()),
+            proxy.as_ref().map(SyncProxy::control),
         ),
         _proxy: proxy,
         gate: std::cell::RefCell::new(gate),

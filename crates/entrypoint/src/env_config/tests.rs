@@ -130,6 +130,15 @@ fn timing_knobs_are_read() {
 }
 
 #[test]
+fn semi_sync_switch() {
+    assert!(parse_env(&with(&[])).unwrap().semi_sync);
+    for (text, on) in [("on", true), ("off", false), ("0", false)] {
+        let c = parse_env(&with(&[("OVN_DB_HA_SEMI_SYNC", text)])).unwrap();
+        assert_eq!(c.semi_sync, on, "{text}");
+    }
+}
+
+#[test]
 fn crash_restart_switch() {
     for (text, on) in [("on", true), ("OFF", false), ("false", false), ("1", true)] {
         let c = parse_env(&with(&[("OVN_DB_HA_CRASH_RESTART", text)])).unwrap();
@@ -216,6 +225,11 @@ fn each_bad_variable_is_reported_once() {
             "crash restart neither on nor off",
             with(&[("OVN_DB_HA_CRASH_RESTART", "sometimes")]),
             &["OVN_DB_HA_CRASH_RESTART"],
+        ),
+        (
+            "semi-sync neither on nor off",
+            with(&[("OVN_DB_HA_SEMI_SYNC", "maybe")]),
+            &["OVN_DB_HA_SEMI_SYNC"],
         ),
         (
             "relative authkey",
