@@ -42,6 +42,8 @@ pub struct Endpoints {
 }
 /// One read.
 const CHUNK: usize = 64 * 1024;
+/// Pause after a failed accept or reopen (e.g. out of file descriptors).
+const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most bytes held for one client before the proxy stops reading its server's side.
 const MAX_HELD: usize = 16 * 1024 * 1024;
 
@@ -282,6 +284,7 @@ async fn accept_clients(
         }
     };
     let mut listener = Some(listener);
+    let mut reopen_failing = false;
     loop {
         // Closed: no listener at all, so clients are refused as by a server that is gone.
         if *closed.borrow_and_update() {
@@ -296,11 +299,17 @@ async fn accept_clients(
             None => match bind(addr) {
                 Ok(l) => l,
                 Err(e) => {
-                    log(format!("reopening {addr}: {e}"));
-                    return;
+                    // Retried until it works (or the proxy stops), as the fence's reopen is.
+                    if !reopen_failing {
+                        log(format!("reopening {addr}: {e}; retrying every {RETRY:?}"));
+                    }
+                    reopen_failing = true;
+                    tokio::time::sleep(RETRY).await;
+                    continue;
                 }
             },
         };
+        reopen_failing = false;
         let l = match TcpListener::from_std(std_listener) {
             Ok(l) => l,
             Err(e) => {
@@ -315,7 +324,10 @@ async fn accept_clients(
                         let _ = down.set_nodelay(true);
                         tokio::spawn(client_link(down, sock.clone(), Arc::clone(&gate), closed.clone()));
                     }
-                    Err(e) => log(format!("accepting on {addr}: {e}")),
+                    Err(e) => {
+                        log(format!("accepting on {addr}: {e}"));
+                        tokio::time::sleep(RETRY).await;
+                    }
                 },
                 changed = closed.changed() => {
                     if changed.is_err() {
@@ -560,7 +572,10 @@ async fn accept_replicas(
                 let _ = down.set_nodelay(true);
                 tokio::spawn(replica_link(down, addr, sock.clone(), hub.clone(), next));
             }
-            Err(e) => log(format!("accepting a replica: {e}")),
+            Err(e) => {
+                log(format!("accepting a replica: {e}"));
+                tokio::time::sleep(RETRY).await;
+            }
         }
     }
 }
