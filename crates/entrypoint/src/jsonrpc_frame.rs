@@ -24,11 +24,6 @@ pub struct Framer {
 }
 
 impl Framer {
-    /// Whether the framer is between messages (nothing of a message seen yet).
-    pub fn between(&self) -> bool {
-        self.depth == 0
-    }
-
     /// Feeds the next bytes of the stream; returns the offsets in `buf` just past each
     /// message that ends in it.
     pub fn feed(&mut self, buf: &[u8]) -> Result<Vec<usize>, NotJsonRpc> {
