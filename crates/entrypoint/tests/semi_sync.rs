@@ -92,6 +92,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, paused: &AtomicBool) {
     let mut buf = [0u8; 65536];
     loop {
         let n = match from.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -199,6 +200,8 @@ fn read_reply<S: Read + Write>(s: &mut S) -> Option<Value> {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return None;
             }
+            // A stop/continue of the test process interrupts reads on sockets with timeouts.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => panic!("read: {e}"),
         };
         pending.extend_from_slice(&buf[..n]);

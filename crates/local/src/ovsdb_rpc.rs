@@ -37,7 +37,12 @@ pub fn transact<S: Read + Write>(
     let mut pending = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let n = stream.read(&mut chunk)?;
+        let n = match stream.read(&mut chunk) {
+            // Not an error: on Linux a read on a socket with a timeout fails with EINTR after
+            // any signal, even a stop and continue of the process.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => read?,
+        };
         if n == 0 {
             return Err(RpcError::Closed);
         }
@@ -128,10 +133,16 @@ mod tests {
     struct Fake {
         input: std::io::Cursor<Vec<u8>>,
         written: Vec<u8>,
+        /// Every other read is interrupted by a signal (EINTR).
+        interrupt: bool,
     }
 
     impl Read for Fake {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
             // One byte at a time: replies split anywhere must still parse.
             let n = buf.len().min(1);
             self.input.read(&mut buf[..n])
@@ -152,6 +163,7 @@ mod tests {
         Fake {
             input: std::io::Cursor::new(replies.as_bytes().to_vec()),
             written: Vec::new(),
+            interrupt: false,
         }
     }
 
