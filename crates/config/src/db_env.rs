@@ -60,6 +60,9 @@ pub const CRASH_RESTART: &str = "OVN_DB_HA_CRASH_RESTART";
 /// confirmed them (semi-synchronous replication). `off`: the servers listen on the ports
 /// themselves and replicate asynchronously, as with OVN's shell agent (optional).
 pub const SEMI_SYNC: &str = "OVN_DB_HA_SEMI_SYNC";
+/// `on` (default) or `off`: whether the node that takes the VIP sends tickle ACKs to the old
+/// active's clients so that their stale sessions are reset at once (optional).
+pub const CLIENT_TICKLE: &str = "OVN_DB_HA_CLIENT_TICKLE";
 
 /// Name of the DB Deployment the templates render, the entrypoint's default for [`DEPLOYMENT`].
 pub const DEFAULT_DEPLOYMENT: &str = "ovnkube-db";

@@ -98,6 +98,9 @@ pub struct DbHaConfig {
     pub crash_restart: bool,
     /// Whether the semi-synchronous proxy holds the ports (`OVN_DB_HA_SEMI_SYNC`, default on).
     pub semi_sync: bool,
+    /// Whether the node that takes the VIP tickles the old active's clients
+    /// (`OVN_DB_HA_CLIENT_TICKLE`, default on).
+    pub client_tickle: bool,
 }
 
 /// One bad variable and how to fix it.
@@ -482,6 +485,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
     };
     let crash_restart = r.switch(var::CRASH_RESTART, true);
     let semi_sync = r.switch(var::SEMI_SYNC, true);
+    let client_tickle = r.switch(var::CLIENT_TICKLE, true);
 
     match (
         vip,
@@ -494,7 +498,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         grace,
         (token_ms, token_coefficient_ms, consensus_ms),
         pacemaker,
-        (crash_restart, semi_sync),
+        (crash_restart, semi_sync, client_tickle),
     ) {
         (
             Some(vip),
@@ -507,7 +511,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             Some(grace),
             (Some(token_ms), Some(token_coefficient_ms), Some(consensus_ms)),
             Some(pacemaker),
-            (Some(crash_restart), Some(semi_sync)),
+            (Some(crash_restart), Some(semi_sync), Some(client_tickle)),
         ) if r.problems.is_empty() => Ok(DbHaConfig {
             vip,
             nb_port,
@@ -530,6 +534,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             pacemaker,
             crash_restart,
             semi_sync,
+            client_tickle,
         }),
         _ => Err(r.problems),
     }

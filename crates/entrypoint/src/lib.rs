@@ -33,6 +33,7 @@
 //! | `OVN_DB_HA_TRANSITION_DELAY_MS` | no | 100 | Pacemaker `transition-delay` (0–5000) |
 //! | `OVN_DB_HA_CRASH_RESTART` | no | on | `off`: no restart in place, Pacemaker's monitor finds a crashed server |
 //! | `OVN_DB_HA_SEMI_SYNC` | no | on | `off`: no proxy; the servers listen on the ports and replies do not wait for the standbys |
+//! | `OVN_DB_HA_CLIENT_TICKLE` | no | on | `off`: the node taking the VIP does not reset the old active's client sessions (tickle ACKs) |
 //! | `OVN_DB_HA_DEPLOYMENT` | no | `ovnkube-db` | the Deployment whose pods are members (API discovery): pods of its ReplicaSets only |
 //!
 //! Every bad variable is reported on its own line and `run` exits 2 before writing or
@@ -48,6 +49,7 @@
 //! - Does not manage ovsdb-server itself: the OCF agent `ovndb-servers` does, under Pacemaker.
 
 pub mod cib;
+pub mod client_tickle;
 pub mod cold_start;
 pub mod corosync_conf;
 pub mod crash_restart;

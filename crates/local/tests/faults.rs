@@ -531,13 +531,71 @@ fn writers_everywhere_and_no_fault() {
 
 /// Node loss: the active host's link is cut. The survivors keep quorum and promote one of
 /// theirs; the cut host loses quorum and stops serving; reconnected, it rejoins as a replica.
+/// Idle client sessions (a `monitor` and nothing more, like ovn-northd's and ovn-controller's
+/// between changes, without probes of their own) from the machine and from both standby hosts
+/// must be reset by the new active's tickle ACKs: without them such a session stays open to
+/// the dead host for ever (here: until the limit, and the test fails). The reset times are
+/// printed.
 #[test]
 fn link_cut_of_the_active_host() {
-    scenario_with(
+    use ovn_ha_local::idle_session::IdleSession;
+    let sessions = Arc::new(Mutex::new(Vec::new()));
+    let cut_at = Arc::new(Mutex::new(None::<Instant>));
+    let (s1, c1) = (sessions.clone(), cut_at.clone());
+    scenario_prepared(
         "link-cut",
-        |_, active| faults::cut_link(active).unwrap(),
+        move |c, active| {
+            let limit = Duration::from_secs(90);
+            let nb = vip_addr(c, ovn_ha_config::defaults::NB_PORT);
+            let sb = vip_addr(c, ovn_ha_config::defaults::SB_PORT);
+            let mut opened = vec![
+                (
+                    "machine NB".to_string(),
+                    IdleSession::open(None, nb, "OVN_Northbound", "NB_Global", limit),
+                ),
+                (
+                    "machine SB".to_string(),
+                    IdleSession::open(None, sb, "OVN_Southbound", "SB_Global", limit),
+                ),
+            ];
+            for host in others(c, active) {
+                let s = IdleSession::open(Some(&host), nb, "OVN_Northbound", "NB_Global", limit);
+                opened.push((format!("{host} NB"), s));
+            }
+            *s1.lock().unwrap() = opened;
+            // The active lists its sessions every second and publishes a change at once.
+            std::thread::sleep(Duration::from_millis(2500));
+        },
+        move |_, active| {
+            *c1.lock().unwrap() = Some(Instant::now());
+            faults::cut_link(active).unwrap();
+        },
         |_, active| faults::restore_link(active).unwrap(),
     );
+    let cut = cut_at.lock().unwrap().expect("the cut happened");
+    let mut never = Vec::new();
+    for (who, s) in std::mem::take(&mut *sessions.lock().unwrap()) {
+        match s.ended() {
+            Ok(Some(at)) => eprintln!(
+                "  link-cut: idle session from {who} reset {:.2} s after the cut",
+                at.saturating_duration_since(cut).as_secs_f64()
+            ),
+            Ok(None) => never.push(who),
+            Err(e) => panic!("idle session from {who}: {e}"),
+        }
+    }
+    assert!(
+        never.is_empty(),
+        "idle sessions still open to the lost active (no tickle reached them): {never:?}"
+    );
+}
+
+/// `VIP:port` of the cluster.
+fn vip_addr(c: &TestCluster, port: u16) -> std::net::SocketAddr {
+    let vip = c.site.vip_cidr();
+    format!("{}:{port}", vip.split('/').next().unwrap())
+        .parse()
+        .unwrap()
 }
 
 /// A crash of the active NB server (`kill -9`): the copy is recovered or moved without losing
@@ -907,16 +965,7 @@ fn big_row(name: &str) -> serde_json::Value {
 #[test]
 fn large_southbound_resync_without_a_fence_trip() {
     use ovn_ha_local::ovsdb_rpc;
-    let sb = |c: &TestCluster| -> std::net::SocketAddr {
-        let vip = c.site.vip_cidr();
-        format!(
-            "{}:{}",
-            vip.split('/').next().unwrap(),
-            ovn_ha_config::defaults::SB_PORT
-        )
-        .parse()
-        .unwrap()
-    };
+    let sb = |c: &TestCluster| vip_addr(c, ovn_ha_config::defaults::SB_PORT);
     let (closes, _, _) = scenario_prepared(
         "big-sb",
         |c, _| {

@@ -17,6 +17,7 @@ mod run;
 mod status;
 mod supervise;
 mod tcp_diag;
+mod tickle;
 mod vip;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -12,6 +12,7 @@ use super::pod_watch::{self, WatchReport, WatchTarget};
 use super::supervise::{
     Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
 };
+use super::tickle::TickleWatch;
 use anyhow::{Context, Result, anyhow, bail};
 use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
@@ -50,6 +51,8 @@ struct Guards {
     fence: FenceWatch,
     /// The cold-start promotion gate (ticked by the supervisor, on its thread only).
     gate: std::cell::RefCell<Gate>,
+    /// Tickle ACKs for the old active's clients when this node takes the VIP (`None`: off).
+    tickle: Option<TickleWatch>,
     /// The semi-synchronous proxy; dropped last, after the fence that uses its control.
     _proxy: Option<SyncProxy>,
 }
@@ -378,6 +381,16 @@ pub fn run() -> Result<(), Failure> {
             p.config.vip.addr,
             proxy.as_ref().map(SyncProxy::control),
         ),
+        tickle: if p.config.client_tickle {
+            Some(TickleWatch::start(
+                p.config.vip.addr,
+                [p.config.nb_port, p.config.sb_port],
+                me.clone(),
+            ))
+        } else {
+            log("client tickles are off (OVN_DB_HA_CLIENT_TICKLE)");
+            None
+        },
         _proxy: proxy,
         gate: std::cell::RefCell::new(gate),
     };
@@ -494,7 +507,11 @@ fn supervise(
             return Ok(asked);
         }
         membership.tick();
-        guards.fence.set_members(membership.members());
+        let members = membership.members();
+        if let Some(t) = &guards.tickle {
+            t.set_members(me, &members);
+        }
+        guards.fence.set_members(members);
         let mut gate = guards.gate.borrow_mut();
         if configured
             && !gate.is_open()

@@ -139,6 +139,13 @@ fn semi_sync_switch() {
 }
 
 #[test]
+fn client_tickle_switch() {
+    assert!(parse_env(&with(&[])).unwrap().client_tickle);
+    let c = parse_env(&with(&[("OVN_DB_HA_CLIENT_TICKLE", "off")])).unwrap();
+    assert!(!c.client_tickle);
+}
+
+#[test]
 fn crash_restart_switch() {
     for (text, on) in [("on", true), ("OFF", false), ("false", false), ("1", true)] {
         let c = parse_env(&with(&[("OVN_DB_HA_CRASH_RESTART", text)])).unwrap();
@@ -221,6 +228,11 @@ fn each_bad_variable_is_reported_once() {
         ),
         ("bad node name", with(&[("K8S_NODE", "a b")]), &["K8S_NODE"]),
         ("bad pod ip", with(&[("POD_IP", "x")]), &["POD_IP"]),
+        (
+            "client tickle neither on nor off",
+            with(&[("OVN_DB_HA_CLIENT_TICKLE", "soon")]),
+            &["OVN_DB_HA_CLIENT_TICKLE"],
+        ),
         (
             "crash restart neither on nor off",
             with(&[("OVN_DB_HA_CRASH_RESTART", "sometimes")]),

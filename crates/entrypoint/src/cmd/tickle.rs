@@ -1,0 +1,222 @@
+//! The client-tickle thread (see `client_tickle` for why): every [`STEP`] it checks whether
+//! this node holds the VIP (`getifaddrs`, no process started). While it does, it lists its
+//! client sessions every `LIST_EVERY` through sock_diag and publishes them to the other members
+//! with `attrd_updater --private`; when it has just taken the VIP, it reads the list the old
+//! active left on this node and hands it to `tickle_tcp`, at each of the takeover's rounds.
+//! Every failure is logged and the thread goes on; nothing here delays the VIP or the writes.
+
+use super::proc::{checked, output};
+use super::tcp_diag::Diag;
+use ovnkube_db_ha::client_tickle::{
+    ATTRIBUTE, LIST_EVERY, Publisher, Session, Takeover, decode, encode, parse_query, tickle_input,
+};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the thread looks at the VIP.
+const STEP: Duration = Duration::from_millis(50);
+/// Limit of one `attrd_updater` or `tickle_tcp` run.
+const CALL_LIMIT: Duration = Duration::from_secs(5);
+/// resource-agents' sender of tickle ACKs (Debian's path).
+const TICKLE_TCP: &str = "/usr/libexec/heartbeat/tickle_tcp";
+/// Tickles per session per round.
+const TICKLES: &str = "2";
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("ovnkube-db-ha: client tickle: {}", msg.as_ref());
+}
+
+/// What the supervisor shares with the thread.
+#[derive(Debug, Default)]
+struct Shared {
+    quit: AtomicBool,
+    /// The other members' node names.
+    peers: Mutex<Vec<String>>,
+}
+
+/// The running thread.
+pub struct TickleWatch {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TickleWatch {
+    /// Starts the thread for `vip` and the client ports `ports`; `me` is this node's name.
+    pub fn start(vip: IpAddr, ports: [u16; 2], me: String) -> Self {
+        let shared = Arc::new(Shared::default());
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("client-tickle".into())
+            .spawn(move || run(&s, vip, ports, &me))
+            .map_err(|e| log(format!("cannot start: {e}")))
+            .ok();
+        TickleWatch { shared, thread }
+    }
+
+    /// Replaces the member list (names; this node's own is left out by the caller or here).
+    pub fn set_members(&self, me: &str, members: &[(String, IpAddr)]) {
+        if let Ok(mut p) = self.shared.peers.lock() {
+            *p = members
+                .iter()
+                .map(|(n, _)| n.clone())
+                .filter(|n| n != me)
+                .collect();
+        }
+    }
+
+    /// Stops the thread.
+    pub fn stop(&mut self) {
+        self.shared.quit.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TickleWatch {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether an interface here holds `vip` (`getifaddrs`: one netlink dump, no process; a bind
+/// test would be fooled by `ip_nonlocal_bind`).
+fn held(vip: IpAddr) -> bool {
+    nix::ifaddrs::getifaddrs().is_ok_and(|mut addrs| {
+        addrs.any(|a| {
+            a.address.as_ref().is_some_and(|s| {
+                s.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(vip)
+                    || s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(vip)
+            })
+        })
+    })
+}
+
+fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str) {
+    let mut diag: Option<Diag> = None;
+    let mut publisher = Publisher::default();
+    let mut takeover = Takeover::default();
+    let mut listed_at: Option<Instant> = None;
+    let mut inherited: Vec<Session> = Vec::new();
+    let mut failing = false;
+    while !shared.quit.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        let is_held = held(vip);
+        if takeover.step(now, is_held) {
+            if takeover.first_round() {
+                inherited = read_list(me);
+                if !inherited.is_empty() {
+                    log(format!(
+                        "took the VIP: tickling the {} client sessions of the old active",
+                        inherited.len()
+                    ));
+                }
+            }
+            tickle(vip, &inherited);
+        }
+        if !is_held {
+            publisher.reset();
+            listed_at = None;
+        } else if listed_at.is_none_or(|at| now.duration_since(at) >= LIST_EVERY) {
+            listed_at = Some(now);
+            match sessions(&mut diag, vip, ports) {
+                Ok(list) => {
+                    failing = false;
+                    let peers = shared.peers.lock().map(|p| p.clone()).unwrap_or_default();
+                    if publisher.due(now, &list, &peers) && publish(&list, &peers) {
+                        publisher.published(now, list, peers);
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        log(format!("cannot list the client sessions: {e}"));
+                    }
+                    failing = true;
+                    diag = None;
+                }
+            }
+        }
+        std::thread::sleep(STEP);
+    }
+}
+
+/// This node's client sessions on the VIP's client ports.
+fn sessions(
+    diag: &mut Option<Diag>,
+    vip: IpAddr,
+    ports: [u16; 2],
+) -> std::io::Result<BTreeSet<Session>> {
+    let mut out = BTreeSet::new();
+    for port in ports {
+        let d = match diag {
+            Some(d) => d,
+            None => diag.insert(Diag::open()?),
+        };
+        for c in d.established_from_port(port)? {
+            if c.local.ip() == vip {
+                out.insert(Session {
+                    server_port: port,
+                    client: c.remote,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Publishes `list` on every peer's node; `true` if every write worked.
+fn publish(list: &BTreeSet<Session>, peers: &[String]) -> bool {
+    let (value, left_out) = encode(list);
+    if left_out > 0 {
+        log(format!(
+            "{left_out} client sessions do not fit the attribute and will not be tickled"
+        ));
+    }
+    let mut ok = true;
+    for peer in peers {
+        let args = [
+            "--private",
+            "--node",
+            peer,
+            "--name",
+            ATTRIBUTE,
+            "--update",
+            &value,
+        ];
+        if let Err(e) = checked("attrd_updater", &args, None, CALL_LIMIT) {
+            log(format!("publishing the client sessions on {peer}: {e:#}"));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// The sessions the old active published on this node (none if unset or unreadable).
+fn read_list(me: &str) -> Vec<Session> {
+    let args = ["--query", "--node", me, "--name", ATTRIBUTE];
+    match output("attrd_updater", &args, None, CALL_LIMIT) {
+        Ok(out) if out.status.success() => {
+            decode(parse_query(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default())
+        }
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            log(format!("reading {ATTRIBUTE}: {e:#}"));
+            Vec::new()
+        }
+    }
+}
+
+/// One round of tickles.
+fn tickle(vip: IpAddr, sessions: &[Session]) {
+    if sessions.is_empty() {
+        return;
+    }
+    let input = tickle_input(vip, sessions);
+    if let Err(e) = checked(TICKLE_TCP, &["-n", TICKLES], Some(&input), CALL_LIMIT) {
+        log(format!("{e:#}"));
+    }
+}
