@@ -9,11 +9,15 @@
 //! agent's original timings) plus `--stall-window` seconds. Figures: server-side (the sampler
 //! first sees the new active, or RAFT leader, serving), client-side longest gap between
 //! acknowledged writes, stalls (writes slower than 500 ms) and failures in the stall window
-//! after recovery, acknowledged writes lost. Everything a run creates is removed after it, also
+//! after recovery, acknowledged writes lost; and how long a real `ovn-northd` on the machine
+//! (through the same remotes, default probes) took to translate into SB a write acknowledged
+//! after the fault (`ovn_ha_local::northd`). Everything a run creates is removed after it, also
 //! on failure. The `soak` scenario is in [`crate::bench_soak`].
 
 use anyhow::{Context, Result, bail};
 use ovn_ha_local::cluster::{self, Reporter, Site, UpMount, UpOptions};
+use ovn_ha_local::idl_writer::IdlWriter;
+use ovn_ha_local::northd::{Northd, SbWatch, first_translated};
 use ovn_ha_local::raft::Raft;
 use ovn_ha_local::writer::{self, Outcome, Writer, WriterSpec};
 use ovn_ha_local::{faults, observe};
@@ -200,6 +204,104 @@ struct RunResult {
     outcome: Option<Outcome>,
     lost: usize,
     bootstrap: Option<Duration>,
+    /// ovn-northd's first translation into SB of a write acknowledged after the fault.
+    northd: Option<Duration>,
+    /// The persistent IDL writer's first acknowledged write after the fault.
+    idl: Option<Duration>,
+}
+
+/// The persistent clients of one run: a real ovn-northd through the stack's remotes with the
+/// SB watcher, and the persistent IDL writer.
+struct Clients {
+    northd: Northd,
+    watch: SbWatch,
+    idl: IdlWriter,
+}
+
+/// What the persistent clients saw.
+struct ClientFigures {
+    northd: Option<Duration>,
+    idl: Option<Duration>,
+    idl_records: Vec<writer::WriteRecord>,
+}
+
+impl Clients {
+    fn start(nb: &str, sb: &str, window: Window) -> Result<Clients> {
+        let northd = Northd::start(nb, sb).context("starting ovn-northd on the machine")?;
+        let addrs = sb
+            .split(',')
+            .filter_map(|r| r.strip_prefix("tcp:")?.parse().ok())
+            .collect();
+        let max_time =
+            Duration::from_secs(5) + window.recovery + window.stalls + Duration::from_secs(30);
+        let idl = IdlWriter::start(
+            nb,
+            "idl",
+            Duration::from_millis(50),
+            u32::try_from(max_time.as_millis() / 50).unwrap_or(u32::MAX),
+            max_time,
+        )
+        .with_context(|| {
+            format!(
+                "starting the persistent IDL writer ({})",
+                ovn_ha_local::idl_writer::PYTHON
+            )
+        })?;
+        Ok(Clients {
+            northd,
+            watch: SbWatch::start(addrs),
+            idl,
+        })
+    }
+
+    /// Stops them: ovn-northd's first translation of a write acknowledged after the fault
+    /// (`fault_at` on the one-shot writer's clock, `fault` the same moment as an instant), and
+    /// the IDL writer's first acknowledged write after it.
+    fn finish(
+        self,
+        records: &[writer::WriteRecord],
+        fault_at: Duration,
+        fault: Instant,
+        stalls: Duration,
+    ) -> ClientFigures {
+        let idl_epoch = self.idl.epoch();
+        let idl_records = self.idl.stop();
+        let idl = writer::analyze_within(
+            &idl_records,
+            fault.saturating_duration_since(idl_epoch),
+            Duration::from_millis(500),
+            stalls,
+        )
+        .since_fault;
+        if idl.is_none() {
+            eprintln!(
+                "  the persistent IDL writer had no write acknowledged after the fault ({} writes)",
+                idl_records.len()
+            );
+        }
+        let seen = self.watch.stop();
+        let after: Vec<&str> = records
+            .iter()
+            .filter(|r| r.acked && r.ended >= fault_at)
+            .map(|r| r.name.as_str())
+            .collect();
+        let first = first_translated(&after, &seen, fault);
+        if first.is_none() {
+            let log = self.northd.log();
+            let tail: Vec<&str> = log.lines().rev().take(10).collect();
+            eprintln!(
+                "  ovn-northd translated none of the {} writes acknowledged after the fault ({} datapaths seen); its log ends:\n    {}",
+                after.len(),
+                seen.len(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n    ")
+            );
+        }
+        ClientFigures {
+            northd: first,
+            idl,
+            idl_records,
+        }
+    }
 }
 
 pub(crate) struct Quiet;
@@ -329,22 +431,29 @@ fn before_fault(remote: &str, window: Window) -> (Writer, Duration, Instant) {
 }
 
 /// Runs out the window, reconnects a host whose link was cut, and counts what was lost.
+#[allow(clippy::too_many_arguments)]
 fn after_fault(
     w: Writer,
     fault_at: Duration,
+    fault_instant: Instant,
     server_side: Option<Duration>,
     remote: &str,
     window: Window,
     cut: Option<&str>,
+    clients: Clients,
 ) -> Result<RunResult> {
     let records = finish(w, fault_at, window);
+    let seen = clients.finish(&records, fault_at, fault_instant, window.stalls);
     if let Some(host) = cut {
         faults::restore_link(host)?;
     }
     let present = writer::switches(remote, 5).unwrap_or_default();
     Ok(RunResult {
+        northd: seen.northd,
+        idl: seen.idl,
         server_side,
-        lost: writer::lost(&records, &present).len(),
+        lost: writer::lost(&records, &present).len()
+            + writer::lost(&seen.idl_records, &present).len(),
         outcome: Some(writer::analyze_within(
             &records,
             fault_at,
@@ -385,6 +494,7 @@ fn run_pacemaker(
             .context("no active copy")?
             .to_string();
         let remote = up.config.ovn_north();
+        let clients = Clients::start(&remote, &up.config.ovn_south(), window)?;
         let (w, fault_at, fault_instant) = before_fault(&remote, window);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
@@ -422,7 +532,16 @@ fn run_pacemaker(
         })
         .map(|_| fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
-        after_fault(w, fault_at, server_side, &remote, window, cut)
+        after_fault(
+            w,
+            fault_at,
+            fault_instant,
+            server_side,
+            &remote,
+            window,
+            cut,
+            clients,
+        )
     })();
     cluster::down(&site(), &mut Quiet)?;
     result
@@ -453,6 +572,7 @@ fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
         }
         let leader = raft.leader().context("no RAFT leader")?;
         let leader_host = raft.bed().hosts()[leader].name().to_string();
+        let clients = Clients::start(&remote, &raft.sb_remotes(), window)?;
         let (w, fault_at, fault_instant) = before_fault(&remote, window);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&leader_host)?,
@@ -463,7 +583,16 @@ fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
         })
         .map(|_| fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
-        after_fault(w, fault_at, server_side, &remote, window, cut)
+        after_fault(
+            w,
+            fault_at,
+            fault_instant,
+            server_side,
+            &remote,
+            window,
+            cut,
+            clients,
+        )
     })();
     raft.down()?;
     result
@@ -490,6 +619,10 @@ struct Row {
     server: (Option<Duration>, Option<Duration>),
     outage: (Option<Duration>, Option<Duration>),
     first: (Option<Duration>, Option<Duration>),
+    /// ovn-northd's first translation after the fault.
+    northd: (Option<Duration>, Option<Duration>),
+    /// The persistent IDL writer's first write after the fault.
+    idl: (Option<Duration>, Option<Duration>),
     stalls: usize,
     failed: usize,
     lost: usize,
@@ -512,6 +645,8 @@ fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs: usi
                 .or(r.bootstrap)
         }),
         first: pick(&|r| r.outcome.as_ref().and_then(|o| o.since_fault)),
+        northd: pick(&|r| r.northd),
+        idl: pick(&|r| r.idl),
         stalls: results
             .iter()
             .filter_map(|r| r.outcome.as_ref())
@@ -528,7 +663,7 @@ fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs: usi
 
 fn table(rows: &[Row], window: Duration) -> String {
     let mut out = format!(
-        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         w = window.as_secs()
     );
     for r in rows {
@@ -538,7 +673,7 @@ fn table(rows: &[Row], window: Duration) -> String {
             r.runs.to_string()
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |\n",
             r.stack,
             r.scenario,
             runs,
@@ -548,6 +683,10 @@ fn table(rows: &[Row], window: Duration) -> String {
             secs(r.outage.1),
             secs(r.first.0),
             secs(r.first.1),
+            secs(r.idl.0),
+            secs(r.idl.1),
+            secs(r.northd.0),
+            secs(r.northd.1),
             r.stalls,
             r.failed,
             r.lost
@@ -836,6 +975,8 @@ mod tests {
                 outcome: Some(outcome(g, s)),
                 lost: 0,
                 bootstrap: None,
+                northd: Some(d(g + 1000)),
+                idl: Some(d(g + 200)),
             })
             .collect();
         let t = table(
@@ -844,7 +985,7 @@ mod tests {
         );
         assert!(
             t.contains(
-                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 3 | 3 | 0 |"
+                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 3 | 3 | 0 |"
             ),
             "{t}"
         );

@@ -57,10 +57,11 @@ pub const DEPLOY_PROGRAMS: &[(&str, &str)] = &[
 
 /// Debian packages only the tests need on top of deploy's: the real ovsdb-server, corosync,
 /// pacemaker and their tools run by the tests, fault injection, the registry the push test
-/// pushes to.
+/// pushes to, python-ovs for the benchmark's persistent IDL writer.
 const TEST_ONLY_APT: &[&str] = &[
     "ovn-central",
     "openvswitch-common",
+    "python3-openvswitch",
     "corosync",
     "pacemaker",
     "pacemaker-cli-utils",

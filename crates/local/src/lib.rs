@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod e2e;
 pub mod eyes;
 pub mod faults;
+pub mod idl_writer;
 pub mod idle_session;
 pub mod limits;
 pub mod northd;

@@ -119,7 +119,8 @@ fn look(addr: SocketAddr, above: i64) -> Option<Vec<(String, i64)>> {
     let op = json!({
         "op": "select",
         "table": "Datapath_Binding",
-        "where": [["tunnel_key", ">", above]],
+        // `>= above + 1`: a condition's value must itself be a valid key (1 and up).
+        "where": [["tunnel_key", ">=", above + 1]],
         "columns": ["external_ids", "tunnel_key"],
     });
     let result = ovsdb_rpc::transact_tcp(addr, "OVN_Southbound", &[op], LOOK_LIMIT).ok()?;

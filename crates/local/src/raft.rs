@@ -1,18 +1,41 @@
 //! The reference stack of the failover benchmark: OVN's own RAFT clustering. Three clustered
 //! Northbound servers on test-bed hosts (`ovsdb-tool create-cluster` / `join-cluster`, the
-//! default 1000 ms election timer), and a client given all three remotes. Only NB: the writer
-//! writes NB, and SB would behave the same.
+//! default 1000 ms election timer) and three clustered Southbound ones (for ovn-northd), and
+//! clients given all three remotes. The faults (leader kill, leader's link cut) aim at NB's
+//! leader; SB's leader may sit elsewhere, as in any RAFT deployment.
 
 use ovn_ha_testbed::{Bed, BedSpec, HostChild};
 
-const DB: &str = "/var/lib/ovn/ovnnb_db.db";
-const SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
-const RAFT_PORT: u16 = 6643;
+/// One clustered database.
+struct Db {
+    name: &'static str,
+    /// File stem (`ovnnb` → `ovnnb_db.db`, `ovnnb_db.ctl`, …).
+    short: &'static str,
+    schema: &'static str,
+    raft_port: u16,
+    client_port: u16,
+}
+
+const NB: Db = Db {
+    name: "OVN_Northbound",
+    short: "ovnnb",
+    schema: "/usr/share/ovn/ovn-nb.ovsschema",
+    raft_port: 6643,
+    client_port: 6641,
+};
+const SB: Db = Db {
+    name: "OVN_Southbound",
+    short: "ovnsb",
+    schema: "/usr/share/ovn/ovn-sb.ovsschema",
+    raft_port: 6644,
+    client_port: 6642,
+};
 
 /// A running RAFT cluster; dropping it kills the servers and removes the bed.
 #[derive(Debug)]
 pub struct Raft {
     servers: Vec<Option<HostChild>>,
+    sb_servers: Vec<Option<HostChild>>,
     bed: Bed,
 }
 
@@ -30,39 +53,51 @@ pub fn is_leader(status: &str) -> bool {
 }
 
 impl Raft {
-    /// Creates the bed and the cluster, and starts the three servers.
+    /// Creates the bed and the clusters, and starts the three servers of each database.
     pub fn up(prefix: &str, subnet: u8, hosts: usize) -> Result<Raft, RaftError> {
         let bed = Bed::create(&BedSpec::new(prefix, subnet, hosts)?)?;
         let first = bed.hosts()[0].addr();
         let mut servers = Vec::new();
+        let mut sb_servers = Vec::new();
         for host in bed.hosts() {
-            let local = format!("tcp:{}:{RAFT_PORT}", host.addr());
-            if host.index() == 1 {
-                host.run("ovsdb-tool", &["create-cluster", DB, SCHEMA, &local])?;
-            } else {
-                let remote = format!("tcp:{first}:{RAFT_PORT}");
-                host.run(
-                    "ovsdb-tool",
-                    &["join-cluster", DB, "OVN_Northbound", &local, &remote],
-                )?;
-            }
             host.run("mkdir", &["-p", "/run/ovn", "/var/log/ovn"])?;
-            let mut cmd = host.command("ovsdb-server");
-            cmd.args([
-                "--no-chdir",
-                "-vconsole:off",
-                "-vfile:info",
-                "--log-file=/var/log/ovn/ovsdb-server-nb.log",
-                "--pidfile=/run/ovn/ovnnb_db.pid",
-                "--unixctl=/run/ovn/ovnnb_db.ctl",
-                "--remote=punix:/run/ovn/ovnnb_db.sock",
-            ])
-            .arg(format!("--remote=ptcp:6641:{}", host.addr()))
-            .arg(DB)
-            .stdin(std::process::Stdio::null());
-            servers.push(Some(host.spawn(cmd)?));
+            for db in [&NB, &SB] {
+                let local = format!("tcp:{}:{}", host.addr(), db.raft_port);
+                let file = format!("/var/lib/ovn/{}_db.db", db.short);
+                if host.index() == 1 {
+                    host.run("ovsdb-tool", &["create-cluster", &file, db.schema, &local])?;
+                } else {
+                    let remote = format!("tcp:{first}:{}", db.raft_port);
+                    host.run(
+                        "ovsdb-tool",
+                        &["join-cluster", &file, db.name, &local, &remote],
+                    )?;
+                }
+                let mut cmd = host.command("ovsdb-server");
+                cmd.args(["--no-chdir", "-vconsole:off", "-vfile:info"])
+                    .arg(format!(
+                        "--log-file=/var/log/ovn/ovsdb-server-{}.log",
+                        db.short
+                    ))
+                    .arg(format!("--pidfile=/run/ovn/{}_db.pid", db.short))
+                    .arg(format!("--unixctl=/run/ovn/{}_db.ctl", db.short))
+                    .arg(format!("--remote=punix:/run/ovn/{}_db.sock", db.short))
+                    .arg(format!("--remote=ptcp:{}:{}", db.client_port, host.addr()))
+                    .arg(&file)
+                    .stdin(std::process::Stdio::null());
+                let child = Some(host.spawn(cmd)?);
+                if db.short == NB.short {
+                    servers.push(child);
+                } else {
+                    sb_servers.push(child);
+                }
+            }
         }
-        Ok(Raft { servers, bed })
+        Ok(Raft {
+            servers,
+            sb_servers,
+            bed,
+        })
     }
 
     /// The bed, for faults on its hosts.
@@ -70,12 +105,21 @@ impl Raft {
         &self.bed
     }
 
-    /// All three client remotes, comma-separated.
+    /// All three NB client remotes, comma-separated.
     pub fn remotes(&self) -> String {
+        self.remotes_of(NB.client_port)
+    }
+
+    /// All three SB client remotes, comma-separated.
+    pub fn sb_remotes(&self) -> String {
+        self.remotes_of(SB.client_port)
+    }
+
+    fn remotes_of(&self, port: u16) -> String {
         self.bed
             .hosts()
             .iter()
-            .map(|h| format!("tcp:{}:6641", h.addr()))
+            .map(|h| format!("tcp:{}:{port}", h.addr()))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -114,8 +158,13 @@ impl Raft {
 
     /// Removes everything.
     pub fn down(self) -> Result<(), RaftError> {
-        let Raft { servers, bed } = self;
+        let Raft {
+            servers,
+            sb_servers,
+            bed,
+        } = self;
         drop(servers);
+        drop(sb_servers);
         bed.teardown()?;
         Ok(())
     }

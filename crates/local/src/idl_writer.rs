@@ -1,0 +1,137 @@
+//! A persistent OVSDB writer as OVN's daemons are clients: `idl_writer.py` (python-ovs's IDL,
+//! Debian's python3-openvswitch, run by `/usr/bin/python3`) keeps one session through the
+//! remote with the library's own probes and reconnect backoff and commits a `Logical_Switch`
+//! every interval. Its records are the one-shot writer's ([`WriteRecord`]), so the same
+//! analysis applies. The child is bounded by its own arguments and killed by pid when stopped.
+
+use crate::writer::WriteRecord;
+use nix::time::{ClockId, clock_gettime};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The script, written to a temporary file at start.
+const SCRIPT: &str = include_str!("idl_writer.py");
+/// Debian's interpreter (python3-openvswitch installs there, not in another python's path).
+pub const PYTHON: &str = "/usr/bin/python3";
+/// The Northbound schema the IDL loads.
+const NB_SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
+
+/// A running persistent writer.
+#[derive(Debug)]
+pub struct IdlWriter {
+    child: Child,
+    epoch: Instant,
+    reader: JoinHandle<Vec<WriteRecord>>,
+    _dir: tempfile::TempDir,
+}
+
+/// CLOCK_MONOTONIC now, in ms (Python's `time.monotonic` reads the same clock).
+fn monotonic_ms() -> f64 {
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
+        .unwrap_or(0.0)
+}
+
+/// One record from the script's line, its times made relative to `epoch_ms` (pure).
+pub fn parse_line(line: &str, epoch_ms: f64) -> Option<WriteRecord> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let at = |k: &str| -> Option<Duration> {
+        let ms = v[k].as_f64()? - epoch_ms;
+        Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    };
+    Some(WriteRecord {
+        name: v["name"].as_str()?.to_string(),
+        started: at("started")?,
+        ended: at("ended")?,
+        acked: v["acked"].as_bool()?,
+    })
+}
+
+impl IdlWriter {
+    /// Starts writing `<tag>-<n>` through `remote` every `interval`, at most `max_writes`
+    /// times within `max_time`.
+    pub fn start(
+        remote: &str,
+        tag: &str,
+        interval: Duration,
+        max_writes: u32,
+        max_time: Duration,
+    ) -> std::io::Result<IdlWriter> {
+        let dir = tempfile::tempdir()?;
+        let script = dir.path().join("idl_writer.py");
+        std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
+        let epoch = Instant::now();
+        let epoch_ms = monotonic_ms();
+        let mut child = Command::new(PYTHON)
+            .arg(&script)
+            .args([remote, NB_SCHEMA, tag])
+            .arg(max_writes.to_string())
+            .arg(format!("{:.3}", max_time.as_secs_f64()))
+            .arg(format!("{:.3}", interval.as_secs_f64()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| parse_line(&l, epoch_ms))
+                .collect()
+        });
+        Ok(IdlWriter {
+            child,
+            epoch,
+            reader,
+            _dir: dir,
+        })
+    }
+
+    /// The instant its records count from.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Stops the writer (by pid) and returns its records.
+    pub fn stop(mut self) -> Vec<WriteRecord> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reader.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_records() {
+        let r = parse_line(
+            r#"{"name": "idl-3", "started": 10500.0, "ended": 10750.5, "acked": true}"#,
+            10000.0,
+        )
+        .unwrap();
+        assert_eq!(r.name, "idl-3");
+        assert_eq!(r.started, Duration::from_millis(500));
+        assert_eq!(r.ended, Duration::from_micros(750_500));
+        assert!(r.acked);
+        assert!(parse_line("not json", 0.0).is_none());
+        assert!(parse_line(r#"{"name": "x"}"#, 0.0).is_none());
+        // A record from before the epoch counts from it.
+        assert_eq!(
+            parse_line(
+                r#"{"name": "y", "started": 5, "ended": 6, "acked": false}"#,
+                10.0
+            )
+            .unwrap()
+            .ended,
+            Duration::ZERO
+        );
+    }
+}
