@@ -93,8 +93,8 @@ impl Stack {
     /// Environment the entrypoint gets on top of the rendered one: the original
     /// ovn-kubernetes timings for `shell`, nothing (the shipped defaults) otherwise; both shell
     /// stacks switch our crash restart in place off, so a killed server is found by the shell
-    /// agent's own monitor, and our semi-synchronous proxy off, so the shell agent's servers
-    /// listen on the ports themselves.
+    /// agent's own monitor, our semi-synchronous proxy off, so the shell agent's servers
+    /// listen on the ports themselves, and our client tickles off.
     pub fn extra_env(self) -> Vec<(String, String)> {
         use ovn_ha_config::db_env as var;
         match self {
@@ -107,6 +107,7 @@ impl Stack {
                 (var::TRANSITION_DELAY_MS, "0"),
                 (var::CRASH_RESTART, "off"),
                 (var::SEMI_SYNC, "off"),
+                (var::CLIENT_TICKLE, "off"),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -114,6 +115,7 @@ impl Stack {
             Stack::ShellTuned => vec![
                 (var::CRASH_RESTART.to_string(), "off".to_string()),
                 (var::SEMI_SYNC.to_string(), "off".to_string()),
+                (var::CLIENT_TICKLE.to_string(), "off".to_string()),
             ],
             _ => Vec::new(),
         }
@@ -1062,13 +1064,18 @@ mod tests {
     #[test]
     fn stacks_differ_only_in_agent_and_timings() {
         assert!(Stack::Ours.extra_env().is_empty() && Stack::Ours.extra_mounts().is_empty());
-        // Both shell stacks only switch our crash restart in place and our proxy off; `shell`
-        // adds timings.
+        // Both shell stacks only switch our crash restart in place, our proxy and our client
+        // tickles off; `shell` adds timings.
         let off = ("OVN_DB_HA_CRASH_RESTART".to_string(), "off".to_string());
         let async_ = ("OVN_DB_HA_SEMI_SYNC".to_string(), "off".to_string());
-        assert_eq!(Stack::ShellTuned.extra_env(), [off.clone(), async_.clone()]);
-        assert!(Stack::Shell.extra_env().contains(&async_));
-        assert!(Stack::Shell.extra_env().contains(&off));
+        let no_tickle = ("OVN_DB_HA_CLIENT_TICKLE".to_string(), "off".to_string());
+        assert_eq!(
+            Stack::ShellTuned.extra_env(),
+            [off.clone(), async_.clone(), no_tickle.clone()]
+        );
+        for e in [&async_, &off, &no_tickle] {
+            assert!(Stack::Shell.extra_env().contains(e));
+        }
         assert_eq!(
             parse_env_pair("A=b=c"),
             Ok(("A".to_string(), "b=c".to_string()))

@@ -24,7 +24,9 @@
 //! promotion prefers the others) until they confirm a round in time again; or none confirmed
 //! for [`MAX_HOLD`] while this node keeps its quorum — the replicas are stuck, not cut off (a
 //! cut-off active loses its quorum and stops well within it), and the active falls back to
-//! asynchronous replication, logged, rather than stopping every write.
+//! asynchronous replication, logged, rather than stopping every write. A round whose replicas
+//! were all lost with this node's own server (each connection ended on the server's side:
+//! it died) is *void*: it completes at once and nothing it covers is ever released.
 
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -99,6 +101,13 @@ pub enum Verdict {
     /// No replica confirmed within [`MAX_HOLD`] with the quorum held: release anyway,
     /// asynchronously; every replica of the round is excluded.
     Degraded { excluded: Vec<u64> },
+    /// Every replica of the round was lost with this node's server (it died: each replica
+    /// connection ended on the server's side) before confirming: nothing the round covers
+    /// can ever be confirmed, so it completes at once and releases none of it (the clients'
+    /// links drop those bytes and close). Waiting instead held every later round — the
+    /// restarted server's replies — for [`MAX_HOLD`] (measured: a `kill -9` of the active
+    /// server with persistent clients stalled writes for 5 s).
+    Void,
 }
 
 /// One barrier round over the replica connections (identified by link numbers).
@@ -111,6 +120,19 @@ pub struct Round {
     confirmed: BTreeSet<u64>,
     /// Whether any replica was required at the start (none: the active is the only copy).
     had_replicas: bool,
+    /// A required replica left on its own side without confirming.
+    replica_left: bool,
+    /// A required replica was lost on the server's side without confirming.
+    server_lost: bool,
+}
+
+/// Which side ended a replica's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// The replica closed it (restart, or it follows another copy now).
+    Replica,
+    /// This node's server closed it (the server died or stopped).
+    Server,
 }
 
 impl Round {
@@ -122,6 +144,8 @@ impl Round {
             had_replicas: !required.is_empty(),
             required,
             confirmed: BTreeSet::new(),
+            replica_left: false,
+            server_lost: false,
         }
     }
 
@@ -142,12 +166,16 @@ impl Round {
         }
     }
 
-    /// Replica `link` disconnected: it is no longer waited for. Leaving is not confirming: a
-    /// replica leaves when it restarts, or when another copy was promoted and it follows that
-    /// one — the round still needs a confirmation from someone.
-    pub fn gone(&mut self, link: u64) {
-        if !self.confirmed.contains(&link) {
-            self.required.remove(&link);
+    /// Replica `link` disconnected, ended on side `by`: it is no longer waited for.
+    /// Leaving is not confirming: a replica leaves when it restarts, or when another copy was
+    /// promoted and it follows that one — the round still needs a confirmation from someone.
+    /// Unless every replica was lost with the server itself: see [`Verdict::Void`].
+    pub fn gone(&mut self, link: u64, by: Left) {
+        if !self.confirmed.contains(&link) && self.required.remove(&link) {
+            match by {
+                Left::Replica => self.replica_left = true,
+                Left::Server => self.server_lost = true,
+            }
         }
     }
 
@@ -159,6 +187,10 @@ impl Round {
             return Verdict::Done {
                 excluded: Vec::new(),
             };
+        }
+        if waiting.is_empty() && self.confirmed.is_empty() && !self.replica_left && self.server_lost
+        {
+            return Verdict::Void;
         }
         let age = now.saturating_duration_since(self.started);
         if !self.confirmed.is_empty() {
@@ -250,16 +282,17 @@ mod tests {
     #[test]
     fn verdicts() {
         let ms = Duration::from_millis;
-        // (required, confirmed, gone, age, quorum lost, verdict)
+        // (required, confirmed, gone (link, side: 'r'eplica or 's'erver), age, quorum lost,
+        // verdict)
         type Row = (
             &'static [u64],
             &'static [u64],
-            &'static [u64],
+            &'static [(u64, char)],
             u64,
             bool,
             &'static str,
         );
-        let rows: [Row; 12] = [
+        let rows: [Row; 18] = [
             (&[], &[], &[], 0, false, "done []"),
             (&[1, 2], &[1, 2], &[], 1, false, "done []"),
             (&[1, 2], &[1], &[], 1, false, "wait 250"),
@@ -267,25 +300,42 @@ mod tests {
             (&[1, 2], &[], &[], 1000, false, "wait 5000"),
             (&[1, 2], &[], &[], 5000, false, "degraded [1, 2]"),
             (&[1, 2], &[], &[], 60_000, true, "wait 5000"),
-            (&[1, 2], &[1], &[2], 1, false, "done []"),
+            (&[1, 2], &[1], &[(2, 'r')], 1, false, "done []"),
             // Every replica left without confirming: no confirmation, so no early release.
-            (&[1, 2], &[], &[1, 2], 1, false, "wait 5000"),
-            (&[1, 2], &[], &[1, 2], 5000, true, "wait 5000"),
+            (&[1, 2], &[], &[(1, 'r'), (2, 'r')], 1, false, "wait 5000"),
+            (&[1, 2], &[], &[(1, 'r'), (2, 'r')], 5000, true, "wait 5000"),
             (&[1, 2], &[3], &[], 1, false, "wait 5000"),
-            (&[1], &[1], &[1], 1, false, "done []"),
+            (&[1], &[1], &[(1, 'r')], 1, false, "done []"),
+            // The server died: every replica connection ended on its side. The round's bytes
+            // are the dead server's: void at once (released to nobody), quorum or not.
+            (&[1, 2], &[], &[(1, 's'), (2, 's')], 1, false, "void"),
+            (&[1, 2], &[], &[(1, 's'), (2, 's')], 1, true, "void"),
+            (&[1], &[], &[(1, 's')], 1, false, "void"),
+            // One replica still there: wait for it as usual.
+            (&[1, 2], &[], &[(1, 's')], 600, false, "wait 5000"),
+            // A replica that left on its own side keeps the rule that leaving confirms nothing.
+            (&[1, 2], &[], &[(1, 'r'), (2, 's')], 600, false, "wait 5000"),
+            // Confirmed, then lost with the server: the confirmation counts.
+            (&[1, 2], &[1], &[(1, 's'), (2, 's')], 20, false, "done []"),
         ];
         for (required, confirmed, gone, age, quorum_lost, want) in rows {
             let (mut r, t0) = round(required);
             for l in confirmed {
                 r.confirm(*l);
             }
-            for l in gone {
-                r.gone(*l);
+            for (l, side) in gone {
+                let by = if *side == 's' {
+                    Left::Server
+                } else {
+                    Left::Replica
+                };
+                r.gone(*l, by);
             }
             let got = match r.verdict(t0 + ms(age), quorum_lost) {
                 Verdict::Wait(at) => format!("wait {}", (at - t0).as_millis()),
                 Verdict::Done { excluded } => format!("done {excluded:?}"),
                 Verdict::Degraded { excluded } => format!("degraded {excluded:?}"),
+                Verdict::Void => "void".to_string(),
             };
             assert_eq!(
                 got, want,

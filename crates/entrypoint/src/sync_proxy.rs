@@ -12,7 +12,7 @@
 
 use crate::jsonrpc_frame::Framer;
 use crate::semi_sync::{
-    Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
+    Left, Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -252,6 +252,9 @@ struct Gate {
     /// The highest round any held bytes wait for.
     requested: AtomicU64,
     completed: watch::Sender<u64>,
+    /// Rounds completed void (`Verdict::Void`): what they cover is dropped, never released.
+    /// The most recent few are kept.
+    voided: std::sync::Mutex<BTreeSet<u64>>,
     wake: Notify,
 }
 
@@ -267,6 +270,21 @@ impl Gate {
     async fn released(&self, need: u64) {
         let mut rx = self.completed.subscribe();
         let _ = rx.wait_for(|done| *done >= need).await;
+    }
+
+    /// Completes round `id` void.
+    fn void(&self, id: u64) {
+        if let Ok(mut v) = self.voided.lock() {
+            v.insert(id);
+            while v.len() > 64 {
+                v.pop_first();
+            }
+        }
+        self.completed.send_replace(id);
+    }
+
+    fn is_void(&self, id: u64) -> bool {
+        self.voided.lock().is_ok_and(|v| v.contains(&id))
     }
 }
 
@@ -377,8 +395,12 @@ async fn client_link(
                     }
                 },
                 () = gate.released(front.unwrap_or(0)), if front.is_some() => {
-                    if let Some((_, bytes)) = held.pop_front() {
+                    if let Some((need, bytes)) = held.pop_front() {
                         held_bytes -= bytes.len();
+                        // A void round's bytes came from a server that died unconfirmed.
+                        if gate.is_void(need) {
+                            break;
+                        }
                         if dw.write_all(&bytes).await.is_err() {
                             break;
                         }
@@ -421,7 +443,10 @@ enum HubEvent {
         link: u64,
         round: u64,
     },
-    Gone(u64),
+    Gone {
+        link: u64,
+        by: Left,
+    },
 }
 
 struct LinkState {
@@ -476,6 +501,16 @@ async fn keep_rounds(
                     current = None;
                     continue;
                 }
+                Verdict::Void => {
+                    log(format!(
+                        "{name}: the server went away before its replicas confirmed round {}; \
+                         what it covered is dropped",
+                        round.id
+                    ));
+                    gate.void(round.id);
+                    current = None;
+                    continue;
+                }
                 Verdict::Degraded { excluded: stuck } => {
                     if !degraded {
                         degraded = true;
@@ -517,13 +552,13 @@ async fn keep_rounds(
                         }
                     }
                 }
-                Some(HubEvent::Gone(link)) => {
+                Some(HubEvent::Gone { link, by }) => {
                     if let Some(s) = links.remove(&link) {
                         control.set_excluded(s.addr, false);
                     }
                     excluded.remove(&link);
                     if let Some(r) = current.as_mut() {
-                        r.gone(link);
+                        r.gone(link, by);
                     }
                 }
             },
@@ -636,12 +671,12 @@ async fn replica_link(
             tokio::select! {
                 read = dr.read(&mut buf) => {
                     let n = match read {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => return Left::Replica,
                         Ok(n) => n,
                     };
                     let Ok(complete) = msgs.feed(&buf[..n]) else {
                         log(format!("replica {addr}: not JSON-RPC; dropped"));
-                        return;
+                        return Left::Replica;
                     };
                     let mut out = Vec::new();
                     for m in complete {
@@ -657,13 +692,13 @@ async fn replica_link(
                         out.extend_from_slice(&m);
                     }
                     if !out.is_empty() && uw.write_all(&out).await.is_err() {
-                        return;
+                        return Left::Server;
                     }
                 }
                 round = barrier_rx.recv() => {
-                    let Some(round) = round else { return };
+                    let Some(round) = round else { return Left::Replica };
                     if uw.write_all(&echo_request(round)).await.is_err() {
-                        return;
+                        return Left::Server;
                     }
                 }
             }
@@ -676,14 +711,14 @@ async fn replica_link(
         let mut eligible = false;
         loop {
             let n = match ur.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return Left::Server,
                 Ok(n) => n,
             };
             let Ok(complete) = msgs.feed(&buf[..n]) else {
                 log(format!(
                     "server stream to replica {addr}: not JSON-RPC; dropped"
                 ));
-                return;
+                return Left::Server;
             };
             let mut out = Vec::new();
             let mut now_eligible = false;
@@ -702,16 +737,16 @@ async fn replica_link(
                 out.extend_from_slice(&m);
             }
             if !out.is_empty() && dw.write_all(&out).await.is_err() {
-                return;
+                return Left::Replica;
             }
             if now_eligible {
                 let _ = hub.send(HubEvent::Eligible(link));
             }
         }
     };
-    tokio::select! {
-        () = up_dir => {}
-        () = down_dir => {}
-    }
-    let _ = hub.send(HubEvent::Gone(link));
+    let by = tokio::select! {
+        by = up_dir => by,
+        by = down_dir => by,
+    };
+    let _ = hub.send(HubEvent::Gone { link, by });
 }
