@@ -196,14 +196,12 @@ impl Writers {
     }
 }
 
-/// Counts the replication fence's closes in every host's container log, printing its lines
-/// (closes, reopens, the caught-up marks) with the host's name.
-fn fence_closes(site: &Site) -> usize {
-    let logs = site.state_dir.join("logs");
-    let Ok(dir) = std::fs::read_dir(&logs) else {
-        return 0;
+/// Every line of every host's container log that contains `needle`, with the host's name.
+fn log_lines(site: &Site, needle: &str) -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir(site.state_dir.join("logs")) else {
+        return Vec::new();
     };
-    let mut closes = 0;
+    let mut out = Vec::new();
     for e in dir.flatten() {
         let host = e
             .file_name()
@@ -211,10 +209,22 @@ fn fence_closes(site: &Site) -> usize {
             .trim_end_matches(".log")
             .to_string();
         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-        for l in text.lines().filter(|l| l.contains("replication fence:")) {
-            eprintln!("  {host}: {l}");
-            closes += usize::from(l.contains("not taking writes"));
-        }
+        out.extend(
+            text.lines()
+                .filter(|l| l.contains(needle))
+                .map(|l| (host.clone(), l.to_string())),
+        );
+    }
+    out
+}
+
+/// Counts the replication fence's closes in every host's container log, printing its lines
+/// (closes, reopens, the caught-up marks) with the host's name.
+fn fence_closes(site: &Site) -> usize {
+    let mut closes = 0;
+    for (host, l) in log_lines(site, "replication fence:") {
+        eprintln!("  {host}: {l}");
+        closes += usize::from(l.contains("not taking writes"));
     }
     closes
 }
@@ -229,7 +239,7 @@ fn scenario_with(
     name: &str,
     fault: impl FnOnce(&TestCluster, &str),
     recover: impl FnOnce(&TestCluster, &str),
-) -> (usize, String, Option<String>) {
+) -> Ran {
     scenario_prepared(name, nothing, fault, recover)
 }
 
@@ -239,7 +249,7 @@ fn scenario_prepared(
     prepare: impl FnOnce(&TestCluster, &str),
     fault: impl FnOnce(&TestCluster, &str),
     recover: impl FnOnce(&TestCluster, &str),
-) -> (usize, String, Option<String>) {
+) -> Ran {
     scenario_mixed(name, Mix::Mixed, prepare, fault, recover)
 }
 
@@ -250,7 +260,7 @@ fn scenario_mixed(
     prepare: impl FnOnce(&TestCluster, &str),
     fault: impl FnOnce(&TestCluster, &str),
     recover: impl FnOnce(&TestCluster, &str),
-) -> (usize, String, Option<String>) {
+) -> Ran {
     let _serial = serial();
     eprintln!("scenario {name}");
     let c = up();
@@ -337,6 +347,10 @@ fn scenario_mixed(
         }
     }
     let closes = fence_closes(&c.site);
+    let fallbacks = log_lines(&c.site, "replying without a confirmation").len();
+    for (host, l) in log_lines(&c.site, "sync proxy:") {
+        eprintln!("  {host}: {l}");
+    }
     eprintln!(
         "  {name}: replication fence closed {closes} times; {samples} samples, {one_nb_writer} with one NB copy taking writes, {} with two; active {active} → {after:?}",
         split.len()
@@ -356,16 +370,37 @@ fn scenario_mixed(
         "{name}: no convergence to one promoted and two replicating copies: {:?}",
         observe::sample(&c.site)
     );
-    (closes, active, after)
+    Ran {
+        closes,
+        fallbacks,
+        active,
+        after,
+    }
 }
 
-/// [`scenario_with`] for faults that leave the active host's own clients whole.
+/// What a scenario saw: the fence's closes and the proxy's unconfirmed fallbacks (from the
+/// containers' logs), the active host before the fault and after convergence.
+struct Ran {
+    closes: usize,
+    fallbacks: usize,
+    active: String,
+    after: Option<String>,
+}
+
+/// [`scenario_with`] for faults that leave the active host's own clients whole and the
+/// standbys able to confirm: the proxy must never have fallen back to unconfirmed replies
+/// (that fallback is for standbys stuck for 5 s; a crash of the active's server once held
+/// every write that long).
 fn scenario(
     name: &str,
     fault: impl FnOnce(&TestCluster, &str),
     recover: impl FnOnce(&TestCluster, &str),
 ) {
-    scenario_with(name, fault, recover);
+    let ran = scenario_with(name, fault, recover);
+    assert_eq!(
+        ran.fallbacks, 0,
+        "{name}: the proxy replied without a confirmation (no standby confirmed for 5 s)"
+    );
 }
 
 fn nothing(_: &TestCluster, _: &str) {}
@@ -520,7 +555,12 @@ fn writers_everywhere_and_no_fault() {
             assert_eq!(n, 2, "replica connections on port {port} of the active");
         }
     };
-    let (closes, before, after) = scenario_with("no-fault", replicas_connected, nothing);
+    let Ran {
+        closes,
+        active: before,
+        after,
+        ..
+    } = scenario_with("no-fault", replicas_connected, nothing);
     assert_eq!(closes, 0, "the replication fence closed without a fault");
     assert_eq!(
         after.as_deref(),
@@ -918,7 +958,7 @@ fn throttled_standby_then_the_active_dies() {
 fn lagging_standby_then_the_active_dies() {
     let promoted = Arc::new(Mutex::new(None::<(String, String)>));
     let p1 = promoted.clone();
-    let (_, _, after) = scenario_prepared(
+    let Ran { after, .. } = scenario_prepared(
         "lagging",
         move |c, active| {
             let mut standbys = others(c, active);
@@ -966,7 +1006,7 @@ fn big_row(name: &str) -> serde_json::Value {
 fn large_southbound_resync_without_a_fence_trip() {
     use ovn_ha_local::ovsdb_rpc;
     let sb = |c: &TestCluster| vip_addr(c, ovn_ha_config::defaults::SB_PORT);
-    let (closes, _, _) = scenario_prepared(
+    let Ran { closes, .. } = scenario_prepared(
         "big-sb",
         |c, _| {
             let started = Instant::now();
