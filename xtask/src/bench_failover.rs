@@ -420,8 +420,18 @@ fn finish(w: Writer, fault_at: Duration, window: Window) -> Vec<writer::WriteRec
     w.stop()
 }
 
-/// Starts the writer and lets it write steadily for 3 s; returns it with the fault's moment.
-fn before_fault(remote: &str, window: Window) -> (Writer, Duration, Instant) {
+/// A run's one-shot writer and persistent clients, and the fault's moment (on the writer's
+/// clock and as an instant).
+struct Running {
+    w: Writer,
+    fault_at: Duration,
+    fault_instant: Instant,
+    clients: Clients,
+}
+
+/// Starts the writer and lets it write steadily for 3 s, `clients` running too; returns them
+/// with the fault's moment.
+fn before_fault(remote: &str, window: Window, clients: Clients) -> Running {
     let mut spec = WriterSpec::new(remote, "bench");
     spec.max_time =
         Duration::from_secs(3) + window.recovery + window.stalls + Duration::from_secs(30);
@@ -429,21 +439,28 @@ fn before_fault(remote: &str, window: Window) -> (Writer, Duration, Instant) {
     let w = Writer::start(spec);
     std::thread::sleep(Duration::from_secs(3));
     let fault_at = w.now();
-    (w, fault_at, Instant::now())
+    Running {
+        w,
+        fault_at,
+        fault_instant: Instant::now(),
+        clients,
+    }
 }
 
 /// Runs out the window, reconnects a host whose link was cut, and counts what was lost.
-#[allow(clippy::too_many_arguments)]
 fn after_fault(
-    w: Writer,
-    fault_at: Duration,
-    fault_instant: Instant,
+    run: Running,
     server_side: Option<Duration>,
     remote: &str,
     window: Window,
     cut: Option<&str>,
-    clients: Clients,
 ) -> Result<RunResult> {
+    let Running {
+        w,
+        fault_at,
+        fault_instant,
+        clients,
+    } = run;
     let records = finish(w, fault_at, window);
     let seen = clients.finish(&records, fault_at, fault_instant, window.stalls);
     if let Some(host) = cut {
@@ -497,7 +514,7 @@ fn run_pacemaker(
             .to_string();
         let remote = up.config.ovn_north();
         let clients = Clients::start(&remote, &up.config.ovn_south(), window)?;
-        let (w, fault_at, fault_instant) = before_fault(&remote, window);
+        let run = before_fault(&remote, window, clients);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
             Scenario::KillServer => {
@@ -506,14 +523,14 @@ fn run_pacemaker(
                 // entrypoint; its crash watcher restarts it in place for `ours`, and is off for
                 // the shell stacks (see `Stack::extra_env`).
                 if faults::kill9(&active, "ovsdb-server", "ovnnb_db") == 0 {
-                    w.stop();
+                    run.w.stop();
                     bail!("no NB ovsdb-server process found on {active}");
                 }
             }
             Scenario::Switchover => faults::signal_container(&active, "TERM")?,
             Scenario::SegvServer => {
                 if faults::signal_processes(&active, "ovsdb-server", "ovnnb_db", "SEGV") == 0 {
-                    w.stop();
+                    run.w.stop();
                     bail!("no NB ovsdb-server process found on {active}");
                 }
             }
@@ -532,18 +549,9 @@ fn run_pacemaker(
                     && (same_host_may_recover || v.host != active)
             })
         })
-        .map(|_| fault_instant.elapsed());
+        .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
-        after_fault(
-            w,
-            fault_at,
-            fault_instant,
-            server_side,
-            &remote,
-            window,
-            cut,
-            clients,
-        )
+        after_fault(run, server_side, &remote, window, cut)
     })();
     cluster::down(&site(), &mut Quiet)?;
     result
@@ -575,7 +583,7 @@ fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
         let leader = raft.leader().context("no RAFT leader")?;
         let leader_host = raft.bed().hosts()[leader].name().to_string();
         let clients = Clients::start(&remote, &raft.sb_remotes(), window)?;
-        let (w, fault_at, fault_instant) = before_fault(&remote, window);
+        let run = before_fault(&remote, window, clients);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&leader_host)?,
             _ => raft.kill(leader),
@@ -583,18 +591,9 @@ fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
         let server_side = poll(Duration::from_secs(60), || {
             raft.leader().is_some_and(|l| l != leader)
         })
-        .map(|_| fault_instant.elapsed());
+        .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
-        after_fault(
-            w,
-            fault_at,
-            fault_instant,
-            server_side,
-            &remote,
-            window,
-            cut,
-            clients,
-        )
+        after_fault(run, server_side, &remote, window, cut)
     })();
     raft.down()?;
     result
