@@ -89,7 +89,7 @@ pub fn run(args: &ChaosArgs) -> Result<ExitCode> {
     println!();
     print!("{}", v.table());
     println!(
-        "seed {}, {} of {} faults applied{}, {:.1} min; {} operations ({} acknowledged, {} lost within the isolation bound), {} samples ({} with one NB copy writable); history {}",
+        "seed {}, {} of {} faults applied{}, {:.1} min; {} operations ({} acknowledged, {} lost within the isolation bound), {} names seen by the reader, {} samples ({} with one NB copy writable); history {}",
         seed,
         outcome.applied,
         outcome.schedule.len(),
@@ -102,6 +102,7 @@ pub fn run(args: &ChaosArgs) -> Result<ExitCode> {
         v.ops,
         v.acked,
         v.isolated_lost.len(),
+        v.seen,
         v.samples,
         v.one_nb_writable,
         outcome.history.display()

@@ -3,7 +3,8 @@
 //! active's SB server is `kill -9`ed, a SIGABRT of the active NB server, the active's container
 //! killed, and a standby's SB replication throttled — against the whole stack (the image under
 //! runc on three test-bed hosts, corosync, pacemaker, ovsdb-server), with NB writers on the machine
-//! and in every host, an SB session from the machine and the 20 ms writability sampler; the checker must find nothing lost,
+//! and in every host, an SB session and a reader from the machine and the 20 ms writability
+//! sampler; the checker must find nothing lost (acknowledged, or once seen by the reader),
 //! never two writable copies and every fault converged.
 //!
 //! It holds the end-to-end suite's lock (`/run/lock/ovn-ha-e2e.lock`) for the whole run, so it
@@ -42,14 +43,16 @@ fn a_short_seeded_chaos_run_passes_the_checker() {
     let v = &outcome.verdict;
     eprint!("{}", v.table());
     eprintln!(
-        "  {} operations ({} acknowledged), {} samples ({} with one NB copy writable), {:.0} s",
+        "  {} operations ({} acknowledged), {} names seen by the reader, {} samples ({} with one NB copy writable), {:.0} s",
         v.ops,
         v.acked,
+        v.seen,
         v.samples,
         v.one_nb_writable,
         outcome.elapsed.as_secs_f64()
     );
     eprintln!("{}", v.summary_line());
+    assert!(v.seen > 0, "the reader saw nothing through the VIP");
     assert_eq!(
         outcome.applied, FAULTS,
         "stopped early: {:?}",

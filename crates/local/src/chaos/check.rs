@@ -140,6 +140,8 @@ pub struct Verdict {
     pub final_read: bool,
     pub ops: usize,
     pub acked: usize,
+    /// Names the readers saw (each once): they must be present at the end too.
+    pub seen: usize,
     pub samples: usize,
     /// Samples with exactly one writable NB copy (the detector is alive).
     pub one_nb_writable: usize,
@@ -196,7 +198,7 @@ pub fn check(events: &[Event], bounds: &Bounds) -> Verdict {
             Event::Present { names, .. } => {
                 present = Some(names.iter().map(String::as_str).collect());
             }
-            Event::Op { .. } => ops.push(e),
+            Event::Op { .. } | Event::Seen { .. } => ops.push(e),
             Event::Writable { at_ms, nb, sb } => writable.push((*at_ms, nb, sb)),
             Event::Note { .. } => {}
         }
@@ -234,27 +236,37 @@ pub fn check(events: &[Event], bounds: &Bounds) -> Verdict {
     let mut lost = Vec::new();
     let mut isolated_lost = Vec::new();
     let mut acked = 0;
+    let mut seen = 0;
     let mut machine: Vec<(u64, u64)> = Vec::new();
     for e in &ops {
-        let Event::Op {
-            writer,
-            host,
-            db: _,
-            name,
-            start_ms,
-            end_ms,
-            acked: ok,
-        } = e
-        else {
-            continue;
+        // A reader's first sight counts as an acknowledgement of what it saw, at that moment.
+        let (writer, host, name, start_ms, end_ms) = match e {
+            Event::Op {
+                writer,
+                host,
+                name,
+                start_ms,
+                end_ms,
+                acked: true,
+                ..
+            } => {
+                acked += 1;
+                if host.is_none() {
+                    machine.push((*start_ms, *end_ms));
+                }
+                (writer, host, name, start_ms, end_ms)
+            }
+            Event::Seen {
+                reader,
+                name,
+                at_ms,
+                ..
+            } => {
+                seen += 1;
+                (reader, &None, name, at_ms, at_ms)
+            }
+            _ => continue,
         };
-        if !ok {
-            continue;
-        }
-        acked += 1;
-        if host.is_none() {
-            machine.push((*start_ms, *end_ms));
-        }
         let Some(present) = &present else { continue };
         if present.contains(name.as_str()) {
             continue;
@@ -359,8 +371,9 @@ pub fn check(events: &[Event], bounds: &Bounds) -> Verdict {
         two_writable,
         unconverged,
         final_read: present.is_some(),
-        ops: ops.len(),
+        ops: ops.len() - seen,
         acked,
+        seen,
         samples: writable.len(),
         one_nb_writable,
     }
@@ -714,6 +727,31 @@ mod tests {
             v.table()
                 .contains("| link cut | 1 | 2.20 s | 2.20 s | 0 | 0 | 0 | 0 |")
         );
+    }
+
+    /// What a reader once saw must be there at the end, acknowledged or not; what it saw and
+    /// is there passes.
+    #[test]
+    fn a_name_seen_then_missing_is_lost() {
+        let seen = |name: &str, at: u64| Event::Seen {
+            reader: "machine-reader".into(),
+            db: Db::Nb,
+            name: name.into(),
+            at_ms: at,
+        };
+        let mut h = clean();
+        h.push(seen("m-0", 400));
+        let v = check(&h, &Bounds::default());
+        assert!(v.passed(), "{v:?}");
+        assert_eq!((v.ops, v.seen), (5, 1));
+        // m-1 was never acknowledged, but a reader saw it during the fault.
+        h.push(seen("m-1", 1_050));
+        let v = check(&h, &Bounds::default());
+        assert!(!v.passed());
+        assert_eq!(v.lost.len(), 1);
+        assert_eq!(v.lost[0].writer, "machine-reader");
+        assert_eq!(v.lost[0].name, "m-1");
+        assert_eq!(v.lost[0].fault, Some(0));
     }
 
     /// The shipped stack replicates semi-synchronously: by default there is no window, and a

@@ -6,8 +6,8 @@
 //! Events: the run's header; each write operation (writer, where it ran, the switch name,
 //! start, end, acknowledged); each 20 ms writability sample (which hosts take writes for NB
 //! and for SB, seen from inside each host); the servers' roles sampled while waiting for
-//! convergence; each fault's start (kind, victim) and end (recovery done); notes; and what the
-//! VIP held at the end.
+//! convergence; each fault's start (kind, victim) and end (recovery done); notes; each name a
+//! reader saw through the VIP for the first time; and what the VIP held at the end.
 
 use super::schedule::{Db, FaultKind};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,14 @@ pub enum Event {
     Note { at_ms: u64, text: String },
     /// The names the VIP held at the end: NB logical switches and SB address sets.
     Present { at_ms: u64, names: Vec<String> },
+    /// A reader saw `name` through the VIP for the first time at `at_ms` (acknowledged by its
+    /// writer or not: what a client once saw must stay visible).
+    Seen {
+        reader: String,
+        db: Db,
+        name: String,
+        at_ms: u64,
+    },
 }
 
 /// A line that is not an event.
@@ -178,6 +186,12 @@ mod tests {
                 at_ms: 61,
                 text: "restarted c-h1".into(),
             },
+            Event::Seen {
+                reader: "machine-reader".into(),
+                db: Db::Nb,
+                name: "machine-0".into(),
+                at_ms: 45,
+            },
             Event::Present {
                 at_ms: 70,
                 names: vec!["machine-0".into()],
@@ -208,6 +222,12 @@ mod tests {
         assert_eq!(
             lines[3],
             r#"{"event":"writable","at_ms":20,"nb":["c-h1"],"sb":[]}"#
+        );
+        assert!(
+            text.contains(
+                r#"{"event":"seen","reader":"machine-reader","db":"nb","name":"machine-0","at_ms":45}"#
+            ),
+            "{text}"
         );
     }
 

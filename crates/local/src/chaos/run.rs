@@ -1,6 +1,7 @@
 //! The chaos runner (I/O, kept thin): brings up a local cluster of its own ([`site`]), starts
 //! writers through the VIP on the machine and inside every host (small writes, now and then a
-//! 300 KiB one) and the 20 ms writability sampler ([`crate::eyes`]), then applies the
+//! 300 KiB one), a reader that records every name it sees through the VIP, and the 20 ms
+//! writability sampler ([`crate::eyes`]), then applies the
 //! schedule one fault at a time — check the victim is the active, apply, hold, recover (links
 //! restored, rules cleared, exited pods restarted as a kubelet would), wait for stable
 //! convergence, pause — records everything as a [`history`](super::history), writes the
@@ -366,11 +367,16 @@ impl SbWriter {
 
 /// The names of the `Address_Set` rows the SB database at `addr` holds (`None`: no answer).
 fn sb_names(addr: SocketAddr) -> Option<Vec<String>> {
+    names(addr, "OVN_Southbound", "Address_Set")
+}
+
+/// The `name` column of every row of `table` in `db` at `addr`, over a new connection
+/// (`None`: no answer within 5 s).
+fn names(addr: SocketAddr, db: &str, table: &str) -> Option<Vec<String>> {
     let select = serde_json::json!({
-        "op": "select", "table": "Address_Set", "where": [], "columns": ["name"]
+        "op": "select", "table": table, "where": [], "columns": ["name"]
     });
-    let result =
-        ovsdb_rpc::transact_tcp(addr, "OVN_Southbound", &[select], Duration::from_secs(5)).ok()?;
+    let result = ovsdb_rpc::transact_tcp(addr, db, &[select], Duration::from_secs(5)).ok()?;
     Some(
         result[0]["rows"]
             .as_array()?
@@ -378,6 +384,59 @@ fn sb_names(addr: SocketAddr) -> Option<Vec<String>> {
             .filter_map(|r| r["name"].as_str().map(str::to_string))
             .collect(),
     )
+}
+
+/// How often the reader reads everything.
+const READ_EVERY: Duration = Duration::from_secs(2);
+
+/// The reader: every [`READ_EVERY`] it reads every NB logical switch and SB address set name
+/// through the VIP and records each name the first time it sees it (`Event::Seen`, at the
+/// end of the read that showed it), acknowledged by its writer or not: what a client once
+/// saw must stay. Stops when asked, when dropped, or after its time limit.
+struct Reader {
+    thread: Background,
+}
+
+impl Reader {
+    fn start(nb: SocketAddr, sb: SocketAddr, epoch: Instant, limit: Duration) -> Reader {
+        let thread = Background::spawn(move |flag| {
+            let end = Instant::now() + limit;
+            let mut known = std::collections::HashSet::new();
+            let mut events = Vec::new();
+            while !flag.load(Ordering::SeqCst) && Instant::now() < end {
+                let next = Instant::now() + READ_EVERY;
+                for (db, addr, name, table) in [
+                    (schedule::Db::Nb, nb, "OVN_Northbound", "Logical_Switch"),
+                    (schedule::Db::Sb, sb, "OVN_Southbound", "Address_Set"),
+                ] {
+                    let Some(list) = names(addr, name, table) else {
+                        continue;
+                    };
+                    let at_ms = ms(epoch.elapsed());
+                    for n in list {
+                        if known.insert(n.clone()) {
+                            events.push(Event::Seen {
+                                reader: "machine-reader".into(),
+                                db,
+                                name: n,
+                                at_ms,
+                            });
+                        }
+                    }
+                }
+                // Bounded: READ_EVERY in 100 ms steps, watching the stop flag.
+                while !flag.load(Ordering::SeqCst) && Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            events
+        });
+        Reader { thread }
+    }
+
+    fn stop(self) -> Vec<Event> {
+        self.thread.stop()
+    }
 }
 
 /// A host's address from the test bed's address plan.
@@ -628,8 +687,10 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Outcome, Ch
     let writers = Writers::start(&remote, &hosts, limit);
     let sb_addr = SocketAddr::from((vip, ovn_ha_config::defaults::SB_PORT));
     let sb_writer = SbWriter::start(sb_addr, rec.epoch, limit);
+    let nb_addr = SocketAddr::from((vip, ovn_ha_config::defaults::NB_PORT));
+    let reader = Reader::start(nb_addr, sb_addr, rec.epoch, limit);
     progress(&format!(
-        "active {first_active}; NB writers on the machine and in {}, an SB session from the machine; sampler every 20 ms",
+        "active {first_active}; NB writers on the machine and in {}, an SB session and a reader from the machine; sampler every 20 ms",
         hosts.join(", ")
     ));
     std::thread::sleep(Duration::from_secs(3));
@@ -726,6 +787,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Outcome, Ch
     std::thread::sleep(Duration::from_secs(2));
     let mut ops = writers.stop(rec.epoch);
     ops.extend(sb_writer.stop());
+    ops.extend(reader.stop());
     let samples = sampler.stop();
     let mut present = None;
     for _ in 0..30 {
