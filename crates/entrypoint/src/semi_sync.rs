@@ -24,7 +24,9 @@
 //! promotion prefers the others) until they confirm a round in time again; or none confirmed
 //! for [`MAX_HOLD`] while this node keeps its quorum — the replicas are stuck, not cut off (a
 //! cut-off active loses its quorum and stops well within it), and the active falls back to
-//! asynchronous replication, logged, rather than stopping every write. A round whose replicas
+//! asynchronous replication, logged, rather than stopping every write. While this node has no
+//! quorum no round completes at all, confirmed or not: a replica that confirms may be about
+//! to follow the copy the majority promotes. A round whose replicas
 //! were all lost with this node's own server (each connection ended on the server's side:
 //! it died) is *void*: it completes at once and nothing it covers is ever released.
 
@@ -38,6 +40,8 @@ use std::time::{Duration, Instant};
 pub const SLOW: Duration = Duration::from_millis(250);
 /// How long a round waits while no replica confirms and this node keeps its quorum.
 pub const MAX_HOLD: Duration = Duration::from_secs(5);
+/// How often a round is looked at again while this node has no quorum.
+pub const QUORUM_RECHECK: Duration = Duration::from_millis(20);
 /// The id prefix of the proxy's own echo requests (never forwarded either way).
 pub const SYNC_ID_PREFIX: &str = "ovndb-ha-sync-";
 /// Longest message that can be one of the proxy's echo replies.
@@ -183,14 +187,21 @@ impl Round {
     /// off: never release without a confirmation then).
     pub fn verdict(&self, now: Instant, quorum_lost: bool) -> Verdict {
         let waiting: Vec<u64> = self.required.difference(&self.confirmed).copied().collect();
+        if waiting.is_empty() && self.confirmed.is_empty() && !self.replica_left && self.server_lost
+        {
+            return Verdict::Void;
+        }
+        // Without quorum nothing is released, confirmed or not: the confirming replica may be
+        // about to follow a copy the majority promoted, which never had what it confirmed
+        // (measured: chaos seed 13, a corosync-only partition of the active, a write
+        // confirmed by the standby that then followed the new active, lost).
+        if quorum_lost {
+            return Verdict::Wait(now + QUORUM_RECHECK);
+        }
         if waiting.is_empty() && (!self.confirmed.is_empty() || !self.had_replicas) {
             return Verdict::Done {
                 excluded: Vec::new(),
             };
-        }
-        if waiting.is_empty() && self.confirmed.is_empty() && !self.replica_left && self.server_lost
-        {
-            return Verdict::Void;
         }
         let age = now.saturating_duration_since(self.started);
         if !self.confirmed.is_empty() {
@@ -199,7 +210,7 @@ impl Round {
             }
             return Verdict::Wait(self.started + SLOW);
         }
-        if age >= MAX_HOLD && !quorum_lost {
+        if age >= MAX_HOLD {
             return Verdict::Degraded { excluded: waiting };
         }
         Verdict::Wait(self.started + MAX_HOLD)
@@ -292,18 +303,22 @@ mod tests {
             bool,
             &'static str,
         );
-        let rows: [Row; 18] = [
+        let rows: [Row; 21] = [
             (&[], &[], &[], 0, false, "done []"),
             (&[1, 2], &[1, 2], &[], 1, false, "done []"),
             (&[1, 2], &[1], &[], 1, false, "wait 250"),
             (&[1, 2], &[1], &[], 250, false, "done [2]"),
             (&[1, 2], &[], &[], 1000, false, "wait 5000"),
             (&[1, 2], &[], &[], 5000, false, "degraded [1, 2]"),
-            (&[1, 2], &[], &[], 60_000, true, "wait 5000"),
+            (&[1, 2], &[], &[], 60_000, true, "wait 60020"),
             (&[1, 2], &[1], &[(2, 'r')], 1, false, "done []"),
             // Every replica left without confirming: no confirmation, so no early release.
             (&[1, 2], &[], &[(1, 'r'), (2, 'r')], 1, false, "wait 5000"),
-            (&[1, 2], &[], &[(1, 'r'), (2, 'r')], 5000, true, "wait 5000"),
+            (&[1, 2], &[], &[(1, 'r'), (2, 'r')], 5000, true, "wait 5020"),
+            // Without quorum, even confirmed rounds and the only copy's wait.
+            (&[1, 2], &[1, 2], &[], 1, true, "wait 21"),
+            (&[1, 2], &[1], &[], 300, true, "wait 320"),
+            (&[], &[], &[], 0, true, "wait 20"),
             (&[1, 2], &[3], &[], 1, false, "wait 5000"),
             (&[1], &[1], &[(1, 'r')], 1, false, "done []"),
             // The server died: every replica connection ended on its side. The round's bytes

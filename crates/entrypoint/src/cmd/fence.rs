@@ -233,6 +233,12 @@ impl Watcher {
         let no_quorum = shared.quorum_lost.load(Ordering::SeqCst);
         if no_quorum && !self.quorum_closed {
             self.quorum_closed = true;
+            // Both proxies first: a slow control-socket call for one database must not keep
+            // the other's clients writing (measured: SB open 380 ms longer than NB).
+            if let Some(p) = &self.proxy {
+                p.close(0);
+                p.close(1);
+            }
             for i in 0..2 {
                 self.close(i, "this node lost quorum");
             }
