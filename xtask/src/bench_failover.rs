@@ -11,17 +11,21 @@
 //! acknowledged writes, stalls (writes slower than 500 ms) and failures in the stall window
 //! after recovery, acknowledged writes lost; and how long a real `ovn-northd` on the machine
 //! (through the same remotes, default probes) took to translate into SB a write acknowledged
-//! after the fault (`ovn_ha_local::northd`). Everything a run creates is removed after it, also
+//! after the fault (`ovn_ha_local::northd`), and when all of a crowd of 50 idle SB subscribers
+//! (as ovn-controllers, `ovn_ha_local::sb_crowd`) held that translation. Everything a run creates is removed after it, also
 //! on failure. The `soak` scenario is in [`crate::bench_soak`].
 
+use crate::bench_size::{self, Size, Sizing};
 use anyhow::{Context, Result, bail};
 use ovn_ha_local::cluster::{self, Reporter, Site, UpMount, UpOptions};
 use ovn_ha_local::idl_writer::IdlWriter;
 use ovn_ha_local::northd::{Northd, SbWatch, first_translated};
 use ovn_ha_local::raft::Raft;
+use ovn_ha_local::sb_crowd::{SbCrowd, all_had_one};
 use ovn_ha_local::writer::{self, Outcome, Writer, WriterSpec};
 use ovn_ha_local::{faults, observe};
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -185,6 +189,11 @@ pub struct FailoverArgs {
     /// `--env OVN_DB_HA_TRANSITION_DELAY_MS=300` to try a timing before shipping it.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
     pub env: Vec<(String, String)>,
+    /// Database size in every run: `production` loads 100 nodes × 50 pods of ovn-kubernetes
+    /// contents before the fault (ovn-northd derives SB) and adds a standby's full resync
+    /// (ours) and the DB hosts' memory peak to the figures.
+    #[arg(long, value_enum, default_value_t = Size::Empty)]
+    pub size: Size,
     /// Run the Pacemaker stacks' containers without a real-time CPU budget (corosync then falls
     /// back to nice -20, as on a cgroup-v1 node nobody gave one): to measure what it is worth.
     #[arg(long)]
@@ -210,32 +219,47 @@ struct RunResult {
     northd: Option<Duration>,
     /// The persistent IDL writer's first acknowledged write after the fault.
     idl: Option<Duration>,
+    /// When every member of the SB crowd held a datapath of a write acknowledged after the
+    /// fault (`None` if one never did).
+    crowd: Option<Duration>,
+    /// What `--size` loading measured.
+    sizing: Sizing,
+    /// The largest sum of the DB hosts' processes' peak resident sizes, MiB (`--size`).
+    memory_mib: Option<u64>,
 }
 
 /// The persistent clients of one run: a real ovn-northd through the stack's remotes with the
-/// SB watcher, and the persistent IDL writer.
+/// SB watcher, the persistent IDL writer, and the crowd of idle SB subscribers.
 struct Clients {
     northd: Northd,
     watch: SbWatch,
     idl: IdlWriter,
+    crowd: SbCrowd,
 }
+
+/// Idle SB subscribers per run, as ovn-controllers of a 50-node cluster.
+const CROWD: usize = 50;
 
 /// What the persistent clients saw.
 struct ClientFigures {
     northd: Option<Duration>,
     idl: Option<Duration>,
     idl_records: Vec<writer::WriteRecord>,
+    crowd: Option<Duration>,
 }
 
 impl Clients {
-    fn start(nb: &str, sb: &str, window: Window) -> Result<Clients> {
+    fn start(nb: &str, sb: &str, window: Window, lead: Duration) -> Result<Clients> {
         let northd = Northd::start(nb, sb).context("starting ovn-northd on the machine")?;
         let addrs = sb
             .split(',')
             .filter_map(|r| r.strip_prefix("tcp:")?.parse().ok())
             .collect();
-        let max_time =
-            Duration::from_secs(5) + window.recovery + window.stalls + Duration::from_secs(30);
+        let max_time = lead
+            + Duration::from_secs(5)
+            + window.recovery
+            + window.stalls
+            + Duration::from_secs(30);
         let idl = IdlWriter::start(
             nb,
             "idl",
@@ -249,10 +273,17 @@ impl Clients {
                 ovn_ha_local::idl_writer::PYTHON
             )
         })?;
+        let crowd = SbCrowd::start(sb, CROWD, max_time).with_context(|| {
+            format!(
+                "starting the SB subscriber crowd ({})",
+                ovn_ha_local::idl_writer::PYTHON
+            )
+        })?;
         Ok(Clients {
             northd,
             watch: SbWatch::start(addrs),
             idl,
+            crowd,
         })
     }
 
@@ -282,6 +313,7 @@ impl Clients {
             );
         }
         let seen = self.watch.stop();
+        let sightings = self.crowd.stop();
         let after: Vec<&str> = records
             .iter()
             .filter(|r| r.acked && r.ended >= fault_at)
@@ -298,10 +330,18 @@ impl Clients {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n    ")
             );
         }
+        let (crowd, missing) = all_had_one(&after, &sightings, fault);
+        if missing > 0 {
+            eprintln!(
+                "  {missing} of the {} SB subscribers never held a datapath of a write acknowledged after the fault",
+                sightings.len()
+            );
+        }
         ClientFigures {
             northd: first,
             idl,
             idl_records,
+            crowd,
         }
     }
 }
@@ -470,6 +510,7 @@ fn after_fault(
     Ok(RunResult {
         northd: seen.northd,
         idl: seen.idl,
+        crowd: seen.crowd,
         server_side,
         lost: writer::lost(&records, &present).len()
             + writer::lost(&seen.idl_records, &present).len(),
@@ -479,7 +520,7 @@ fn after_fault(
             Duration::from_millis(500),
             window.stalls,
         )),
-        bootstrap: None,
+        ..RunResult::default()
     })
 }
 
@@ -487,6 +528,7 @@ fn run_pacemaker(
     stack: Stack,
     scenario: Scenario,
     stalls: Duration,
+    size: Size,
     image: &str,
     env: &[(&str, &str)],
     realtime: bool,
@@ -513,7 +555,24 @@ fn run_pacemaker(
             .context("no active copy")?
             .to_string();
         let remote = up.config.ovn_north();
-        let clients = Clients::start(&remote, &up.config.ovn_south(), window)?;
+        let clients = Clients::start(&remote, &up.config.ovn_south(), window, size.lead())?;
+        let mut sizing = Sizing::default();
+        if size == Size::Production {
+            let vip = |port| SocketAddr::new(up.config.vip.addr, port);
+            sizing = bench_size::load_and_translate(
+                vip(ovn_ha_config::defaults::NB_PORT),
+                vip(ovn_ha_config::defaults::SB_PORT),
+            )?;
+            if stack == Stack::Ours
+                && let Some(standby) = views.iter().find(|v| v.host != active)
+            {
+                sizing.resync = bench_size::resync(&standby.host);
+                poll(Duration::from_secs(90), || {
+                    observe::converged(&observe::sample(site), 3)
+                })
+                .context("the cluster did not converge after the resync")?;
+            }
+        }
         let run = before_fault(&remote, window, clients);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
@@ -551,13 +610,18 @@ fn run_pacemaker(
         })
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
-        after_fault(run, server_side, &remote, window, cut)
+        let mut r = after_fault(run, server_side, &remote, window, cut)?;
+        if size == Size::Production {
+            r.memory_mib = bench_size::memory_peak_mib(&cluster::running_hosts(site));
+        }
+        r.sizing = sizing;
+        Ok(r)
     })();
     cluster::down(&site(), &mut Quiet)?;
     result
 }
 
-fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
+fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResult> {
     let window = Window {
         recovery: Stack::Raft.recovery_allowance(),
         stalls,
@@ -582,7 +646,19 @@ fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
         }
         let leader = raft.leader().context("no RAFT leader")?;
         let leader_host = raft.bed().hosts()[leader].name().to_string();
-        let clients = Clients::start(&remote, &raft.sb_remotes(), window)?;
+        let clients = Clients::start(&remote, &raft.sb_remotes(), window, size.lead())?;
+        let mut sizing = Sizing::default();
+        if size == Size::Production {
+            // Any member takes a transaction (followers pass it to the leader).
+            let first = |remotes: String| -> Result<SocketAddr> {
+                remotes
+                    .split(',')
+                    .find_map(|r| r.strip_prefix("tcp:")?.parse().ok())
+                    .context("no RAFT member address")
+            };
+            sizing =
+                bench_size::load_and_translate(first(remote.clone())?, first(raft.sb_remotes())?)?;
+        }
         let run = before_fault(&remote, window, clients);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&leader_host)?,
@@ -593,7 +669,18 @@ fn run_raft(scenario: Scenario, stalls: Duration) -> Result<RunResult> {
         })
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
-        after_fault(run, server_side, &remote, window, cut)
+        let mut r = after_fault(run, server_side, &remote, window, cut)?;
+        if size == Size::Production {
+            let hosts: Vec<String> = raft
+                .bed()
+                .hosts()
+                .iter()
+                .map(|h| h.name().to_string())
+                .collect();
+            r.memory_mib = bench_size::memory_peak_mib(&hosts);
+        }
+        r.sizing = sizing;
+        Ok(r)
     })();
     raft.down()?;
     result
@@ -624,6 +711,12 @@ struct Row {
     northd: (Option<Duration>, Option<Duration>),
     /// The persistent IDL writer's first write after the fault.
     idl: (Option<Duration>, Option<Duration>),
+    /// The SB crowd's slowest member's first datapath of a write after the fault.
+    crowd: (Option<Duration>, Option<Duration>),
+    /// A standby's full SB resync at `--size`.
+    resync: (Option<Duration>, Option<Duration>),
+    /// Memory peak of the busiest DB host, MiB (max over runs).
+    memory_mib: Option<u64>,
     stalls: usize,
     failed: usize,
     lost: usize,
@@ -648,6 +741,9 @@ fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs: usi
         first: pick(&|r| r.outcome.as_ref().and_then(|o| o.since_fault)),
         northd: pick(&|r| r.northd),
         idl: pick(&|r| r.idl),
+        crowd: pick(&|r| r.crowd),
+        resync: pick(&|r| r.sizing.resync),
+        memory_mib: results.iter().filter_map(|r| r.memory_mib).max(),
         stalls: results
             .iter()
             .filter_map(|r| r.outcome.as_ref())
@@ -664,7 +760,8 @@ fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs: usi
 
 fn table(rows: &[Row], window: Duration) -> String {
     let mut out = format!(
-        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | all {c} idle SB subscribers hold it s (median / max) | standby's full SB resync s (median / max) | DB host memory peak MiB | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        c = CROWD,
         w = window.as_secs()
     );
     for r in rows {
@@ -674,7 +771,7 @@ fn table(rows: &[Row], window: Duration) -> String {
             r.runs.to_string()
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |\n",
             r.stack,
             r.scenario,
             runs,
@@ -688,6 +785,11 @@ fn table(rows: &[Row], window: Duration) -> String {
             secs(r.idl.1),
             secs(r.northd.0),
             secs(r.northd.1),
+            secs(r.crowd.0),
+            secs(r.crowd.1),
+            secs(r.resync.0),
+            secs(r.resync.1),
+            r.memory_mib.map_or("–".into(), |m| m.to_string()),
             r.stalls,
             r.failed,
             r.lost
@@ -717,13 +819,14 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let max = rows
         .iter()
-        .filter_map(|r| r.outage.1)
+        .flat_map(|r| [r.outage.1, r.crowd.0])
+        .flatten()
         .map(|d| d.as_secs_f64())
         .fold(1.0_f64, f64::max)
         * 1.15;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Longest write gap after the fault (bar: median, line: max), seconds",
+            "Longest write gap after the fault (bar: median, line: max); dot: all idle SB subscribers have a change made after it (median), seconds",
             ("sans-serif", 18),
         )
         .margin(12)
@@ -778,6 +881,15 @@ fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
                     [(x + 0.3, m.as_secs_f64()), (x + 0.7, m.as_secs_f64())],
                     c.stroke_width(2),
                 ))
+                .map_err(|x| e(&x))?;
+        }
+        if let Some(m) = r.crowd.0 {
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x + 0.5, m.as_secs_f64()),
+                    4,
+                    BLACK.filled(),
+                )))
                 .map_err(|x| e(&x))?;
         }
     }
@@ -854,9 +966,9 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
             let r = if stack.is_pacemaker() {
-                run_pacemaker(stack, scenario, stalls, &image, &env, realtime)
+                run_pacemaker(stack, scenario, stalls, args.size, &image, &env, realtime)
             } else {
-                run_raft(scenario, stalls)
+                run_raft(scenario, stalls, args.size)
             };
             done += 1;
             match r {
@@ -870,6 +982,16 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                         r.outcome.as_ref().map_or(0, |o| o.failed_after_recovery),
                         r.lost
                     );
+                    if let Some(loaded) = r.sizing.loaded {
+                        eprintln!(
+                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows), resync {} s, memory peak {} MiB",
+                            loaded.as_secs_f64(),
+                            secs(r.sizing.translated),
+                            r.sizing.logical_flows,
+                            secs(r.sizing.resync),
+                            r.memory_mib.map_or("–".into(), |m| m.to_string())
+                        );
+                    }
                     results.push(r);
                 }
                 Err(e) => {
@@ -978,6 +1100,8 @@ mod tests {
                 bootstrap: None,
                 northd: Some(d(g + 1000)),
                 idl: Some(d(g + 200)),
+                crowd: Some(d(g + 1500)),
+                ..RunResult::default()
             })
             .collect();
         let t = table(
@@ -986,7 +1110,7 @@ mod tests {
         );
         assert!(
             t.contains(
-                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 3 | 3 | 0 |"
+                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 5.50 / 10.50 | – / – | – | 3 | 3 | 0 |"
             ),
             "{t}"
         );

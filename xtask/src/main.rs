@@ -7,6 +7,7 @@ mod bench_agent;
 mod bench_failover;
 mod bench_latency;
 mod bench_pauses;
+mod bench_size;
 mod bench_soak;
 mod chaos;
 mod cmd;

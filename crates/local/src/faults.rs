@@ -142,23 +142,51 @@ pub fn clear_inbound(host: &str) -> std::io::Result<()> {
 /// Pids of processes in the host's network namespace whose command line contains `needle`
 /// (and whose name is `comm`).
 pub fn pids_in_host(host: &str, comm: &str, needle: &str) -> Vec<i32> {
+    host_pids(host)
+        .into_iter()
+        .filter(|pid| {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            name.trim() == comm && String::from_utf8_lossy(&cmdline).contains(needle)
+        })
+        .collect()
+}
+
+/// The sum of the peak resident sizes (`VmHWM`, KiB) of the host's processes named `comm`
+/// (all of them when `comm` is empty): an upper bound of what they held at once.
+pub fn memory_peak_kib(host: &str, comm: &str) -> u64 {
+    let pids = if comm.is_empty() {
+        host_pids(host)
+    } else {
+        pids_in_host(host, comm, "")
+    };
+    pids.into_iter()
+        .filter_map(|pid| {
+            procfs::process::Process::new(pid)
+                .ok()?
+                .status()
+                .ok()?
+                .vmhwm
+        })
+        .sum()
+}
+
+/// Pids of every process in the host's network namespace.
+fn host_pids(host: &str) -> Vec<i32> {
     let Ok(ns) = std::fs::metadata(format!("/var/run/netns/{host}")) else {
         return Vec::new();
     };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let same_ns = std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                .is_ok_and(|m| m.dev() == ns.dev() && m.ino() == ns.ino());
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            same_ns && name.trim() == comm && String::from_utf8_lossy(&cmdline).contains(needle)
+    procfs::process::all_processes()
+        .map(|all| {
+            all.flatten()
+                .filter(|p| {
+                    std::fs::metadata(format!("/proc/{}/ns/net", p.pid))
+                        .is_ok_and(|m| m.dev() == ns.dev() && m.ino() == ns.ino())
+                })
+                .map(|p| p.pid)
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 /// SIGKILLs the matching processes of the host; returns how many.

@@ -28,7 +28,7 @@ pub struct IdlWriter {
 }
 
 /// CLOCK_MONOTONIC now, in ms (Python's `time.monotonic` reads the same clock).
-fn monotonic_ms() -> f64 {
+pub(crate) fn monotonic_ms() -> f64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
         .unwrap_or(0.0)
@@ -49,6 +49,26 @@ pub fn parse_line(line: &str, epoch_ms: f64) -> Option<WriteRecord> {
     })
 }
 
+/// Writes `script` to a temporary directory as `file` and runs it with [`PYTHON`] and `args`,
+/// stdout piped; the directory lives as long as the caller keeps it.
+pub(crate) fn spawn_script(
+    file: &str,
+    script: &str,
+    args: &[String],
+) -> std::io::Result<(tempfile::TempDir, Child)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(file);
+    std::fs::File::create(&path)?.write_all(script.as_bytes())?;
+    let child = Command::new(PYTHON)
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok((dir, child))
+}
+
 impl IdlWriter {
     /// Starts writing `<tag>-<n>` through `remote` every `interval`, at most `max_writes`
     /// times within `max_time`.
@@ -59,21 +79,20 @@ impl IdlWriter {
         max_writes: u32,
         max_time: Duration,
     ) -> std::io::Result<IdlWriter> {
-        let dir = tempfile::tempdir()?;
-        let script = dir.path().join("idl_writer.py");
-        std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
         let epoch = Instant::now();
         let epoch_ms = monotonic_ms();
-        let mut child = Command::new(PYTHON)
-            .arg(&script)
-            .args([remote, NB_SCHEMA, tag])
-            .arg(max_writes.to_string())
-            .arg(format!("{:.3}", max_time.as_secs_f64()))
-            .arg(format!("{:.3}", interval.as_secs_f64()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let (dir, mut child) = spawn_script(
+            "idl_writer.py",
+            SCRIPT,
+            &[
+                remote.to_string(),
+                NB_SCHEMA.to_string(),
+                tag.to_string(),
+                max_writes.to_string(),
+                format!("{:.3}", max_time.as_secs_f64()),
+                format!("{:.3}", interval.as_secs_f64()),
+            ],
+        )?;
         let stdout = child
             .stdout
             .take()

@@ -24,6 +24,8 @@ pub mod ovsdb_rpc;
 pub mod pod_template;
 pub mod raft;
 pub mod runtime_spec;
+pub mod sb_crowd;
+pub mod scale;
 pub mod secrets;
 pub mod writer;
 

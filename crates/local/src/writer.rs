@@ -29,6 +29,10 @@ pub struct WriterSpec {
     pub netns: Option<String>,
     /// Every this many writes, one carries [`BIG_BYTES`] of payload (0: never).
     pub big_every: u32,
+    /// Where a large write puts its payload: `None`, on the new switch itself (the data grows
+    /// with every large write); `Some(k)`, on one of `k` ballast switches of this writer
+    /// (`<tag>-ballast-<i>`), overwritten in turn, so that the data stays bounded in a long run.
+    pub ballast_ring: Option<u32>,
 }
 
 /// Payload of a large write: above 256 KiB, in external_ids values under the kernel's limit for
@@ -47,6 +51,7 @@ impl WriterSpec {
             max_time: Duration::from_secs(240),
             netns: None,
             big_every: 0,
+            ballast_ring: None,
         }
     }
 }
@@ -106,7 +111,13 @@ impl Writer {
                 }
                 let name = format!("{}-{n}", spec.tag);
                 let big = spec.big_every > 0 && n % spec.big_every == spec.big_every - 1;
-                let args = write_args(&name, big);
+                let args = match spec.ballast_ring {
+                    Some(ring) if big => {
+                        let slot = (n / spec.big_every) % ring.max(1);
+                        ballast_write_args(&name, &format!("{}-ballast-{slot}", spec.tag))
+                    }
+                    _ => write_args(&name, big),
+                };
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let started = epoch.elapsed();
                 let acked =
@@ -161,11 +172,38 @@ pub fn sized_write_args(name: &str, bytes: usize) -> Vec<String> {
             "Logical_Switch".into(),
             name.into(),
         ]);
-        for i in 0..bytes.div_ceil(BIG_PIECE) {
-            a.push(format!("external_ids:blob{i}={}", "x".repeat(BIG_PIECE)));
-        }
+        a.extend(blob_pieces(bytes));
     }
     a
+}
+
+/// The `ovn-nbctl` arguments of one large write that adds the small switch `name` and, in the
+/// same transaction, overwrites the [`BIG_BYTES`] of external_ids of the switch `ballast`
+/// (created if missing): as large on the wire as [`write_args`]' large write, without growing
+/// the database (pure).
+pub fn ballast_write_args(name: &str, ballast: &str) -> Vec<String> {
+    let mut a = vec![
+        "--may-exist".to_string(),
+        "ls-add".into(),
+        ballast.into(),
+        "--".into(),
+    ];
+    a.extend(sized_write_args(name, 0));
+    a.extend([
+        "--".into(),
+        "set".into(),
+        "Logical_Switch".into(),
+        ballast.into(),
+    ]);
+    a.extend(blob_pieces(BIG_BYTES));
+    a
+}
+
+/// `external_ids:blob<i>=…` pieces of about `bytes` in all, each under the kernel's limit for
+/// one argument (pure).
+fn blob_pieces(bytes: usize) -> impl Iterator<Item = String> {
+    (0..bytes.div_ceil(BIG_PIECE))
+        .map(|i| format!("external_ids:blob{i}={}", "x".repeat(BIG_PIECE)))
 }
 
 /// The names of the logical switches the remote holds now (`None` if it cannot be read).
@@ -302,6 +340,29 @@ mod tests {
         let payload: usize = a[6..].iter().map(|x| x.len()).sum();
         assert!(payload >= BIG_BYTES);
         const { assert!(BIG_BYTES >= 256 * 1024) };
+        assert!(a.iter().all(|x| x.len() < 128 * 1024));
+    }
+
+    #[test]
+    fn a_ballast_write_adds_the_small_switch_and_overwrites_the_ballast() {
+        let a = ballast_write_args("w-9", "w-ballast-1");
+        assert_eq!(
+            a[..10],
+            [
+                "--may-exist",
+                "ls-add",
+                "w-ballast-1",
+                "--",
+                "ls-add",
+                "w-9",
+                "--",
+                "set",
+                "Logical_Switch",
+                "w-ballast-1"
+            ]
+        );
+        let payload: usize = a[10..].iter().map(|x| x.len()).sum();
+        assert!(payload >= BIG_BYTES);
         assert!(a.iter().all(|x| x.len() < 128 * 1024));
     }
 

@@ -1,6 +1,7 @@
 //! The chaos runner (I/O, kept thin): brings up a local cluster of its own ([`site`]), starts
 //! writers through the VIP on the machine and inside every host (small writes, now and then a
-//! 300 KiB one), a reader that records every name it sees through the VIP, and the 20 ms
+//! 300 KiB one that overwrites a small ring of ballast switches, so the data stays bounded),
+//! a reader that records every name it sees through the VIP, and the 20 ms
 //! writability sampler ([`crate::eyes`]), then applies the
 //! schedule one fault at a time — check the victim is the active, apply, hold, recover (links
 //! restored, rules cleared, exited pods restarted as a kubelet would), wait for stable
@@ -258,6 +259,14 @@ impl Sampler {
     }
 }
 
+/// Every this many writes the machine's writer sends a large transaction, and each host's.
+const BIG_EVERY_MACHINE: u32 = 20;
+const BIG_EVERY_HOST: u32 = 60;
+/// Ballast switches per writer that large writes overwrite in turn: a long run keeps its
+/// large payloads on the wire while the database stays a few MB (inserting them made NB grow
+/// by hundreds of MB in 20 minutes, until a rejoining copy's resync outgrew the bound).
+const BALLAST_RING: u32 = 2;
+
 /// The writers: one on the machine, one inside every host's network namespace.
 struct Writers {
     running: Vec<(String, Option<String>, Writer)>,
@@ -265,13 +274,17 @@ struct Writers {
 
 impl Writers {
     fn start(remote: &str, hosts: &[String], limit: Duration) -> Writers {
-        let seats = std::iter::once(("machine".to_string(), None, 10))
-            .chain(hosts.iter().map(|h| (h.clone(), Some(h.clone()), 30)));
+        let seats = std::iter::once(("machine".to_string(), None, BIG_EVERY_MACHINE)).chain(
+            hosts
+                .iter()
+                .map(|h| (h.clone(), Some(h.clone()), BIG_EVERY_HOST)),
+        );
         let running = seats
             .map(|(name, netns, big_every)| {
                 let mut spec = WriterSpec::new(remote, &name);
                 spec.netns = netns.clone();
                 spec.big_every = big_every;
+                spec.ballast_ring = Some(BALLAST_RING);
                 spec.timeout_s = 2;
                 spec.max_time = limit;
                 spec.max_writes = u32::try_from(limit.as_millis() / 40).unwrap_or(u32::MAX);
