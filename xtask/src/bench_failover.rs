@@ -557,16 +557,17 @@ fn run_pacemaker(
         let remote = up.config.ovn_north();
         let clients = Clients::start(&remote, &up.config.ovn_south(), window, size.lead())?;
         let mut sizing = Sizing::default();
-        if size == Size::Production {
+        if let Some(scale) = size.scale() {
             let vip = |port| SocketAddr::new(up.config.vip.addr, port);
             sizing = bench_size::load_and_translate(
+                scale,
                 vip(ovn_ha_config::defaults::NB_PORT),
                 vip(ovn_ha_config::defaults::SB_PORT),
             )?;
             if stack == Stack::Ours
                 && let Some(standby) = views.iter().find(|v| v.host != active)
             {
-                sizing.resync = bench_size::resync(&standby.host);
+                sizing.resync = bench_size::resync(scale, &standby.host);
                 poll(Duration::from_secs(90), || {
                     observe::converged(&observe::sample(site), 3)
                 })
@@ -611,7 +612,7 @@ fn run_pacemaker(
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
         let mut r = after_fault(run, server_side, &remote, window, cut)?;
-        if size == Size::Production {
+        if size.scale().is_some() {
             r.memory_mib = bench_size::memory_peak_mib(&cluster::running_hosts(site));
         }
         r.sizing = sizing;
@@ -648,7 +649,7 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
         let leader_host = raft.bed().hosts()[leader].name().to_string();
         let clients = Clients::start(&remote, &raft.sb_remotes(), window, size.lead())?;
         let mut sizing = Sizing::default();
-        if size == Size::Production {
+        if let Some(scale) = size.scale() {
             // Any member takes a transaction (followers pass it to the leader).
             let first = |remotes: String| -> Result<SocketAddr> {
                 remotes
@@ -656,8 +657,11 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
                     .find_map(|r| r.strip_prefix("tcp:")?.parse().ok())
                     .context("no RAFT member address")
             };
-            sizing =
-                bench_size::load_and_translate(first(remote.clone())?, first(raft.sb_remotes())?)?;
+            sizing = bench_size::load_and_translate(
+                scale,
+                first(remote.clone())?,
+                first(raft.sb_remotes())?,
+            )?;
         }
         let run = before_fault(&remote, window, clients);
         match scenario {
@@ -670,7 +674,7 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
         let mut r = after_fault(run, server_side, &remote, window, cut)?;
-        if size == Size::Production {
+        if size.scale().is_some() {
             let hosts: Vec<String> = raft
                 .bed()
                 .hosts()

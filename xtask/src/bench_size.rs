@@ -21,21 +21,33 @@ pub enum Size {
     Empty,
     /// 100 nodes × 50 pods, 1,000 services (`ovn_ha_local::scale`), SB derived by ovn-northd.
     Production,
+    /// 1,000 nodes × 50 pods, 10,000 services.
+    #[value(name = "production-10x")]
+    Production10x,
 }
 
 impl Size {
+    /// The contents to load, if any.
+    pub fn scale(self) -> Option<Scale> {
+        match self {
+            Size::Empty => None,
+            Size::Production => Some(Scale::PRODUCTION),
+            Size::Production10x => Some(Scale::PRODUCTION_10X),
+        }
+    }
+
     /// Extra time the run's persistent clients must outlive the sizing before the fault.
     pub fn lead(self) -> Duration {
-        match self {
-            Size::Empty => Duration::ZERO,
-            Size::Production => LOAD_LIMIT + TRANSLATE_LIMIT + RESYNC_LIMIT,
+        match self.scale() {
+            None => Duration::ZERO,
+            Some(_) => LOAD_LIMIT + TRANSLATE_LIMIT + RESYNC_LIMIT,
         }
     }
 }
 
-const LOAD_LIMIT: Duration = Duration::from_secs(180);
-const TRANSLATE_LIMIT: Duration = Duration::from_secs(300);
-const RESYNC_LIMIT: Duration = Duration::from_secs(180);
+const LOAD_LIMIT: Duration = Duration::from_secs(600);
+const TRANSLATE_LIMIT: Duration = Duration::from_secs(900);
+const RESYNC_LIMIT: Duration = Duration::from_secs(300);
 
 /// What the sizing measured.
 #[derive(Debug, Clone, Default)]
@@ -57,9 +69,9 @@ fn count_tcp(addr: SocketAddr, table: &str) -> Option<usize> {
     Some(r[0]["rows"].as_array().map_or(0, Vec::len))
 }
 
-/// Loads NB through `nb`, then waits for ovn-northd (already running) to fill SB through `sb`.
-pub fn load_and_translate(nb: SocketAddr, sb: SocketAddr) -> Result<Sizing> {
-    let s = Scale::PRODUCTION;
+/// Loads `s` into NB through `nb`, then waits for ovn-northd (already running) to fill SB
+/// through `sb`.
+pub fn load_and_translate(s: Scale, nb: SocketAddr, sb: SocketAddr) -> Result<Sizing> {
     let loaded = scale::load(nb, &s, LOAD_LIMIT).with_context(|| {
         format!(
             "loading {} nodes × {} pods into NB",
@@ -96,9 +108,9 @@ pub fn bindings(s: &Scale) -> usize {
 }
 
 /// Kills `standby`'s SB server (our crash watcher restarts it in place) and waits until it
-/// holds every port binding of [`Scale::PRODUCTION`] again.
-pub fn resync(standby: &str) -> Option<Duration> {
-    let want = bindings(&Scale::PRODUCTION);
+/// holds every port binding of `s` again.
+pub fn resync(s: Scale, standby: &str) -> Option<Duration> {
+    let want = bindings(&s);
     if faults::kill9(standby, "ovsdb-server", "ovnsb_db") == 0 {
         eprintln!("  size: no SB server found on {standby}");
         return None;
@@ -148,5 +160,6 @@ mod tests {
         assert_eq!(bindings(&s), 3 * (4 + 2) + 3);
         assert_eq!(Size::default(), Size::Empty);
         assert_eq!(Size::Empty.lead(), Duration::ZERO);
+        assert_eq!(Size::Production10x.scale().map(|s| s.pods()), Some(50_000));
     }
 }

@@ -53,6 +53,8 @@ pub struct ClusterStatus {
     /// Data position published for the cold-start comparison
     /// ([`crate::cold_start::ATTRIBUTE`]) per node, where set.
     pub positions: std::collections::BTreeMap<String, u64>,
+    /// Caught-up mark ([`crate::replica_lag::ATTRIBUTE`]) per node, where set.
+    pub caught_up: std::collections::BTreeMap<String, bool>,
 }
 
 fn flag(node: roxmltree::Node<'_, '_>, name: &str) -> bool {
@@ -152,6 +154,9 @@ pub fn parse_crm_mon(
             }
             if let Some(p) = value(crate::cold_start::ATTRIBUTE).and_then(|v| v.parse().ok()) {
                 status.positions.insert(name.to_string(), p);
+            }
+            if let Some(m) = value(crate::replica_lag::ATTRIBUTE) {
+                status.caught_up.insert(name.to_string(), m == "1");
             }
         }
     }

@@ -57,6 +57,7 @@ pub mod crm_mon;
 pub mod env_config;
 pub mod inet_diag;
 pub mod jsonrpc_frame;
+pub mod lag_gate;
 pub mod peers;
 pub mod pod_peers;
 pub mod quorum_watch;

@@ -33,6 +33,14 @@ impl Scale {
         policies_per_node: 5,
     };
 
+    /// Ten times that: 1,000 nodes × 50 pods, 10,000 services.
+    pub const PRODUCTION_10X: Scale = Scale {
+        nodes: 1_000,
+        pods_per_node: 50,
+        services: 10_000,
+        policies_per_node: 5,
+    };
+
     /// A small one for tests of the loader itself.
     pub const TINY: Scale = Scale {
         nodes: 3,

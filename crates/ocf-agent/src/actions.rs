@@ -416,8 +416,10 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
             )))
         }
         Pair::Active => {
-            ctx.keeper
-                .update(Health::Healthy, ctx.gated(), probe, ctx.log);
+            // A closed gate keeps a standby from being promoted; it never demotes the copy
+            // that is promoted (the entrypoint opens it there too, one look later).
+            let gated = ctx.gated() && role != Some(ExpectedRole::Promoted);
+            ctx.keeper.update(Health::Healthy, gated, probe, ctx.log);
             Ok(Rc::RunningPromoted)
         }
         Pair::Mixed if role == Some(ExpectedRole::Promoted) || probe => {

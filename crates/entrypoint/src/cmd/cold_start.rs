@@ -1,11 +1,14 @@
-//! The cold-start promotion gate's I/O (the decision is `cold_start`): reads this copy's
+//! The promotion gate's I/O (the decisions are `cold_start` and `lag_gate`): reads this copy's
 //! position from its database files and closes the gate file before anything starts, then on
 //! every supervisor tick publishes the position once and writes the gate when the decision
-//! changes, logging why. Once open it stays open and costs nothing more.
+//! changes, logging why. Once the cold start is over the same file carries the lagging-copy
+//! gate: on each look (the caller's `crm_mon`, about once a second) the marks are remembered
+//! and the gate is written when `lag_gate` changes its mind.
 
 use super::pcmk::set_transient;
 use ovnkube_db_ha::cold_start::{self, ATTRIBUTE, DB_FILES, GATE_FILE, Seen, Verdict};
 use ovnkube_db_ha::crm_mon::ClusterStatus;
+use ovnkube_db_ha::lag_gate::{Look, Memory};
 use std::path::Path;
 use std::time::Instant;
 
@@ -21,6 +24,9 @@ pub struct Gate {
     published: bool,
     quorum_at: Option<Instant>,
     last: Option<String>,
+    /// After the cold start: what the lagging-copy gate remembers, and whether it is closed.
+    lag: Memory,
+    lag_closed: bool,
 }
 
 impl Gate {
@@ -41,12 +47,50 @@ impl Gate {
             published: false,
             quorum_at: None,
             last: None,
+            lag: Memory::default(),
+            lag_closed: false,
         })
     }
 
-    /// Whether the gate is open (for good).
+    /// Whether the cold-start gate is open (for good).
     pub fn is_open(&self) -> bool {
         self.open
+    }
+
+    /// After the cold start, one look for the lagging-copy gate: remembers, decides, writes
+    /// the gate file when the verdict changes.
+    pub fn lag_tick(&mut self, me: &str, status: &ClusterStatus) {
+        if !self.open {
+            return;
+        }
+        let now = Instant::now();
+        let online: Vec<&str> = status
+            .nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.as_str())
+            .collect();
+        self.lag.observe(
+            now,
+            &Look {
+                marks: &status.caught_up,
+                online: &online,
+                promoted: &status.promoted,
+            },
+        );
+        let (close, why) = match self.lag.decide(me, now) {
+            Verdict::Closed(why) => (true, why),
+            Verdict::Open(why) => (false, why),
+        };
+        if close != self.lag_closed {
+            match write_gate(if close { "closed" } else { "open" }) {
+                Ok(()) => {
+                    self.lag_closed = close;
+                    log(format!("{}: {why}", if close { "closed" } else { "open" }));
+                }
+                Err(e) => log(format!("{e:#}")),
+            }
+        }
     }
 
     /// One look at the cluster (`status` from `crm_mon`): publishes, decides, writes.

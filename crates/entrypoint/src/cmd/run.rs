@@ -489,6 +489,7 @@ fn supervise(
 ) -> Result<Instant> {
     let mut configured = false;
     let mut last_note: Option<Instant> = None;
+    let mut looks: u64 = 0;
     loop {
         if let Some(what) = super::panics::first() {
             bail!("{what}; stopping");
@@ -513,11 +514,18 @@ fn supervise(
         }
         guards.fence.set_members(members);
         let mut gate = guards.gate.borrow_mut();
+        // Before the cold-start gate opens, every tick; after it, the lagging-copy gate looks
+        // every other tick (about once a second: one `crm_mon` call).
+        looks += 1;
         if configured
-            && !gate.is_open()
+            && (!gate.is_open() || looks.is_multiple_of(2))
             && let Ok(s) = cluster_status()
         {
-            gate.tick(me, membership.expected(), &s);
+            if gate.is_open() {
+                gate.lag_tick(me, &s);
+            } else {
+                gate.tick(me, membership.expected(), &s);
+            }
         }
         drop(gate);
         if !configured {

@@ -154,6 +154,13 @@ fn promotion_scores_and_takeover_readiness() {
         s.positions.iter().collect::<Vec<_>>(),
         [(&"t4cl-h1".to_string(), &1_764_950_000_123)]
     );
+    assert_eq!(
+        s.caught_up
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("t4cl-h1", true), ("t4cl-h2", false)]
+    );
     // Unpromoted nodes may always leave; the promoted one waits for an equally good replica.
     assert!(s.replica_ready_to_take_over("t4cl-h1"));
     assert!(!s.replica_ready_to_take_over("t4cl-h2"));

@@ -259,9 +259,14 @@ impl Sampler {
     }
 }
 
+/// Pause between two writes of one writer. Each one-shot `ovn-nbctl` downloads every logical
+/// switch, so the server's work grows with the rate times the rows written so far (the square
+/// of the rate): at 50 ms, after 30 minutes (about 35,000 switches) the active spent its CPU on
+/// those downloads and a rejoining copy's resync outgrew the convergence bound.
+const WRITE_PAUSE: Duration = Duration::from_millis(200);
 /// Every this many writes the machine's writer sends a large transaction, and each host's.
-const BIG_EVERY_MACHINE: u32 = 20;
-const BIG_EVERY_HOST: u32 = 60;
+const BIG_EVERY_MACHINE: u32 = 10;
+const BIG_EVERY_HOST: u32 = 30;
 /// Ballast switches per writer that large writes overwrite in turn: a long run keeps its
 /// large payloads on the wire while the database stays a few MB (inserting them made NB grow
 /// by hundreds of MB in 20 minutes, until a rejoining copy's resync outgrew the bound).
@@ -285,6 +290,7 @@ impl Writers {
                 spec.netns = netns.clone();
                 spec.big_every = big_every;
                 spec.ballast_ring = Some(BALLAST_RING);
+                spec.interval = WRITE_PAUSE;
                 spec.timeout_s = 2;
                 spec.max_time = limit;
                 spec.max_writes = u32::try_from(limit.as_millis() / 40).unwrap_or(u32::MAX);
@@ -804,7 +810,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Outcome, Ch
     let samples = sampler.stop();
     let mut present = None;
     for _ in 0..30 {
-        present = crate::writer::switches(&remote, 5)
+        present = names(nb_addr, "OVN_Northbound", "Logical_Switch")
             .zip(sb_names(sb_addr))
             .map(|(mut nb, sb)| {
                 nb.extend(sb);
