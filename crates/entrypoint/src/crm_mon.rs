@@ -171,6 +171,15 @@ pub fn parse_crm_mon(
 }
 
 impl ClusterStatus {
+    /// The names of the nodes online in this partition (quorum or not).
+    pub fn online_names(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+
     /// Whether this node is online in the membership with quorum.
     pub fn node_online(&self, name: &str) -> bool {
         self.quorum && self.nodes.iter().any(|n| n.name == name && n.online)

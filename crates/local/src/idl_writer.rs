@@ -49,24 +49,27 @@ pub fn parse_line(line: &str, epoch_ms: f64) -> Option<WriteRecord> {
     })
 }
 
+/// A started script: its directory (kept as long as the child runs), the child, its stdout.
+pub(crate) type Spawned = (tempfile::TempDir, Child, std::process::ChildStdout);
+
 /// Writes `script` to a temporary directory as `file` and runs it with [`PYTHON`] and `args`,
-/// stdout piped; the directory lives as long as the caller keeps it.
-pub(crate) fn spawn_script(
-    file: &str,
-    script: &str,
-    args: &[String],
-) -> std::io::Result<(tempfile::TempDir, Child)> {
+/// stdout piped.
+pub(crate) fn spawn_script(file: &str, script: &str, args: &[String]) -> std::io::Result<Spawned> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join(file);
     std::fs::File::create(&path)?.write_all(script.as_bytes())?;
-    let child = Command::new(PYTHON)
+    let mut child = Command::new(PYTHON)
         .arg(&path)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok((dir, child))
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    Ok((dir, child, stdout))
 }
 
 impl IdlWriter {
@@ -81,7 +84,7 @@ impl IdlWriter {
     ) -> std::io::Result<IdlWriter> {
         let epoch = Instant::now();
         let epoch_ms = monotonic_ms();
-        let (dir, mut child) = spawn_script(
+        let (dir, child, stdout) = spawn_script(
             "idl_writer.py",
             SCRIPT,
             &[
@@ -93,10 +96,6 @@ impl IdlWriter {
                 format!("{:.3}", interval.as_secs_f64()),
             ],
         )?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
         let reader = std::thread::spawn(move || {
             BufReader::new(stdout)
                 .lines()

@@ -46,7 +46,7 @@ impl SbCrowd {
     pub fn start(remote: &str, count: usize, max_time: Duration) -> std::io::Result<SbCrowd> {
         let epoch = Instant::now();
         let epoch_ms = monotonic_ms();
-        let (dir, mut child) = spawn_script(
+        let (dir, child, stdout) = spawn_script(
             "sb_crowd.py",
             SCRIPT,
             &[
@@ -56,10 +56,6 @@ impl SbCrowd {
                 format!("{:.3}", max_time.as_secs_f64()),
             ],
         )?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
         let reader = std::thread::spawn(move || {
             let mut seen: Sightings = vec![HashMap::new(); count];
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -64,12 +64,7 @@ impl Gate {
             return;
         }
         let now = Instant::now();
-        let online: Vec<&str> = status
-            .nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.as_str())
-            .collect();
+        let online = status.online_names();
         self.lag.observe(
             now,
             &Look {
@@ -107,12 +102,7 @@ impl Gate {
                 Err(e) => log(format!("{e:#} (will retry)")),
             }
         }
-        let online: Vec<&str> = status
-            .nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.as_str())
-            .collect();
+        let online = status.online_names();
         let seen = Seen {
             me,
             mine: self.mine,
