@@ -20,6 +20,7 @@
 //! marks (a caught-up peer that cannot be promoted must not keep the databases down).
 
 use crate::cold_start::Verdict;
+use crate::crm_mon::ClusterStatus;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,32 @@ impl Memory {
                 ahead.join(", ")
             ))
         }
+    }
+}
+
+/// Pacemaker's −INFINITY: a promotion score at or below it can never be promoted.
+pub const MINUS_INFINITY: i64 = -1_000_000;
+
+/// The active's side of the gate (pure on one `crm_mon` look from the active): why the copy
+/// on `node` cannot be promoted now, or `None` if it still could be (or this partition has no
+/// quorum, so nothing can be judged). Unpromotable: offline here, its promotion score
+/// −INFINITY (its gate closed), or no score at all while it is not marked caught up (stopped,
+/// or not yet scored; the caught-up mark alone earns a Promoted-role bonus). The semi-sync
+/// proxy holds what a replica that stopped confirming would lack until this says so.
+pub fn unpromotable(status: &ClusterStatus, node: &str) -> Option<String> {
+    if !status.quorum {
+        return None;
+    }
+    if !status.nodes.iter().any(|n| n.name == node && n.online) {
+        return Some("is offline".into());
+    }
+    match status.promotion_scores.get(node) {
+        Some(s) if *s <= MINUS_INFINITY => Some("has its promotion gate closed".into()),
+        Some(_) => None,
+        None if status.caught_up.get(node) != Some(&true) => {
+            Some("has no promotion score and is not marked caught up".into())
+        }
+        None => None,
     }
 }
 
@@ -259,5 +286,48 @@ mod tests {
             closed(&m.decide("h1", t)),
             "h3 is caught up and not the active"
         );
+    }
+
+    #[test]
+    fn the_active_sees_when_a_replica_cannot_be_promoted() {
+        use crate::crm_mon::NodeStatus;
+        let node = |name: &str, online: bool| NodeStatus {
+            name: name.into(),
+            online,
+            standby: false,
+            is_dc: false,
+            unclean: false,
+        };
+        // (quorum, h2 online, h2 score, h2 mark, unpromotable)
+        type Row = (bool, bool, Option<i64>, Option<bool>, bool);
+        let table: &[Row] = &[
+            (true, true, Some(100), Some(false), false),
+            (true, true, Some(100), None, false),
+            (true, true, Some(MINUS_INFINITY), Some(true), true),
+            (true, true, Some(-2_000_000), None, true),
+            (true, false, Some(100), Some(true), true),
+            (true, true, None, Some(false), true),
+            (true, true, None, None, true),
+            (true, true, None, Some(true), false),
+            (false, false, Some(MINUS_INFINITY), Some(false), false),
+        ];
+        for (quorum, online, score, mark, want) in table {
+            let mut st = ClusterStatus {
+                quorum: *quorum,
+                nodes: vec![node("h1", true), node("h2", *online)],
+                ..ClusterStatus::default()
+            };
+            if let Some(s) = score {
+                st.promotion_scores.insert("h2".into(), *s);
+            }
+            if let Some(m) = mark {
+                st.caught_up.insert("h2".into(), *m);
+            }
+            assert_eq!(
+                unpromotable(&st, "h2").is_some(),
+                *want,
+                "{quorum} {online} {score:?} {mark:?}"
+            );
+        }
     }
 }

@@ -21,7 +21,9 @@
 //! replica that leaves has not confirmed anything: it may be following a newly promoted copy);
 //! or none was required (the active is the only copy); or at least one confirmed and
 //! the others are [`SLOW`] — they are excluded (no longer waited for, and marked lagging so
-//! promotion prefers the others) until they confirm a round in time again; or none confirmed
+//! promotion prefers the others) until they confirm a round in time again (the proxy then
+//! holds what it would release until the excluded host is shown unpromotable: see
+//! `sync_proxy::Control::unpromotable`); or none confirmed
 //! for [`MAX_HOLD`] while this node keeps its quorum — the replicas are stuck, not cut off (a
 //! cut-off active loses its quorum and stops well within it), and the active falls back to
 //! asynchronous replication, logged, rather than stopping every write. While this node has no

@@ -63,17 +63,72 @@ fn log(msg: impl AsRef<str>) {
 pub struct Control {
     closed: [watch::Sender<bool>; 2],
     excluded: Mutex<BTreeSet<SocketAddr>>,
+    /// Per database: replica hosts that stopped confirming (too slow, or gone) and may still
+    /// be promotable, with when each was added. No round completes while one is listed (up
+    /// to [`CONFIRM_LIMIT`]): what it would release that host lacks.
+    unconfirmed: [Mutex<BTreeMap<IpAddr, Instant>>; 2],
+    /// Bumped whenever a host leaves `unconfirmed` (wakes the round keepers).
+    confirmations: watch::Sender<u64>,
     /// Raised by the quorum watcher while this node has no quorum.
     pub quorum_lost: Arc<AtomicBool>,
 }
+
+/// How long the rounds wait for a replica host that stopped confirming to be shown
+/// unpromotable before they release without it (its entrypoint or its cluster stack is not
+/// answering; logged).
+pub const CONFIRM_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Control {
     fn new() -> Self {
         Control {
             closed: [watch::Sender::new(false), watch::Sender::new(false)],
             excluded: Mutex::new(BTreeSet::new()),
+            unconfirmed: [Mutex::new(BTreeMap::new()), Mutex::new(BTreeMap::new())],
+            confirmations: watch::Sender::new(0),
             quorum_lost: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The replica hosts whose promotability the rounds wait on (for the fence to look up).
+    pub fn awaiting(&self) -> BTreeSet<IpAddr> {
+        self.unconfirmed
+            .iter()
+            .filter_map(|u| u.lock().ok().map(|u| u.keys().copied().collect::<Vec<_>>()))
+            .flatten()
+            .collect()
+    }
+
+    /// The fence saw `host` unpromotable (its promotion score −INFINITY or absent, or its node
+    /// offline): the rounds stop waiting on it.
+    pub fn unpromotable(&self, host: IpAddr) {
+        for i in 0..2 {
+            self.settle(i, host);
+        }
+    }
+
+    /// Database `i` no longer waits on `host` (unpromotable, or caught up again).
+    fn settle(&self, i: usize, host: IpAddr) {
+        if self.unconfirmed[i]
+            .lock()
+            .is_ok_and(|mut u| u.remove(&host).is_some())
+        {
+            self.confirmations.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Database `i`'s rounds wait on `host` from now (kept from earlier if already listed).
+    fn await_host(&self, i: usize, host: IpAddr) {
+        if let Ok(mut u) = self.unconfirmed[i].lock() {
+            u.entry(host).or_insert_with(Instant::now);
+        }
+    }
+
+    /// Database `i`'s listed hosts, with when each was added.
+    fn unconfirmed(&self, i: usize) -> BTreeMap<IpAddr, Instant> {
+        self.unconfirmed[i]
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_default()
     }
 
     /// Stops taking clients of database `i` (0 NB, 1 SB): the listener closes and every
@@ -230,11 +285,10 @@ fn serve(
     sock: PathBuf,
     control: &Arc<Control>,
 ) {
-    let name = NAMES[i];
     let gate = Arc::new(Gate::default());
     let (hub_tx, hub_rx) = mpsc::unbounded_channel();
     tokio::spawn(keep_rounds(
-        name,
+        i,
         Arc::clone(&gate),
         hub_rx,
         Arc::clone(control),
@@ -252,9 +306,9 @@ struct Gate {
     /// The highest round any held bytes wait for.
     requested: AtomicU64,
     completed: watch::Sender<u64>,
-    /// Rounds completed void (`Verdict::Void`): what they cover is dropped, never released.
-    /// The most recent few are kept.
-    voided: std::sync::Mutex<BTreeSet<u64>>,
+    /// Rounds completed void (`Verdict::Void`), as inclusive ranges: what they cover is
+    /// dropped, never released. The most recent few ranges are kept.
+    voided: std::sync::Mutex<VecDeque<(u64, u64)>>,
     wake: Notify,
 }
 
@@ -272,19 +326,22 @@ impl Gate {
         let _ = rx.wait_for(|done| *done >= need).await;
     }
 
-    /// Completes round `id` void.
+    /// Completes round `id` void, with every earlier round not yet released (held ones).
     fn void(&self, id: u64) {
+        let from = *self.completed.borrow() + 1;
         if let Ok(mut v) = self.voided.lock() {
-            v.insert(id);
+            v.push_back((from.min(id), id));
             while v.len() > 64 {
-                v.pop_first();
+                v.pop_front();
             }
         }
         self.completed.send_replace(id);
     }
 
     fn is_void(&self, id: u64) -> bool {
-        self.voided.lock().is_ok_and(|v| v.contains(&id))
+        self.voided
+            .lock()
+            .is_ok_and(|v| v.iter().any(|(a, b)| (*a..=*b).contains(&id)))
     }
 }
 
@@ -455,20 +512,52 @@ struct LinkState {
     eligible: bool,
 }
 
-/// Runs the rounds of one database: one at a time, each covering every byte that arrived
-/// before it started.
+/// Runs the rounds of database `i` (0 NB, 1 SB): one at a time, each covering every byte that
+/// arrived before it started. A replica host that stops confirming (too slow, or its
+/// connection went) may still be promoted if the active is lost now, without what the rounds
+/// release from then on; so rounds done after that are held until the host is shown
+/// unpromotable ([`Control::unpromotable`]), confirms a round that covers them (caught up
+/// again), or [`CONFIRM_LIMIT`] has passed.
 async fn keep_rounds(
-    name: &'static str,
+    i: usize,
     gate: Arc<Gate>,
     mut events: mpsc::UnboundedReceiver<HubEvent>,
     control: Arc<Control>,
 ) {
+    let name = NAMES[i];
     let mut links: BTreeMap<u64, LinkState> = BTreeMap::new();
     let mut excluded: BTreeSet<u64> = BTreeSet::new();
     let mut current: Option<Round> = None;
     let mut degraded = false;
+    // The last round done whose release waits on unconfirmed hosts, and since when.
+    let mut held: Option<(u64, Instant)> = None;
+    let mut confirmations = control.confirmations.subscribe();
     loop {
         let now = Instant::now();
+        let mut deadline = None;
+        if let Some((done, since)) = held {
+            let waiting = control.unconfirmed(i);
+            for (host, added) in &waiting {
+                if now.saturating_duration_since(*added) >= CONFIRM_LIMIT {
+                    log(format!(
+                        "{name}: {host} was not shown unpromotable within {CONFIRM_LIMIT:?}; \
+                         releasing without its confirmation"
+                    ));
+                    control.settle(i, *host);
+                }
+            }
+            let waiting = control.unconfirmed(i);
+            if waiting.is_empty() {
+                log(format!(
+                    "{name}: released replies held {:?} for a replica that stopped confirming",
+                    now.saturating_duration_since(since)
+                ));
+                gate.completed.send_replace(done);
+                held = None;
+            } else {
+                deadline = waiting.values().map(|t| *t + CONFIRM_LIMIT).min();
+            }
+        }
         if current.is_none()
             && gate.requested.load(Ordering::SeqCst) > gate.started.load(Ordering::SeqCst)
         {
@@ -484,20 +573,43 @@ async fn keep_rounds(
             }
             current = Some(Round::new(id, now, required));
         }
-        let mut deadline = None;
         if let Some(round) = &current {
             let quorum_lost = control.quorum_lost.load(Ordering::SeqCst);
+            // Completes `round`: released now, or held while a host is unconfirmed.
+            let complete = |held: &mut Option<(u64, Instant)>| {
+                if held.is_none() && control.unconfirmed(i).is_empty() {
+                    gate.completed.send_replace(round.id);
+                } else {
+                    if held.is_none() {
+                        let hosts: Vec<String> = control
+                            .unconfirmed(i)
+                            .keys()
+                            .map(ToString::to_string)
+                            .collect();
+                        log(format!(
+                            "{name}: holding replies until {} cannot be promoted or catches up",
+                            hosts.join(", ")
+                        ));
+                    }
+                    let since = held.map_or(now, |(_, t)| t);
+                    *held = Some((round.id, since));
+                }
+            };
             match round.verdict(now, quorum_lost) {
-                Verdict::Wait(at) => deadline = Some(at),
+                Verdict::Wait(at) => deadline = Some(deadline.map_or(at, |d: Instant| d.min(at))),
                 Verdict::Done { excluded: slow } => {
                     for l in slow {
-                        exclude(name, &links, &mut excluded, l, &control, "too slow");
+                        if exclude(name, &links, &mut excluded, l, &control, "too slow")
+                            && let Some(s) = links.get(&l)
+                        {
+                            control.await_host(i, s.addr.ip());
+                        }
                     }
                     if degraded && round.confirmations() > 0 {
                         degraded = false;
                         log(format!("{name}: a replica confirms again"));
                     }
-                    gate.completed.send_replace(round.id);
+                    complete(&mut held);
                     current = None;
                     continue;
                 }
@@ -507,7 +619,10 @@ async fn keep_rounds(
                          what it covered is dropped",
                         round.id
                     ));
+                    // Rounds held for an unconfirmed host are dropped with it: no replica
+                    // can confirm them to a host that may be promoted now.
                     gate.void(round.id);
+                    held = None;
                     current = None;
                     continue;
                 }
@@ -523,7 +638,7 @@ async fn keep_rounds(
                     for l in stuck {
                         exclude(name, &links, &mut excluded, l, &control, "stuck");
                     }
-                    gate.completed.send_replace(round.id);
+                    complete(&mut held);
                     current = None;
                     continue;
                 }
@@ -542,6 +657,13 @@ async fn keep_rounds(
                     }
                 }
                 Some(HubEvent::Confirmed { link, round }) => {
+                    // A confirmation of a round at or past the held one: this host has every
+                    // byte held for it.
+                    if let Some(s) = links.get(&link)
+                        && held.is_none_or(|(h, _)| round >= h)
+                    {
+                        control.settle(i, s.addr.ip());
+                    }
                     if let Some(r) = current.as_mut().filter(|r| r.id == round) {
                         r.confirm(link);
                         if r.started().elapsed() < SLOW && excluded.remove(&link)
@@ -555,6 +677,12 @@ async fn keep_rounds(
                 Some(HubEvent::Gone { link, by }) => {
                     if let Some(s) = links.remove(&link) {
                         control.set_excluded(s.addr, false);
+                        // A replica that left on its own (restart, partition) lacks what is
+                        // released from now on; one lost with this server lacks nothing
+                        // released (nothing is, the server is gone).
+                        if s.eligible && by == Left::Replica && !excluded.contains(&link) {
+                            control.await_host(i, s.addr.ip());
+                        }
                     }
                     excluded.remove(&link);
                     if let Some(r) = current.as_mut() {
@@ -563,6 +691,7 @@ async fn keep_rounds(
                 }
             },
             () = gate.wake.notified() => {}
+            _ = confirmations.changed() => {}
             () = sleep_until_opt(deadline) => {}
         }
     }
@@ -575,7 +704,7 @@ fn exclude(
     link: u64,
     control: &Control,
     why: &str,
-) {
+) -> bool {
     if excluded.insert(link)
         && let Some(s) = links.get(&link)
     {
@@ -584,7 +713,9 @@ fn exclude(
             "{name}: replica {} no longer waited for ({why}); not caught up",
             s.addr
         ));
+        return true;
     }
+    false
 }
 
 async fn accept_replicas(

@@ -46,6 +46,12 @@ struct Relay {
 
 impl Relay {
     fn start(target: SocketAddr) -> Relay {
+        Relay::start_from(target, Ipv4Addr::LOCALHOST)
+    }
+
+    /// A relay whose connections to `target` come from `source` (a loopback address: the
+    /// proxy tells replica hosts apart by address).
+    fn start_from(target: SocketAddr, source: Ipv4Addr) -> Relay {
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let paused = Arc::new(AtomicBool::new(false));
@@ -54,7 +60,7 @@ impl Relay {
         std::thread::spawn(move || {
             for down in l.incoming() {
                 let Ok(down) = down else { return };
-                let Ok(up) = TcpStream::connect(target) else {
+                let Ok(up) = connect_from(source, target) else {
                     continue;
                 };
                 c.lock()
@@ -86,6 +92,27 @@ impl Relay {
             let _ = c.shutdown(Shutdown::Both);
         }
     }
+}
+
+/// A TCP connection to `target` from address `source`.
+fn connect_from(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<TcpStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    bind(
+        raw,
+        &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)),
+    )?;
+    let SocketAddr::V4(t) = target else {
+        panic!("IPv4 only")
+    };
+    connect(raw, &SockaddrIn::from(t))?;
+    Ok(TcpStream::from(fd))
 }
 
 fn forward(mut from: TcpStream, mut to: TcpStream, paused: &AtomicBool) {
@@ -239,8 +266,13 @@ fn switches(dir: &Path, name: &str) -> Vec<String> {
 
 /// Waits until the backup holds switch `name`.
 fn wait_replicated(dir: &Path, name: &str) {
+    wait_replicated_on(dir, "backup", name);
+}
+
+/// Waits until server `server` holds switch `name`.
+fn wait_replicated_on(dir: &Path, server: &str, name: &str) {
     let deadline = Instant::now() + IO;
-    while !switches(dir, "backup").iter().any(|n| n == name) {
+    while !switches(dir, server).iter().any(|n| n == name) {
         assert!(Instant::now() < deadline, "{name} never reached the backup");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -248,7 +280,7 @@ fn wait_replicated(dir: &Path, name: &str) {
 
 /// Active, proxy, backup replicating through the relay and the proxy, and a first write seen
 /// on the backup.
-fn setup(dir: &Path) -> (Server, SyncProxy, Relay, Server, SocketAddr) {
+fn setup(dir: &Path) -> (Server, SyncProxy, Relay, Server, SocketAddr, SocketAddr) {
     let active = server(dir, "active", None);
     let client = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
     let replication = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
@@ -273,14 +305,14 @@ fn setup(dir: &Path) -> (Server, SyncProxy, Relay, Server, SocketAddr) {
     send_insert(&mut c, "first");
     read_reply(&mut c).expect("no reply to the first write");
     wait_replicated(dir, "first");
-    (active, proxy, relay, backup, client)
+    (active, proxy, relay, backup, client, replication)
 }
 
 #[test]
 fn straight_to_the_active_a_write_acknowledged_before_a_crash_is_lost() {
     prerequisites();
     let dir = tempfile::tempdir().unwrap();
-    let (active, _proxy, relay, _backup, _) = setup(dir.path());
+    let (active, _proxy, relay, _backup, _, _) = setup(dir.path());
     relay.pause();
     let mut direct = UnixStream::connect(sock(dir.path(), "active")).unwrap();
     direct.set_read_timeout(Some(IO)).unwrap();
@@ -302,7 +334,7 @@ fn straight_to_the_active_a_write_acknowledged_before_a_crash_is_lost() {
 fn through_the_proxy_nothing_is_acknowledged_that_the_backup_did_not_get() {
     prerequisites();
     let dir = tempfile::tempdir().unwrap();
-    let (active, _proxy, relay, _backup, client) = setup(dir.path());
+    let (active, _proxy, relay, _backup, client, _) = setup(dir.path());
     relay.pause();
     let mut c = TcpStream::connect(client).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
@@ -329,7 +361,7 @@ fn through_the_proxy_nothing_is_acknowledged_that_the_backup_did_not_get() {
 fn through_the_proxy_the_reply_waits_for_the_backup_and_survives_a_crash() {
     prerequisites();
     let dir = tempfile::tempdir().unwrap();
-    let (active, _proxy, _relay, backup, client) = setup(dir.path());
+    let (active, _proxy, _relay, backup, client, _) = setup(dir.path());
     kill(backup.pid(), Signal::SIGSTOP).unwrap();
     let mut c = TcpStream::connect(client).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
@@ -348,4 +380,41 @@ fn through_the_proxy_the_reply_waits_for_the_backup_and_survives_a_crash() {
         on_backup.iter().any(|n| n == "held"),
         "the acknowledged write is missing from the backup: {on_backup:?}"
     );
+}
+
+/// A second backup, on another host address, whose link stalls: the first backup confirms
+/// and the stalled one is no longer waited for, yet the reply stays held — that backup could
+/// be promoted without the write — until it is shown unpromotable (the fence says so once
+/// its `crm_mon` look shows the host's gate closed; the test says so here).
+#[test]
+fn a_reply_waits_until_a_stalled_second_backup_cannot_be_promoted() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (_active, proxy, _relay, _backup, client, replication) = setup(dir.path());
+    let slow_host = Ipv4Addr::new(127, 0, 0, 2);
+    let slow = Relay::start_from(replication, slow_host);
+    let _backup2 = server(dir.path(), "backup2", Some(slow.port));
+    wait_replicated_on(dir.path(), "backup2", "first");
+    slow.pause();
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    send_insert(&mut c, "held-for-the-slow-one");
+    let early = read_reply(&mut c);
+    assert!(
+        early.is_none(),
+        "replied while the stalled backup could still be promoted: {early:?}"
+    );
+    assert!(
+        proxy.control().awaiting().contains(&slow_host.into()),
+        "the stalled backup's host is not awaited: {:?}",
+        proxy.control().awaiting()
+    );
+    proxy.control().unpromotable(slow_host.into());
+    c.set_read_timeout(Some(IO)).unwrap();
+    assert!(
+        read_reply(&mut c).is_some(),
+        "no reply once the stalled backup was unpromotable"
+    );
+    wait_replicated(dir.path(), "held-for-the-slow-one");
+    slow.cut();
 }

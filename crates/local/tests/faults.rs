@@ -348,8 +348,10 @@ fn scenario_mixed(
     }
     let closes = fence_closes(&c.site);
     let fallbacks = log_lines(&c.site, "replying without a confirmation").len();
-    for (host, l) in log_lines(&c.site, "sync proxy:") {
-        eprintln!("  {host}: {l}");
+    for needle in ["sync proxy:", "promotion gate:"] {
+        for (host, l) in log_lines(&c.site, needle) {
+            eprintln!("  {host}: {l}");
+        }
     }
     eprintln!(
         "  {name}: replication fence closed {closes} times; {samples} samples, {one_nb_writer} with one NB copy taking writes, {} with two; active {active} → {after:?}",
@@ -1079,8 +1081,10 @@ fn lagging_standby_then_the_active_dies() {
             let mut standbys = others(c, active);
             let (slow, fresh) = (standbys.remove(0), standbys.remove(0));
             faults::throttle_flow(active, &addr_of(&slow), 6643, "200kbit").unwrap();
-            // Long enough for the slow one to fall seconds behind on the large writes.
-            std::thread::sleep(Duration::from_secs(8));
+            // The premise: the active marked the slow copy lagging and its gate closed. Then
+            // long enough for it to fall seconds behind on the large writes.
+            wait_until_gated(active, &slow);
+            std::thread::sleep(Duration::from_secs(4));
             *p1.lock().unwrap() = Some((slow, fresh));
         },
         move |_, active| {
@@ -1104,6 +1108,38 @@ fn lagging_standby_then_the_active_dies() {
         Some(fresh.as_str()),
         "the caught-up standby must be promoted, not the lagging {slow}"
     );
+}
+
+/// Waits (up to 30 s) until `node`'s promotion score, read on `host`, is −INFINITY: its
+/// lagging-copy gate is closed.
+fn wait_until_gated(host: &str, node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let out = cluster::exec_in(
+            host,
+            &[
+                "crm_attribute",
+                "-N",
+                node,
+                "-n",
+                "master-ovndb_servers",
+                "-l",
+                "reboot",
+                "-G",
+                "-q",
+            ],
+        );
+        seen = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|e| e.to_string());
+        if seen.parse::<i64>().is_ok_and(|s| s <= -1_000_000) {
+            eprintln!("  {node}'s promotion gate is closed (score {seen})");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{node} was not gated within 30 s (promotion score {seen:?})");
 }
 
 /// Rows and size of the large Southbound database.

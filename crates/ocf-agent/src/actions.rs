@@ -364,9 +364,15 @@ pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
 
 /// stop: both servers gone, score removed.
 pub fn stop(ctx: &Ctx<'_>) -> Result<Rc> {
+    // The score goes first: the active holds its replies from the moment this copy's
+    // replication ends until it sees this copy unpromotable.
+    let scored = ctx.keeper.has_record();
+    if scored {
+        ctx.keeper.clear(ctx.log);
+    }
     let ran = stop_servers(ctx)?;
     // A stop of a stopped copy spawns nothing unless a score may still be set.
-    if ran || ctx.keeper.has_record() {
+    if ran && !scored {
         ctx.keeper.clear(ctx.log);
     }
     Ok(Rc::Success)

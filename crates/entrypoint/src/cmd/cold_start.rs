@@ -6,9 +6,10 @@
 //! and the gate is written when `lag_gate` changes its mind.
 
 use super::pcmk::set_transient;
+use ovnkube_db_ha::cib::desired::DB_RESOURCE;
 use ovnkube_db_ha::cold_start::{self, ATTRIBUTE, DB_FILES, GATE_FILE, Seen, Verdict};
 use ovnkube_db_ha::crm_mon::ClusterStatus;
-use ovnkube_db_ha::lag_gate::{Look, Memory};
+use ovnkube_db_ha::lag_gate::{Look, MINUS_INFINITY, Memory};
 use std::path::Path;
 use std::time::Instant;
 
@@ -82,6 +83,18 @@ impl Gate {
                 Ok(()) => {
                     self.lag_closed = close;
                     log(format!("{}: {why}", if close { "closed" } else { "open" }));
+                    // The agent would write −INFINITY at its next monitor; the active holds
+                    // replies until it sees it, so it is written now (the agent, reading the
+                    // closed file, keeps it). An open gate is left to the agent's health score.
+                    if close
+                        && let Err(e) = set_transient(
+                            me,
+                            &format!("master-{DB_RESOURCE}"),
+                            &MINUS_INFINITY.to_string(),
+                        )
+                    {
+                        log(format!("{e:#}"));
+                    }
                 }
                 Err(e) => log(format!("{e:#}")),
             }

@@ -10,10 +10,11 @@
 //! thread of its own so that `crm_attribute`'s run time never delays a poll. Only the copy at
 //! the VIP has replica connections, so the thread acts on nothing elsewhere.
 
-use super::pcmk::set_caught_up;
+use super::pcmk::{cluster_status, set_caught_up};
 use super::quorum::QuorumWatch;
 use super::tcp_diag::Diag;
 use super::vip;
+use ovnkube_db_ha::lag_gate::unpromotable;
 use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LAG_LIMIT, LagTracker, Stream, drained};
 use ovnkube_db_ha::replication_fence::{Change, Fence, Replica};
 use ovnkube_db_ha::sync_proxy::Control;
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// How often the replicas are looked at (a fraction of the stall limit).
 const POLL: Duration = Duration::from_millis(20);
+/// How often the cluster is looked at while the proxy holds replies for a replica host.
+const CONFIRM_POLL: Duration = Duration::from_millis(150);
 /// Limit of one control-socket call.
 const CALL_LIMIT: Duration = Duration::from_secs(2);
 /// The two databases: name, control socket (the agent's default `run_dir`).
@@ -60,6 +63,8 @@ pub struct FenceWatch {
     shared: Arc<Shared>,
     quorum: QuorumWatch,
     thread: Option<JoinHandle<()>>,
+    /// Tells the proxy when a replica that stopped confirming cannot be promoted any more.
+    confirmer: Option<JoinHandle<()>>,
 }
 
 impl FenceWatch {
@@ -82,6 +87,14 @@ impl FenceWatch {
             ..Shared::default()
         });
         let quorum = QuorumWatch::start(Arc::clone(&shared.quorum_lost));
+        let confirmer = shared.proxy.as_ref().and_then(|control| {
+            let (s, c) = (Arc::clone(&shared), Arc::clone(control));
+            std::thread::Builder::new()
+                .name("unpromotable-watch".into())
+                .spawn(move || watch_unpromotable(&s, &c))
+                .map_err(|e| log(format!("cannot start the unpromotable watch: {e}")))
+                .ok()
+        });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("replication-fence".into())
@@ -92,6 +105,7 @@ impl FenceWatch {
             shared,
             quorum,
             thread,
+            confirmer,
         }
     }
 
@@ -116,7 +130,10 @@ impl FenceWatch {
     pub fn stop(&mut self) {
         self.quorum.stop();
         self.shared.quit.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
+        for t in [self.thread.take(), self.confirmer.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
     }
@@ -354,6 +371,43 @@ impl Watcher {
             }
             Err(e) => log(format!("{name}: could not close ({why}): {e}")),
         }
+    }
+}
+
+/// While the proxy holds replies for replica hosts that stopped confirming, looks at the
+/// cluster every [`CONFIRM_POLL`] and tells the proxy each host that cannot be promoted now
+/// (`lag_gate::unpromotable`): offline, or its gate closed. A host that is no member at all
+/// cannot be promoted by this cluster either.
+fn watch_unpromotable(shared: &Shared, control: &Control) {
+    let mut failing = false;
+    while !shared.quit.load(Ordering::SeqCst) {
+        let hosts = control.awaiting();
+        if !hosts.is_empty() {
+            match cluster_status() {
+                Ok(status) => {
+                    failing = false;
+                    let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
+                    for host in hosts {
+                        let why = match members.iter().find(|(_, ip)| *ip == host) {
+                            Some((name, _)) => {
+                                unpromotable(&status, name).map(|w| format!("{name} {w}"))
+                            }
+                            None => Some("is not a cluster member".into()),
+                        };
+                        if let Some(why) = why {
+                            log(format!("{host}: {why}: replies held for it are released"));
+                            control.unpromotable(host);
+                        }
+                    }
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    log(format!("cannot look at the cluster: {e:#} (retrying)"));
+                }
+                Err(_) => {}
+            }
+        }
+        std::thread::sleep(CONFIRM_POLL);
     }
 }
 
