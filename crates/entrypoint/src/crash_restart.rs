@@ -13,20 +13,15 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// The two database servers the agent runs, with the pidfiles it gives them (the agent's
-/// default `run_dir`, ovn-ctl's layout).
-pub const SERVERS: [(&str, &str); 2] = [
-    ("NB", "/var/run/ovn/ovnnb_db.pid"),
-    ("SB", "/var/run/ovn/ovnsb_db.pid"),
-];
+/// The two database servers the agent runs (NB, SB), with the pidfiles it gives them under its
+/// default `run_dir` (see `ovn_ha_contract`).
+pub fn servers() -> [(&'static str, std::path::PathBuf); 2] {
+    ovn_ha_contract::Db::BOTH.map(|db| (db.label(), db.pidfile(ovn_ha_contract::default_run_dir())))
+}
 
-/// Suffix of the marker file written next to a pidfile while a restart is under way; the OCF
-/// agent's monitor waits for it instead of reporting the server as failed.
-pub const MARKER_SUFFIX: &str = ".restarting";
-
-/// The marker path for a pidfile.
-pub fn marker_path(pidfile: &str) -> String {
-    format!("{pidfile}{MARKER_SUFFIX}")
+/// The marker path for a pidfile: the agent's monitor waits while it exists.
+pub fn marker_path(pidfile: &std::path::Path) -> std::path::PathBuf {
+    ovn_ha_contract::restarting_marker(pidfile)
 }
 
 /// Splits `/proc/<pid>/cmdline` (NUL-separated) into arguments.

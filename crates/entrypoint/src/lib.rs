@@ -58,6 +58,7 @@ pub mod env_config;
 pub mod inet_diag;
 pub mod jsonrpc_frame;
 pub mod lag_gate;
+pub mod logging;
 pub mod peers;
 pub mod pod_peers;
 pub mod quorum_watch;

@@ -166,6 +166,11 @@ impl CaughtUp {
 }
 
 impl CaughtUp {
+    /// Whether this copy is publishing marks: it is the active, with replicas.
+    pub fn publishing(&self) -> bool {
+        !self.published.is_empty()
+    }
+
     /// The nodes last published as caught up, this node excluded.
     pub fn caught_up_peers(&self, me: &str) -> Vec<String> {
         self.published

@@ -25,10 +25,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{Notify, mpsc, watch};
 
-/// The servers' unix sockets (the agent's default `run_dir`), NB then SB.
-pub const SOCKETS: [&str; 2] = ["/var/run/ovn/ovnnb_db.sock", "/var/run/ovn/ovnsb_db.sock"];
 /// The databases' names in the log, NB then SB.
-const NAMES: [&str; 2] = ["NB", "SB"];
+const NAMES: [&str; 2] = [
+    ovn_ha_contract::Db::BOTH[0].label(),
+    ovn_ha_contract::Db::BOTH[1].label(),
+];
 
 /// Where one database's proxy listens and what it joins connections to.
 #[derive(Debug, Clone)]
@@ -54,9 +55,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: sync proxy: {}", msg.as_ref());
-}
+crate::log_part!("sync proxy");
 
 /// What the fence shares with the proxy.
 #[derive(Debug)]
@@ -168,12 +167,12 @@ pub struct SyncProxy {
 
 impl SyncProxy {
     /// Starts proxying `vip`'s client ports `ports` and replication ports `replication` (NB,
-    /// SB) to the local servers' sockets ([`SOCKETS`]).
+    /// SB) to the local servers' client sockets (the agent's default `run_dir`).
     pub fn start(vip: IpAddr, ports: [u16; 2], replication: [u16; 2]) -> std::io::Result<Self> {
         let endpoints = [0, 1].map(|i| Endpoints {
             client: SocketAddr::new(vip, ports[i]),
             replication: SocketAddr::new(vip, replication[i]),
-            socket: PathBuf::from(SOCKETS[i]),
+            socket: ovn_ha_contract::Db::BOTH[i].sock(ovn_ha_contract::default_run_dir()),
         });
         Self::start_on(endpoints)
     }

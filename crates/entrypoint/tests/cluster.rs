@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{agent_binary, have, is_root, random_key, until};
+use common::{agent_binary, have, random_key, until};
 use nix::sys::signal::Signal;
 use ovn_ha_testbed::{Bed, BedSpec, Host, HostChild, teardown_by_name};
 use std::fs::File;
@@ -216,7 +216,7 @@ impl Drop for Cluster {
                 let tail: Vec<&str> = text
                     .lines()
                     .rev()
-                    .filter(|l| l.starts_with("ovnkube-db-ha"))
+                    .filter(|l| l.contains("ovnkube-db-ha: "))
                     .take(120)
                     .collect();
                 eprintln!("---- last lines of {} ----", n.host.name());
@@ -242,9 +242,9 @@ fn three_hosts_form_a_quorum_safe_authenticated_cluster() {
         "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
         "/usr/share/ovn/scripts/ovn-ctl",
     ];
-    let missing: Vec<&str> = needed.iter().copied().filter(|t| !have(t)).collect();
-    if !is_root() || !missing.is_empty() {
-        eprintln!("skipped: needs root and {missing:?}");
+    let mut missing = ovn_ha_testbed::prereq::missing_root();
+    missing.extend(needed.iter().filter(|t| !have(t)).map(|t| (*t).to_string()));
+    if !ovn_ha_testbed::prereq::check("cluster test", &missing) {
         return;
     }
     let agent = agent_binary();

@@ -23,7 +23,7 @@ mod mock_api;
 use mock_api::{DEPLOYMENT, MockApi};
 mod common;
 
-use common::{agent_binary, have, is_root, random_key, until};
+use common::{agent_binary, have, random_key, until};
 use nix::sys::signal::Signal;
 use ovn_ha_testbed::{Bed, BedSpec, Host, HostChild, teardown_by_name};
 use serde_json::json;
@@ -236,9 +236,9 @@ fn pods_found_through_the_api_form_a_cluster_and_a_rescheduled_pod_joins() {
         "/usr/lib/ocf/resource.d/heartbeat/IPaddr2",
         "/usr/share/ovn/scripts/ovn-ctl",
     ];
-    let missing: Vec<&str> = needed.iter().copied().filter(|t| !have(t)).collect();
-    if !is_root() || !missing.is_empty() {
-        eprintln!("skipped: needs root and {missing:?}");
+    let mut missing = ovn_ha_testbed::prereq::missing_root();
+    missing.extend(needed.iter().filter(|t| !have(t)).map(|t| (*t).to_string()));
+    if !ovn_ha_testbed::prereq::check("discovery test", &missing) {
         return;
     }
     let t_all = Instant::now();

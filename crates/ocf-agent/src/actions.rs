@@ -26,9 +26,7 @@ const RESTART_WAIT: Duration = Duration::from_secs(2);
 /// The marker a supervisor (the pod's entrypoint) keeps next to a pidfile while it restarts a
 /// crashed server in place.
 fn restart_marker(pidfile: &Path) -> std::path::PathBuf {
-    let mut name = pidfile.as_os_str().to_owned();
-    name.push(".restarting");
-    std::path::PathBuf::from(name)
+    ovn_ha_contract::restarting_marker(pidfile)
 }
 
 /// Everything an action needs.

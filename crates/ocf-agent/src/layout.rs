@@ -5,40 +5,8 @@ use crate::params::{Endpoint, Params};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-/// One of the two databases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    /// OVN_Northbound.
-    Nb,
-    /// OVN_Southbound.
-    Sb,
-}
-
-impl Db {
-    /// `nb` or `sb`.
-    pub fn short(self) -> &'static str {
-        match self {
-            Db::Nb => "nb",
-            Db::Sb => "sb",
-        }
-    }
-
-    /// The schema name.
-    pub fn schema_name(self) -> &'static str {
-        match self {
-            Db::Nb => "OVN_Northbound",
-            Db::Sb => "OVN_Southbound",
-        }
-    }
-
-    /// The global table holding `connections`.
-    pub fn global_table(self) -> &'static str {
-        match self {
-            Db::Nb => "NB_Global",
-            Db::Sb => "SB_Global",
-        }
-    }
-}
+/// One of the two databases (the names the agent shares with the entrypoint).
+pub use ovn_ha_contract::Db;
 
 /// Files and endpoints of one database server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +32,6 @@ pub struct DbLayout {
 impl DbLayout {
     /// The layout of `db` under `params`.
     pub fn new(params: &Params, db: Db) -> Self {
-        let stem = format!("ovn{}_db", db.short());
         let (file, schema, endpoint) = match db {
             Db::Nb => (&params.db_nb_file, &params.db_nb_schema, &params.nb),
             Db::Sb => (&params.db_sb_file, &params.db_sb_schema, &params.sb),
@@ -73,9 +40,9 @@ impl DbLayout {
             db,
             file: file.clone(),
             schema: schema.clone(),
-            pidfile: params.run_dir.join(format!("{stem}.pid")),
-            ctl: params.run_dir.join(format!("{stem}.ctl")),
-            sock: params.run_dir.join(format!("{stem}.sock")),
+            pidfile: db.pidfile(&params.run_dir),
+            ctl: db.ctl(&params.run_dir),
+            sock: db.sock(&params.run_dir),
             log: params
                 .log_dir
                 .join(format!("ovsdb-server-{}.log", db.short())),

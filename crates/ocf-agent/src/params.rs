@@ -152,7 +152,7 @@ pub const PARAMS: &[ParamDef] = &[
     ),
     p(
         "run_dir",
-        Some("/var/run/ovn"),
+        Some(ovn_ha_contract::DEFAULT_RUN_DIR),
         "Run directory (pid files, sockets)",
         "Directory of ovnnb_db.pid/.ctl/.sock and ovnsb_db.pid/.ctl/.sock, as ovn-ctl uses.",
     ),

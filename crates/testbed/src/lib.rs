@@ -32,6 +32,7 @@ mod exec;
 mod host;
 mod mounts;
 mod plan;
+pub mod prereq;
 
 pub use bed::Bed;
 pub use child::HostChild;

@@ -8,14 +8,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 const SHORT: Duration = Duration::from_millis(500);
 
 fn sock(addr: &str) -> SocketAddr {
@@ -61,8 +53,7 @@ fn assert_nothing_left(prefix: &str) {
 
 #[test]
 fn three_host_bed_works_and_leaves_nothing() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if !ovn_ha_testbed::prereq::check("testbed", &ovn_ha_testbed::prereq::missing_root()) {
         return;
     }
     let _ = teardown_by_name("t4tb");
@@ -158,8 +149,7 @@ fn three_host_bed_works_and_leaves_nothing() {
 
 #[test]
 fn leftovers_of_a_killed_run_are_removed_by_name() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if !ovn_ha_testbed::prereq::check("testbed", &ovn_ha_testbed::prereq::missing_root()) {
         return;
     }
     let _ = teardown_by_name("t4tk");

@@ -304,12 +304,8 @@ mod tests {
     /// promotion scores, promotes one copy and starts the VIP on the same node after it.
     #[test]
     fn scheduler_starts_the_vip_after_the_promote_on_the_same_node() {
-        if Command::new("crm_simulate")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("skipped: crm_simulate not installed");
+        use ovn_ha_testbed::prereq::{check, missing_tools};
+        if !check("crm_simulate test", &missing_tools(&["crm_simulate"])) {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -370,12 +366,8 @@ mod tests {
     /// Pacemaker's own checker accepts the CIB (skipped where `crm_verify` is not installed).
     #[test]
     fn crm_verify_accepts_the_document() {
-        if Command::new("crm_verify")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("skipped: crm_verify not installed");
+        use ovn_ha_testbed::prereq::{check, missing_tools};
+        if !check("crm_verify test", &missing_tools(&["crm_verify"])) {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -10,33 +10,41 @@
 use super::Failure;
 use super::pcmk::cluster_status;
 use super::proc::output;
-use super::status::{NB_CTL, SB_CTL, local_node_name, local_sync_state};
+use super::status::{ctl, local_node_name, local_sync_state};
 use anyhow::{Context, Result, anyhow, bail};
 use ovnkube_db_ha::sync_state::SyncState;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// One database of a backup.
+/// One database of a backup: its schema name, its file in the backup directory, and which
+/// server holds it.
 struct Db {
     name: &'static str,
     file: &'static str,
-    socket: &'static str,
-    ctl: &'static str,
+    db: ovn_ha_contract::Db,
+}
+
+impl Db {
+    /// The server's local client socket, as ovsdb-client names it.
+    fn socket(&self) -> String {
+        format!(
+            "unix:{}",
+            self.db.sock(ovn_ha_contract::default_run_dir()).display()
+        )
+    }
 }
 
 const DATABASES: [Db; 2] = [
     Db {
         name: "OVN_Northbound",
         file: "ovnnb_db.db",
-        socket: "unix:/var/run/ovn/ovnnb_db.sock",
-        ctl: NB_CTL,
+        db: ovn_ha_contract::Db::Nb,
     },
     Db {
         name: "OVN_Southbound",
         file: "ovnsb_db.db",
-        socket: "unix:/var/run/ovn/ovnsb_db.sock",
-        ctl: SB_CTL,
+        db: ovn_ha_contract::Db::Sb,
     },
 ];
 
@@ -76,11 +84,12 @@ pub fn backup(dir: &Path, from_standby: bool) -> Result<(), Failure> {
     let mut sums = String::new();
     let mut databases = Vec::new();
     for db in &DATABASES {
-        let out = output("ovsdb-client", &["backup", db.socket, db.name], None, LIMIT)?;
+        let socket = db.socket();
+        let out = output("ovsdb-client", &["backup", &socket, db.name], None, LIMIT)?;
         if !out.status.success() {
             return Err(anyhow!(
                 "ovsdb-client backup {} {} failed ({}): {}",
-                db.socket,
+                socket,
                 db.name,
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -180,6 +189,7 @@ pub fn restore(dir: &Path) -> Result<(), Failure> {
         }
         // ovsdb-client reads the snapshot as a database file and seeks in it: its stdin must
         // be the (verified) file itself, not a pipe.
+        let socket = db.socket();
         let path = dir.join(db.file);
         let path = path
             .to_str()
@@ -190,7 +200,7 @@ pub fn restore(dir: &Path) -> Result<(), Failure> {
                 "-c",
                 r#"exec ovsdb-client restore "$1" "$2" < "$3""#,
                 "sh",
-                db.socket,
+                &socket,
                 db.name,
                 path,
             ],
@@ -201,7 +211,7 @@ pub fn restore(dir: &Path) -> Result<(), Failure> {
         if !out.status.success() {
             return Err(anyhow!(
                 "ovsdb-client restore {} {} failed ({}): {}",
-                db.socket,
+                socket,
                 db.name,
                 out.status,
                 stderr.trim()
@@ -227,7 +237,7 @@ pub fn restore(dir: &Path) -> Result<(), Failure> {
 fn local_is_active() -> bool {
     DATABASES
         .iter()
-        .all(|db| local_sync_state(db.ctl) == SyncState::Active)
+        .all(|db| local_sync_state(&ctl(db.db)) == SyncState::Active)
 }
 
 /// The error for a copy that is not the active, naming the one that is (from crm_mon).

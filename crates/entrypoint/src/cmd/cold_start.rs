@@ -13,9 +13,7 @@ use ovnkube_db_ha::lag_gate::{Look, MINUS_INFINITY, Memory};
 use std::path::Path;
 use std::time::Instant;
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: promotion gate: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("promotion gate");
 
 /// The gate of this copy.
 #[derive(Debug)]

@@ -6,9 +6,10 @@
 use super::owned;
 use ovnkube_db_ha::cib::desired::DB_RESOURCE;
 use ovnkube_db_ha::crash_restart::{
-    Action, RestartBudget, SERVERS, decide, marker_path, parse_cmdline, restart_argv, stat_is_alive,
+    Action, RestartBudget, decide, marker_path, parse_cmdline, restart_argv, servers, stat_is_alive,
 };
 use std::net::IpAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,9 +21,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Longest wait for a restarted server's launcher (it returns once the daemon is ready).
 const LAUNCH_LIMIT: Duration = Duration::from_secs(10);
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: crash watcher: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("crash watcher");
 
 /// The running watcher.
 pub struct CrashWatch {
@@ -81,7 +80,7 @@ struct Seen {
     argv: Vec<String>,
 }
 
-fn read_pid(pidfile: &str) -> Option<i32> {
+fn read_pid(pidfile: &Path) -> Option<i32> {
     std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
 }
 
@@ -93,7 +92,7 @@ fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
     let mut seen: [Option<Seen>; 2] = [None, None];
     let mut budget = RestartBudget::default();
     while !quit.load(Ordering::SeqCst) {
-        for (i, (name, pidfile)) in SERVERS.iter().enumerate() {
+        for (i, (name, pidfile)) in servers().iter().enumerate() {
             let pid = read_pid(pidfile);
             let known = seen[i].as_ref().map(|s| s.pid);
             match pid {
@@ -122,7 +121,7 @@ fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
 
 fn handle_death(
     name: &str,
-    pidfile: &str,
+    pidfile: &Path,
     dead: &Seen,
     vip: IpAddr,
     node: &str,
@@ -160,7 +159,7 @@ fn handle_death(
 
 /// Starts `argv` (a detaching ovsdb-server) with the agent's marker present, waits for its
 /// launcher, and returns the new server's pid.
-fn restart(pidfile: &str, argv: &[String]) -> Result<i32, String> {
+fn restart(pidfile: &Path, argv: &[String]) -> Result<i32, String> {
     let marker = marker_path(pidfile);
     let _ = std::fs::write(&marker, b"");
     let result = (|| {

@@ -32,15 +32,14 @@ const POLL: Duration = Duration::from_millis(20);
 const CONFIRM_POLL: Duration = Duration::from_millis(150);
 /// Limit of one control-socket call.
 const CALL_LIMIT: Duration = Duration::from_secs(2);
-/// The two databases: name, control socket (the agent's default `run_dir`).
-const CONTROLS: [(&str, &str); 2] = [
-    ("NB", "/var/run/ovn/ovnnb_db.ctl"),
-    ("SB", "/var/run/ovn/ovnsb_db.ctl"),
-];
-
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: replication fence: {}", msg.as_ref());
+/// Database `i` (0 NB, 1 SB): its name in the log and its server's control socket (the
+/// agent's default `run_dir`).
+fn control(i: usize) -> (&'static str, std::path::PathBuf) {
+    let db = ovn_ha_contract::Db::BOTH[i];
+    (db.label(), db.ctl(ovn_ha_contract::default_run_dir()))
 }
+
+ovnkube_db_ha::log_part!("replication fence");
 
 /// What the supervisor shares with the thread.
 #[derive(Debug, Default)]
@@ -260,11 +259,16 @@ impl Watcher {
                 self.close(i, "this node lost quorum");
             }
             vip::release(self.vip, log);
-            // This copy's own mark is stale now: its attribute daemon would hand it back to the
+            // The active's own mark is stale now: its attribute daemon would hand it back to the
             // majority when the partition heals (measured: the old active promoted again, the
             // new active's writes lost). Marks of other nodes are left alone: the new active
-            // owns them. Nothing more is published until quorum returns.
-            if let Some(tx) = &self.publish {
+            // owns them. A standby's own mark is the active's word and stays: a caught-up
+            // standby whose membership flapped marking itself lagging let the lagging one's
+            // gate open and the lagging copy be promoted (measured: 50–53 acknowledged writes
+            // per writer lost). Nothing more is published until quorum returns.
+            if self.caught_up.publishing()
+                && let Some(tx) = &self.publish
+            {
                 let _ = tx.send(vec![(self.me.clone(), false)]);
             }
             self.caught_up = CaughtUp::default();
@@ -357,11 +361,11 @@ impl Watcher {
 
     /// Removes the client remotes of database `i`, remembering them for the reopen.
     fn close(&mut self, i: usize, why: &str) {
-        let (name, ctl) = CONTROLS[i];
+        let (name, ctl) = control(i);
         if let Some(p) = &self.proxy {
             p.close(i);
         }
-        match close(ctl, self.ports[i]) {
+        match close(&ctl, self.ports[i]) {
             Ok(r) => {
                 log(format!(
                     "{name}: not taking writes: {why}; closed {}",
@@ -472,7 +476,7 @@ fn is_client_listener(remote: &str, replication_port: u16) -> bool {
 }
 
 /// Removes every client remote of the server; returns what it removed.
-fn close(ctl: &str, replication_port: u16) -> Result<Vec<String>, String> {
+fn close(ctl: &std::path::Path, replication_port: u16) -> Result<Vec<String>, String> {
     let mut c = Client::connect(ctl, CALL_LIMIT).map_err(|e| e.to_string())?;
     let list = c.call(&Command::ListRemotes).map_err(|e| e.to_string())?;
     let mut removed = Vec::new();
@@ -492,12 +496,12 @@ fn close(ctl: &str, replication_port: u16) -> Result<Vec<String>, String> {
 /// Adds the removed remotes back; keeps those that failed for the next poll. A server that is
 /// gone (stopped after the quorum loss) has nothing to reopen.
 fn open(i: usize, removed: &mut Vec<String>, why: &str, proxy: Option<&Control>) {
-    let (name, ctl) = CONTROLS[i];
+    let (name, ctl) = control(i);
     if let Some(p) = proxy {
         p.open(i);
     }
     let retry = why == "retrying";
-    let mut c = match Client::connect(ctl, CALL_LIMIT) {
+    let mut c = match Client::connect(&ctl, CALL_LIMIT) {
         Ok(c) => c,
         Err(e) => {
             log(format!("{name}: not reopened ({why}): {e}"));

@@ -45,9 +45,7 @@ const RETRY_MAX: Duration = Duration::from_secs(60);
 const FORGET_EVERY: Duration = Duration::from_secs(5);
 const FORGET_LOOKS: u32 = 24;
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: members: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("members");
 
 /// The text of `corosync.conf` for these members.
 pub fn corosync_conf_text(members: &[Member], timings: Timings, replicas: Option<u32>) -> String {

@@ -102,7 +102,10 @@ impl From<anyhow::Error> for Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run => run::run(),
+        Command::Run => {
+            ovnkube_db_ha::logging::init();
+            run::run()
+        }
         Command::Status { json } => status::status(json).map_err(Failure::Other),
         Command::Probe { kind } => match kind {
             ProbeKind::Readiness => probe::readiness(),

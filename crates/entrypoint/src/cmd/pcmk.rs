@@ -162,8 +162,8 @@ mod tests {
     /// properties next to ours survive, and the result passes crm_verify.
     #[test]
     fn loading_is_idempotent_on_a_file_backed_cib() {
-        if Command::new("cibadmin").arg("--version").output().is_err() {
-            eprintln!("skipped: cibadmin not installed");
+        use ovn_ha_testbed::prereq::{check, missing_tools};
+        if !check("cibadmin test", &missing_tools(&["cibadmin"])) {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -65,9 +65,7 @@ pub enum WatchReport {
     Unreachable(String),
 }
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: pod watch: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("pod watch");
 
 /// Starts the watcher thread.
 pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {

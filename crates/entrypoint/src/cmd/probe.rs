@@ -1,13 +1,14 @@
 //! `probe readiness|liveness`: quick checks for the kubelet; exit 0 = healthy.
 
 use super::pcmk::{cluster_status, corosync_answers};
-use super::status::{NB_CTL, SB_CTL, local_sync_state};
+use super::status::{ctl, local_sync_state};
 use anyhow::{Result, bail};
+use ovn_ha_contract::Db;
 
 /// Ready: both local copies are active (this node holds the promoted copy) or replicating.
 pub fn readiness() -> Result<()> {
-    let nb = local_sync_state(NB_CTL);
-    let sb = local_sync_state(SB_CTL);
+    let nb = local_sync_state(&ctl(Db::Nb));
+    let sb = local_sync_state(&ctl(Db::Sb));
     if nb.is_serving_or_replicating() && sb.is_serving_or_replicating() {
         println!("ready: NB {nb}; SB {sb}");
         Ok(())

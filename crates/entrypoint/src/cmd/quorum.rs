@@ -19,9 +19,7 @@ use std::time::Duration;
 /// Pause before starting the monitor again after it ended.
 const RETRY: Duration = Duration::from_secs(1);
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: quorum watch: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("quorum watch");
 
 /// The running watcher.
 pub struct QuorumWatch {

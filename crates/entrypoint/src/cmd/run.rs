@@ -268,9 +268,7 @@ fn pacemaker_log_dir() -> Result<()> {
         .context("setting the mode of the log directory")
 }
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("ovnkube-db-ha");
 
 /// `run`.
 pub fn run() -> Result<(), Failure> {

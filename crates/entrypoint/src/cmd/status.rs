@@ -3,18 +3,20 @@
 use super::pcmk::cluster_status;
 use super::proc::output;
 use anyhow::Result;
+use ovn_ha_contract::Db;
 use ovnkube_db_ha::status_view::{LocalCopies, StatusReport};
 use ovnkube_db_ha::sync_state::{SyncState, parse_sync_status};
 use ovsdb_unixctl::{Client, Command as UnixctlCommand};
 use std::time::Duration;
 
-/// Control sockets of the local NB and SB servers (ovn-ctl's paths).
-pub const NB_CTL: &str = "/var/run/ovn/ovnnb_db.ctl";
-pub const SB_CTL: &str = "/var/run/ovn/ovnsb_db.ctl";
+/// The control socket of `db`'s server (the agent's default `run_dir`).
+pub fn ctl(db: Db) -> std::path::PathBuf {
+    db.ctl(ovn_ha_contract::default_run_dir())
+}
 
 /// Sync state of the local server behind `ctl`, asked over its unixctl socket.
-pub fn local_sync_state(ctl: &str) -> SyncState {
-    if !std::path::Path::new(ctl).exists() {
+pub fn local_sync_state(ctl: &std::path::Path) -> SyncState {
+    if !ctl.exists() {
         return SyncState::Unknown {
             detail: "not running here".into(),
         };
@@ -46,8 +48,8 @@ pub fn status(json: bool) -> Result<()> {
     let cluster = cluster_status()?;
     let local = local_node_name().map(|node| LocalCopies {
         node,
-        nb: local_sync_state(NB_CTL).to_string(),
-        sb: local_sync_state(SB_CTL).to_string(),
+        nb: local_sync_state(&ctl(Db::Nb)).to_string(),
+        sb: local_sync_state(&ctl(Db::Sb)).to_string(),
     });
     let report = StatusReport::new(cluster, local);
     if json {

@@ -12,6 +12,8 @@ use nix::unistd::Pid;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+ovnkube_db_ha::log_part!("ovnkube-db-ha");
+
 /// One supervised child.
 #[derive(Debug)]
 pub struct Daemon {
@@ -34,7 +36,7 @@ impl Daemon {
             cmd.env(k, v);
         }
         let child = cmd.spawn().with_context(|| format!("starting {program}"))?;
-        eprintln!("ovnkube-db-ha: started {name} (pid {})", child.id());
+        log(format!("started {name} (pid {})", child.id()));
         Ok(Daemon {
             name,
             child,
@@ -75,10 +77,10 @@ impl Daemon {
                 std::thread::sleep(Duration::from_millis(100));
             }
             if self.exited().is_none() {
-                eprintln!(
-                    "ovnkube-db-ha: {} did not stop within {limit:?}; killing it",
+                log(format!(
+                    "{} did not stop within {limit:?}; killing it",
                     self.name
-                );
+                ));
                 let _ = kill(pid, Signal::SIGKILL);
                 let _ = self.child.wait();
                 self.exited = Some("killed".into());
@@ -91,7 +93,7 @@ impl Daemon {
 /// Makes this process the reaper of its descendants' orphans (PR_SET_CHILD_SUBREAPER).
 pub fn become_subreaper() {
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-        eprintln!("ovnkube-db-ha: cannot become a child subreaper: {e}");
+        log(format!("cannot become a child subreaper: {e}"));
     }
 }
 
@@ -169,7 +171,7 @@ pub fn stop_children_except(keep: &[i32], limit: Duration) {
     if pids.is_empty() {
         return;
     }
-    eprintln!("ovnkube-db-ha: stopping leftover processes {pids:?}");
+    log(format!("stopping leftover processes {pids:?}"));
     for pid in &pids {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
     }

@@ -26,9 +26,7 @@ const TICKLE_TCP: &str = "/usr/libexec/heartbeat/tickle_tcp";
 /// Tickles per session per round.
 const TICKLES: &str = "2";
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("ovnkube-db-ha: client tickle: {}", msg.as_ref());
-}
+ovnkube_db_ha::log_part!("client tickle");
 
 /// What the supervisor shares with the thread.
 #[derive(Debug, Default)]

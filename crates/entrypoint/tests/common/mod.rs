@@ -15,14 +15,6 @@ pub fn have(path: &str) -> bool {
         .any(|d| Path::new(d).join(path).exists())
 }
 
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// The agent: `OVNKUBE_DB_HA_TEST_AGENT`, else the workspace's `ovndb-servers` built into the
 /// same target directory as this test's binary.
 pub fn agent_binary() -> PathBuf {

@@ -1,0 +1,111 @@
+//! The contract between the DB pod's entrypoint and the OCF agent (`ovndb-servers`): which
+//! database is which, where the agent puts each server's pidfile, control socket and client
+//! socket under its `run_dir` parameter (ovn-ctl's layout), and the marker a supervisor keeps
+//! next to a pidfile while it restarts a crashed server in place. Both binaries take these
+//! names from here; neither spells them itself. No dependencies, no I/O.
+
+use std::path::{Path, PathBuf};
+
+/// The agent's default `run_dir` (ovn-ctl's), which the entrypoint's CIB leaves in place.
+pub const DEFAULT_RUN_DIR: &str = "/var/run/ovn";
+/// Suffix of the marker next to a pidfile while a restart in place is under way; the agent's
+/// monitor waits for the restart instead of reporting the server failed.
+pub const RESTARTING_SUFFIX: &str = ".restarting";
+
+/// One of the two databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Db {
+    /// OVN_Northbound.
+    Nb,
+    /// OVN_Southbound.
+    Sb,
+}
+
+impl Db {
+    /// Both, NB first (the order of every per-database array).
+    pub const BOTH: [Db; 2] = [Db::Nb, Db::Sb];
+
+    /// `nb` or `sb`.
+    pub const fn short(self) -> &'static str {
+        match self {
+            Db::Nb => "nb",
+            Db::Sb => "sb",
+        }
+    }
+
+    /// `NB` or `SB`, as logs name them.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Db::Nb => "NB",
+            Db::Sb => "SB",
+        }
+    }
+
+    /// The schema name.
+    pub const fn schema_name(self) -> &'static str {
+        match self {
+            Db::Nb => "OVN_Northbound",
+            Db::Sb => "OVN_Southbound",
+        }
+    }
+
+    /// The global table holding `connections`.
+    pub const fn global_table(self) -> &'static str {
+        match self {
+            Db::Nb => "NB_Global",
+            Db::Sb => "SB_Global",
+        }
+    }
+
+    /// The stem of the server's run files, `ovnnb_db` or `ovnsb_db`.
+    pub const fn stem(self) -> &'static str {
+        match self {
+            Db::Nb => "ovnnb_db",
+            Db::Sb => "ovnsb_db",
+        }
+    }
+
+    /// The server's pidfile under `run_dir`.
+    pub fn pidfile(self, run_dir: &Path) -> PathBuf {
+        run_dir.join(format!("{}.pid", self.stem()))
+    }
+
+    /// The server's unixctl (control) socket under `run_dir`.
+    pub fn ctl(self, run_dir: &Path) -> PathBuf {
+        run_dir.join(format!("{}.ctl", self.stem()))
+    }
+
+    /// The server's local client socket under `run_dir`.
+    pub fn sock(self, run_dir: &Path) -> PathBuf {
+        run_dir.join(format!("{}.sock", self.stem()))
+    }
+}
+
+/// The agent's default run dir as a path.
+pub fn default_run_dir() -> &'static Path {
+    Path::new(DEFAULT_RUN_DIR)
+}
+
+/// The restart marker for `pidfile`.
+pub fn restarting_marker(pidfile: &Path) -> PathBuf {
+    let mut name = pidfile.as_os_str().to_owned();
+    name.push(RESTARTING_SUFFIX);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_is_ovn_ctls() {
+        let run = default_run_dir();
+        assert_eq!(Db::Nb.pidfile(run), Path::new("/var/run/ovn/ovnnb_db.pid"));
+        assert_eq!(Db::Sb.ctl(run), Path::new("/var/run/ovn/ovnsb_db.ctl"));
+        assert_eq!(Db::Nb.sock(run), Path::new("/var/run/ovn/ovnnb_db.sock"));
+        assert_eq!(
+            restarting_marker(&Db::Sb.pidfile(run)),
+            Path::new("/var/run/ovn/ovnsb_db.pid.restarting")
+        );
+    }
+}
