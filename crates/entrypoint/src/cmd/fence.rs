@@ -10,7 +10,7 @@
 //! thread of its own so that `crm_attribute`'s run time never delays a poll. Only the copy at
 //! the VIP has replica connections, so the thread acts on nothing elsewhere.
 
-use super::pcmk::{cluster_status, set_caught_up};
+use super::pcmk::{clear_caught_up, cluster_status, set_caught_up};
 use super::quorum::QuorumWatch;
 use super::tcp_diag::Diag;
 use super::vip;
@@ -203,7 +203,7 @@ struct Watcher {
     fences: [Fence; 2],
     trackers: [LagTracker; 2],
     caught_up: CaughtUp,
-    publish: Option<Sender<Vec<(String, bool)>>>,
+    publish: Option<Sender<Marks>>,
     /// Client remotes removed per database (by the fence or the drain).
     removed: [Vec<String>; 2],
     /// Per database: closed for the drain.
@@ -259,17 +259,20 @@ impl Watcher {
                 self.close(i, "this node lost quorum");
             }
             vip::release(self.vip, log);
-            // The active's own mark is stale now: its attribute daemon would hand it back to the
-            // majority when the partition heals (measured: the old active promoted again, the
-            // new active's writes lost). Marks of other nodes are left alone: the new active
-            // owns them. A standby's own mark is the active's word and stays: a caught-up
-            // standby whose membership flapped marking itself lagging let the lagging one's
-            // gate open and the lagging copy be promoted (measured: 50–53 acknowledged writes
-            // per writer lost). Nothing more is published until quorum returns.
-            if self.caught_up.publishing()
-                && let Some(tx) = &self.publish
-            {
-                let _ = tx.send(vec![(self.me.clone(), false)]);
+            // This copy's own mark is stale now: its attribute daemon would hand it back to the
+            // majority when the partition heals (a node's own values win attrd's sync;
+            // measured: the old active promoted again, the new active's writes lost). The
+            // active marks itself lagging. A standby clears its mark instead: an unset own
+            // value wins the sync as well, so it takes back neither a stale "caught up" (it may
+            // have missed writes while cut off) nor a false "lagging", which made the other
+            // standby's gate see no caught-up peer and promote its lagging copy (measured:
+            // 50–53 acknowledged writes per writer lost when a caught-up standby's corosync
+            // flapped as the active was cut off). The others' memories keep its last mark.
+            // Marks of other nodes are left alone: the new active owns them. Nothing more is
+            // published until quorum returns.
+            if let Some(tx) = &self.publish {
+                let own = self.caught_up.publishing().then_some(false);
+                let _ = tx.send(vec![(self.me.clone(), own)]);
             }
             self.caught_up = CaughtUp::default();
         } else if !no_quorum && self.quorum_closed {
@@ -345,7 +348,7 @@ impl Watcher {
         if !changes.is_empty()
             && let Some(tx) = &self.publish
         {
-            let _ = tx.send(changes);
+            let _ = tx.send(changes.into_iter().map(|(n, v)| (n, Some(v))).collect());
         }
         if draining && !shared.drained.load(Ordering::SeqCst) {
             let candidates = self.caught_up.caught_up_peers(&self.me);
@@ -417,7 +420,7 @@ fn watch_unpromotable(shared: &Shared, control: &Control) {
 
 /// Starts the thread that writes the caught-up attribute; `None` (logged) if it cannot start.
 /// The thread ends when the sender is dropped.
-fn publisher() -> Option<Sender<Vec<(String, bool)>>> {
+fn publisher() -> Option<Sender<Marks>> {
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("caught-up-publisher".into())
@@ -427,12 +430,25 @@ fn publisher() -> Option<Sender<Vec<(String, bool)>>> {
         .map(|_| tx)
 }
 
-fn publish(rx: &Receiver<Vec<(String, bool)>>) {
+/// Marks to write: per node, caught up or not, or `None` to clear the mark.
+type Marks = Vec<(String, Option<bool>)>;
+
+/// One mark as the log shows it: `1`, `0`, or `unset`.
+fn mark_text(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "1",
+        Some(false) => "0",
+        None => "unset",
+    }
+}
+
+/// Writes each node's mark (`None`: clears it), the latest per node, logging changes.
+fn publish(rx: &Receiver<Marks>) {
     // What was last set, to log changes only (the active republishes every mark every 2 s).
-    let mut set: Vec<(String, bool)> = Vec::new();
+    let mut set: Marks = Vec::new();
     while let Ok(first) = rx.recv() {
         // Only the latest value per node matters; this node's own comes first.
-        let mut latest: Vec<(String, bool)> = Vec::new();
+        let mut latest: Marks = Vec::new();
         for (node, v) in first.into_iter().chain(rx.try_iter().flatten()) {
             match latest.iter_mut().find(|(n, _)| *n == node) {
                 Some(slot) => slot.1 = v,
@@ -440,17 +456,21 @@ fn publish(rx: &Receiver<Vec<(String, bool)>>) {
             }
         }
         for (node, v) in latest {
-            match set_caught_up(&node, v) {
+            let written = match v {
+                Some(b) => set_caught_up(&node, b),
+                None => clear_caught_up(&node),
+            };
+            match written {
                 Ok(()) => {
                     let before = set.iter_mut().find(|(n, _)| *n == node);
                     match before {
                         Some(slot) if slot.1 == v => {}
                         Some(slot) => {
                             slot.1 = v;
-                            log(format!("{ATTRIBUTE}={} on {node}", u8::from(v)));
+                            log(format!("{ATTRIBUTE}={} on {node}", mark_text(v)));
                         }
                         None => {
-                            log(format!("{ATTRIBUTE}={} on {node}", u8::from(v)));
+                            log(format!("{ATTRIBUTE}={} on {node}", mark_text(v)));
                             set.push((node, v));
                         }
                     }

@@ -111,6 +111,27 @@ pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
     set_transient(node, ovnkube_db_ha::replica_lag::ATTRIBUTE, value)
 }
 
+/// Clears `node`'s caught-up mark (the transient attribute is unset).
+pub fn clear_caught_up(node: &str) -> Result<()> {
+    let name = ovnkube_db_ha::replica_lag::ATTRIBUTE;
+    checked(
+        "crm_attribute",
+        &[
+            "--node",
+            node,
+            "--name",
+            name,
+            "--delete",
+            "--lifetime",
+            "reboot",
+        ],
+        None,
+        SHORT,
+    )
+    .with_context(|| format!("clearing {name} on {node}"))?;
+    Ok(())
+}
+
 /// Sets the transient (lifetime `reboot`) node attribute `name` of `node` to `value`.
 pub fn set_transient(node: &str, name: &str, value: &str) -> Result<()> {
     checked(
