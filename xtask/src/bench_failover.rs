@@ -613,6 +613,7 @@ fn run_pacemaker(
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
         let mut r = after_fault(run, server_side, &remote, window, cut)?;
         if size.scale().is_some() {
+            sizing.bulk = Some(bench_size::bulk_transaction(&remote));
             r.memory_mib = bench_size::memory_peak_mib(&cluster::running_hosts(site));
         }
         r.sizing = sizing;
@@ -675,6 +676,7 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
         let mut r = after_fault(run, server_side, &remote, window, cut)?;
         if size.scale().is_some() {
+            sizing.bulk = Some(bench_size::bulk_transaction(&remote));
             let hosts: Vec<String> = raft
                 .bed()
                 .hosts()
@@ -988,12 +990,17 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     );
                     if let Some(loaded) = r.sizing.loaded {
                         eprintln!(
-                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows), resync {} s, memory peak {} MiB",
+                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows), resync {} s, memory peak {} MiB, start-up bulk transaction {}",
                             loaded.as_secs_f64(),
                             secs(r.sizing.translated),
                             r.sizing.logical_flows,
                             secs(r.sizing.resync),
-                            r.memory_mib.map_or("–".into(), |m| m.to_string())
+                            r.memory_mib.map_or("–".into(), |m| m.to_string()),
+                            match &r.sizing.bulk {
+                                Some(Ok(t)) => format!("ok in {:.1} s", t.as_secs_f64()),
+                                Some(Err(e)) => e.clone(),
+                                None => "–".into(),
+                            }
                         );
                     }
                     results.push(r);

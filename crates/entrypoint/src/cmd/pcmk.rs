@@ -113,43 +113,25 @@ pub fn set_caught_up(node: &str, caught_up: bool) -> Result<()> {
 
 /// Clears `node`'s caught-up mark (the transient attribute is unset).
 pub fn clear_caught_up(node: &str) -> Result<()> {
-    let name = ovnkube_db_ha::replica_lag::ATTRIBUTE;
-    checked(
-        "crm_attribute",
-        &[
-            "--node",
-            node,
-            "--name",
-            name,
-            "--delete",
-            "--lifetime",
-            "reboot",
-        ],
-        None,
-        SHORT,
-    )
-    .with_context(|| format!("clearing {name} on {node}"))?;
-    Ok(())
+    transient(node, ovnkube_db_ha::replica_lag::ATTRIBUTE, None)
 }
 
 /// Sets the transient (lifetime `reboot`) node attribute `name` of `node` to `value`.
 pub fn set_transient(node: &str, name: &str, value: &str) -> Result<()> {
-    checked(
-        "crm_attribute",
-        &[
-            "--node",
-            node,
-            "--name",
-            name,
-            "--update",
-            value,
-            "--lifetime",
-            "reboot",
-        ],
-        None,
-        SHORT,
-    )
-    .with_context(|| format!("setting {name}={value} on {node}"))?;
+    transient(node, name, Some(value))
+}
+
+/// Sets (`Some`) or clears (`None`) the transient node attribute `name` of `node`.
+fn transient(node: &str, name: &str, value: Option<&str>) -> Result<()> {
+    let mut args = vec!["--node", node, "--name", name, "--lifetime", "reboot"];
+    match value {
+        Some(v) => args.extend(["--update", v]),
+        None => args.push("--delete"),
+    }
+    checked("crm_attribute", &args, None, SHORT).with_context(|| match value {
+        Some(v) => format!("setting {name}={v} on {node}"),
+        None => format!("clearing {name} on {node}"),
+    })?;
     Ok(())
 }
 
