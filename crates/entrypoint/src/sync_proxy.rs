@@ -653,6 +653,12 @@ async fn keep_rounds(
                     if let Some(s) = links.get_mut(&link) {
                         s.eligible = true;
                         log(format!("{name}: replica {} has its initial copy", s.addr));
+                        // A host that reconnected holds everything committed before its copy.
+                        // With nothing held and no round under way, nothing was released
+                        // since it stopped confirming, and every later round waits for it.
+                        if held.is_none() && current.is_none() {
+                            control.settle(i, s.addr.ip());
+                        }
                     }
                 }
                 Some(HubEvent::Confirmed { link, round }) => {

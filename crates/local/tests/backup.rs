@@ -41,10 +41,19 @@ fn wait_converged(site: &Site, limit: Duration) {
         if observe::converged(&views, HOSTS) {
             return;
         }
-        assert!(
-            Instant::now() < end,
-            "not converged after {limit:?}: {views:?}"
-        );
+        if Instant::now() >= end {
+            // The hosts' own story (their container logs' last lines) before failing.
+            for v in &views {
+                let log = site.state_dir.join("logs").join(format!("{}.log", v.host));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!("---- last lines of {} ----", v.host);
+                for l in &lines[lines.len().saturating_sub(60)..] {
+                    eprintln!("{l}");
+                }
+            }
+            panic!("not converged after {limit:?}: {views:?}");
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
