@@ -271,7 +271,10 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
         SocketAddr::V4(a) => bind(raw, &SockaddrIn::from(a)),
         SocketAddr::V6(a) => bind(raw, &SockaddrIn6::from(a)),
     }
-    .map_err(|e| std::io::Error::other(format!("binding {addr}: {e}")))?;
+    .map_err(|e| {
+        let e = std::io::Error::from(e);
+        std::io::Error::new(e.kind(), format!("binding {addr}: {e}"))
+    })?;
     listen(&fd, Backlog::new(1024).unwrap_or(Backlog::MAXCONN))?;
     Ok(std::net::TcpListener::from(fd))
 }

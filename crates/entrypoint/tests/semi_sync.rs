@@ -278,26 +278,45 @@ fn wait_replicated_on(dir: &Path, server: &str, name: &str) {
     }
 }
 
+/// A proxy in front of `dir/active.sock` on fresh loopback ports (its client and replication
+/// addresses). A port picked free can be taken by another test's connection before the proxy
+/// binds it, so a bounded number of fresh picks is tried.
+fn start_proxy(dir: &Path) -> (SyncProxy, SocketAddr, SocketAddr) {
+    let at = |p| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
+    let mut last = None;
+    for _ in 0..10 {
+        let (client, replication) = (at(free_port()), at(free_port()));
+        let started = SyncProxy::start_on([
+            Endpoints {
+                client,
+                replication,
+                socket: sock(dir, "active"),
+            },
+            Endpoints {
+                client: at(free_port()),
+                replication: at(free_port()),
+                socket: dir.join("none.sock"),
+            },
+        ]);
+        match started {
+            Ok(proxy) => return (proxy, client, replication),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    || e.to_string().contains("EADDRINUSE") =>
+            {
+                last = Some(e)
+            }
+            Err(e) => panic!("starting the proxy: {e}"),
+        }
+    }
+    panic!("no free loopback ports for the proxy in 10 tries: {last:?}");
+}
+
 /// Active, proxy, backup replicating through the relay and the proxy, and a first write seen
 /// on the backup.
 fn setup(dir: &Path) -> (Server, SyncProxy, Relay, Server, SocketAddr, SocketAddr) {
     let active = server(dir, "active", None);
-    let client = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-    let replication = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-    let unused = |p| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
-    let proxy = SyncProxy::start_on([
-        Endpoints {
-            client,
-            replication,
-            socket: sock(dir, "active"),
-        },
-        Endpoints {
-            client: unused(free_port()),
-            replication: unused(free_port()),
-            socket: dir.join("none.sock"),
-        },
-    ])
-    .unwrap();
+    let (proxy, client, replication) = start_proxy(dir);
     let relay = Relay::start(replication);
     let backup = server(dir, "backup", Some(relay.port));
     let mut c = TcpStream::connect(client).unwrap();
