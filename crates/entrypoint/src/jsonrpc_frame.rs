@@ -57,6 +57,76 @@ impl Framer {
     }
 }
 
+impl Framer {
+    /// Whether the bytes fed so far end between two messages.
+    pub fn between_messages(&self) -> bool {
+        self.depth == 0 && !self.in_string
+    }
+}
+
+/// Taps one direction of a forwarded stream: frames it and hands back the whole messages a
+/// caller's byte test picks, each at most [`Tap::MAX`] bytes (a larger one, such as a
+/// database's initial contents, is passed over). A stream that is not JSON-RPC stops the tap;
+/// forwarding is the caller's and goes on.
+#[derive(Debug, Default, Clone)]
+pub struct Tap {
+    framer: Framer,
+    current: Vec<u8>,
+    too_long: bool,
+    broken: bool,
+}
+
+impl Tap {
+    /// The longest message kept.
+    pub const MAX: usize = 256 * 1024;
+
+    /// Feeds the next bytes; returns the messages ending in them that `wanted` accepts.
+    pub fn feed(&mut self, buf: &[u8], wanted: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+        if self.broken {
+            return Vec::new();
+        }
+        let Ok(ends) = self.framer.feed(buf) else {
+            self.broken = true;
+            self.current = Vec::new();
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut from = 0;
+        for end in ends {
+            self.keep(&buf[from..end]);
+            let message = std::mem::take(&mut self.current);
+            if !std::mem::take(&mut self.too_long) && wanted(&message) {
+                out.push(message);
+            }
+            from = end;
+        }
+        self.keep(&buf[from..]);
+        out
+    }
+
+    fn keep(&mut self, mut bytes: &[u8]) {
+        if self.too_long {
+            return;
+        }
+        if self.current.is_empty() {
+            // Whitespace between messages belongs to neither.
+            let skip = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            bytes = &bytes[skip..];
+        }
+        if self.current.len() + bytes.len() > Self::MAX {
+            self.too_long = true;
+            self.current = Vec::new();
+        } else {
+            self.current.extend_from_slice(bytes);
+        }
+    }
+
+    /// Whether everything fed ends between two messages (false once the stream broke).
+    pub fn between_messages(&self) -> bool {
+        !self.broken && self.framer.between_messages()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +180,25 @@ mod tests {
         let mut f = Framer::default();
         assert_eq!(f.feed(b"{}x"), Err(NotJsonRpc { byte: b'x' }));
         assert!(Framer::default().feed(b" \n{").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_tap_hands_back_picked_messages_and_passes_over_long_ones() {
+        let long = format!(r#"{{"x":"{}"}}"#, "a".repeat(Tap::MAX));
+        let stream = format!(r#"{{"keep":1}}{long}{{"drop":2}} {{"keep":3}}"#);
+        let mut tap = Tap::default();
+        let mut got = Vec::new();
+        for piece in stream.as_bytes().chunks(1000) {
+            for m in tap.feed(piece, |m| !m.windows(4).any(|w| w == b"drop")) {
+                got.push(String::from_utf8(m).unwrap());
+            }
+        }
+        assert_eq!(got, vec![r#"{"keep":1}"#, r#"{"keep":3}"#]);
+        assert!(tap.between_messages());
+        tap.feed(br#"{"half":"#, |_| true);
+        assert!(!tap.between_messages());
+        let mut bad = Tap::default();
+        assert!(bad.feed(b"x{}", |_| true).is_empty());
+        assert!(!bad.between_messages());
     }
 }

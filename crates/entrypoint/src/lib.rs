@@ -63,6 +63,7 @@ pub mod peers;
 pub mod pod_peers;
 pub mod quorum_watch;
 pub mod realtime;
+pub mod reconnect_nudge;
 pub mod replica_lag;
 pub mod replication_fence;
 pub mod semi_sync;

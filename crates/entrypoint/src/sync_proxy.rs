@@ -10,7 +10,8 @@
 //! not marked caught up) and shares its quorum flag (no release without a confirmation while
 //! the quorum is lost).
 
-use crate::jsonrpc_frame::Framer;
+use crate::jsonrpc_frame::{Framer, Tap};
+use crate::reconnect_nudge::{self, ServerMonitor};
 use crate::semi_sync::{
     Left, Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
 };
@@ -45,6 +46,13 @@ pub struct Endpoints {
 const CHUNK: usize = 64 * 1024;
 /// Pause after a failed accept or reopen (e.g. out of file descriptors).
 const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long a new client session waits for the server's socket (a restart in place takes
+/// about 0.1 s).
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Between two tries of the server's socket.
+const RECONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long a nudged client is given to close its session itself.
+const NUDGE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Most bytes held for one client before the proxy stops reading its server's side.
 const MAX_HELD: usize = 16 * 1024 * 1024;
 
@@ -420,23 +428,52 @@ async fn accept_clients(
 }
 
 /// One client: its requests go straight to the server; the server's bytes wait for a round.
+///
+/// When the server dies under the session (restart in place), an OVS IDL client is told its
+/// database is gone from `_Server` (`reconnect_nudge`), so it reconnects at once rather than
+/// after its 1 s backoff; its new session waits here until the restarted server listens.
 async fn client_link(
     down: TcpStream,
     sock: PathBuf,
     gate: Arc<Gate>,
     mut closed: watch::Receiver<bool>,
 ) {
-    let Ok(up) = UnixStream::connect(&sock).await else {
+    let Some(up) = connect_server(&sock, &mut closed).await else {
         return;
     };
     let (mut dr, mut dw) = down.into_split();
     let (mut ur, mut uw) = up.into_split();
+    let monitor = Mutex::new(ServerMonitor::default());
+    let (client_done_tx, mut client_done) = watch::channel(false);
     let to_server = async {
-        let _ = tokio::io::copy(&mut dr, &mut uw).await;
+        let mut buf = vec![0u8; CHUNK];
+        let mut tap = Tap::default();
+        let mut server_open = true;
+        loop {
+            let n = match dr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for m in tap.feed(&buf[..n], reconnect_nudge::may_concern_requests) {
+                if let (Ok(v), Ok(mut mon)) = (
+                    serde_json::from_slice::<serde_json::Value>(&m),
+                    monitor.lock(),
+                ) {
+                    mon.on_request(&v);
+                }
+            }
+            // Once the server is gone the client's bytes are read and dropped, so that its
+            // closing is seen.
+            if server_open && uw.write_all(&buf[..n]).await.is_err() {
+                server_open = false;
+            }
+        }
+        let _ = client_done_tx.send(true);
         let _ = uw.shutdown().await;
     };
     let to_client = async {
         let mut buf = vec![0u8; CHUNK];
+        let mut tap = Tap::default();
         // Bytes read from the server, each with the round that releases it, oldest first.
         let mut held: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
         let mut held_bytes = 0usize;
@@ -461,7 +498,12 @@ async fn client_link(
                             break;
                         }
                         if dw.write_all(&bytes).await.is_err() {
-                            break;
+                            return;
+                        }
+                        for m in tap.feed(&bytes, reconnect_nudge::may_concern_replies) {
+                            if let (Ok(v), Ok(mut mon)) = (serde_json::from_slice::<serde_json::Value>(&m), monitor.lock()) {
+                                mon.on_reply(&v);
+                            }
                         }
                     }
                 }
@@ -472,6 +514,16 @@ async fn client_link(
             if server_gone.is_some() && held.is_empty() {
                 break;
             }
+        }
+        let nudge = match monitor.lock() {
+            Ok(mon) if server_gone.is_some() && tap.between_messages() => mon.nudge(),
+            _ => None,
+        };
+        if let Some(nudge) = nudge
+            && dw.write_all(&nudge).await.is_ok()
+        {
+            // The client closes the session itself once it has read the update.
+            let _ = tokio::time::timeout(NUDGE_GRACE, client_done.wait_for(|d| *d)).await;
         }
         let _ = dw.shutdown().await;
     };
@@ -486,6 +538,21 @@ async fn client_link(
     tokio::select! {
         () = run => {}
         _ = closed.wait_for(|c| *c) => {}
+    }
+}
+
+/// Connects to the server's socket; while it is missing or refuses (a server restarting in
+/// place), retries for up to [`RESTART_WAIT`] unless the listeners close meanwhile.
+async fn connect_server(sock: &PathBuf, closed: &mut watch::Receiver<bool>) -> Option<UnixStream> {
+    let deadline = Instant::now() + RESTART_WAIT;
+    loop {
+        match UnixStream::connect(sock).await {
+            Ok(up) => return Some(up),
+            Err(_) if Instant::now() < deadline && !*closed.borrow() => {
+                tokio::time::sleep(RECONNECT_POLL).await;
+            }
+            Err(_) => return None,
+        }
     }
 }
 

@@ -13,8 +13,12 @@
 //! - Written through the proxy with the backup's server stopped (SIGSTOP), no reply comes;
 //!   once it runs again the reply comes, and after the kill the backup holds the write.
 //!
-//! Needs ovsdb-server, ovsdb-tool and OVN's NB schema (the packages `cargo xtask test`
-//! installs); no root. Every process it starts is killed by pid when the test ends.
+//! - An idle python-ovs IDL session through the proxy, whose server is killed and restarted
+//!   in place, reconnects without its 1 s backoff (the proxy's `_Server` nudge); the same
+//!   client straight on the server's socket backs off 1 s.
+//!
+//! Needs ovsdb-server, ovsdb-tool, OVN's NB schema and python3-openvswitch (the packages
+//! `cargo xtask test` installs); no root. Every process it starts is killed by pid when the test ends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,6 +39,8 @@ const SERVER: &str = "/usr/sbin/ovsdb-server";
 const TOOL: &str = "/usr/bin/ovsdb-tool";
 const SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
 const IO: Duration = Duration::from_secs(10);
+const PYTHON: &str = "/usr/bin/python3";
+const PYTHON_OVS: &str = "/usr/lib/python3/dist-packages/ovs/db/idl.py";
 
 /// A TCP relay for one connection: `listen` → `target`; paused, it holds what it reads;
 /// cut, it closes both sides and drops what it holds.
@@ -153,13 +159,14 @@ impl Server {
 }
 
 fn prerequisites() {
-    let missing: Vec<&str> = [SERVER, TOOL, SCHEMA]
+    let missing: Vec<&str> = [SERVER, TOOL, SCHEMA, PYTHON_OVS]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
         .collect();
     assert!(
         missing.is_empty(),
-        "missing {missing:?}: install openvswitch-common and ovn-common (`cargo xtask test` does)"
+        "missing {missing:?}: install openvswitch-common, ovn-common and python3-openvswitch \
+         (`cargo xtask test` does)"
     );
 }
 
@@ -180,6 +187,12 @@ fn server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
         .status()
         .unwrap();
     assert!(st.success(), "ovsdb-tool create");
+    start_server(dir, name, sync_from)
+}
+
+/// Starts a server on the existing `dir/NAME.db` (a restart in place).
+fn start_server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
+    let db = dir.join(format!("{name}.db"));
     let mut cmd = Command::new(SERVER);
     cmd.arg(format!("--remote=punix:{}", sock(dir, name).display()))
         .arg(format!(
@@ -436,4 +449,87 @@ fn a_reply_waits_until_a_stalled_second_backup_cannot_be_promoted() {
     );
     wait_replicated(dir.path(), "held-for-the-slow-one");
     slow.cut();
+}
+
+/// An `idl_session.py` client, killed by pid when dropped; its JSON lines arrive on a channel.
+struct IdlSession {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl IdlSession {
+    fn start(remote: &str) -> IdlSession {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idl_session.py");
+        let mut child = Command::new(PYTHON)
+            .arg(script)
+            .args([remote, SCHEMA, "30"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        IdlSession { child, lines }
+    }
+
+    /// The next line, within `IO`.
+    fn next(&self, what: &str) -> Value {
+        self.lines
+            .recv_timeout(IO)
+            .unwrap_or_else(|e| panic!("no {what} line from the IDL client: {e}"))
+    }
+}
+
+impl Drop for IdlSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Restart in place under two idle IDL sessions: the one through the proxy is told its
+/// database left `_Server` and reconnects with no backoff, then monitors the restarted
+/// server's contents; the one on the server's own socket (no proxy) backs off 1 s.
+#[test]
+fn an_idl_session_through_the_proxy_reconnects_at_once_after_a_restart_in_place() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (active, _proxy, _relay, _backup, client, _) = setup(dir.path());
+    let proxied = IdlSession::start(&format!("tcp:{client}"));
+    let direct = IdlSession::start(&format!("unix:{}", sock(dir.path(), "active").display()));
+    for s in [&proxied, &direct] {
+        let m = s.next("first monitoring");
+        assert_eq!(m["event"], "monitoring", "{m}");
+        assert_eq!(m["switches"], json!(["first"]), "{m}");
+    }
+    kill(active.pid(), Signal::SIGKILL).unwrap();
+    drop(active);
+    let _restarted = start_server(dir.path(), "active", None);
+    let d = proxied.next("disconnection");
+    assert_eq!(d["event"], "disconnected", "{d}");
+    assert_eq!(
+        d["backoff"], 0,
+        "the proxied session backed off after the restart in place: {d}"
+    );
+    let d = direct.next("disconnection");
+    assert_eq!(d["event"], "disconnected", "{d}");
+    assert_eq!(
+        d["backoff"], 1000,
+        "the harness should see the backoff a session without the nudge pays: {d}"
+    );
+    for s in [&proxied, &direct] {
+        let m = s.next("second monitoring");
+        assert_eq!(m["event"], "monitoring", "{m}");
+        assert_eq!(m["switches"], json!(["first"]), "{m}");
+    }
 }
