@@ -37,7 +37,7 @@ pub struct DeployArgs {
     /// Render flags, used for the local cluster; `--output-dir` (alias `--manifests`) is also
     /// where a Kubernetes deploy reads the manifests.
     #[command(flatten)]
-    pub render: crate::render::RenderArgs,
+    pub render: ovn_ha_render::cli::RenderArgs,
 }
 
 /// Progress on the terminal: a spinner for waits, a line per finished step.

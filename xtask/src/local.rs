@@ -4,10 +4,10 @@
 //! and `cargo xtask down`.
 
 use crate::image::ImageArgs;
-use crate::render::RenderArgs;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ovn_ha_local::cluster::{self, Reporter, Site, UpOptions};
+use ovn_ha_render::cli::RenderArgs;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
     let mut render = render.clone();
     render.db_ha_vip.get_or_insert_with(|| site.vip_cidr());
     eprintln!("==> rendering the manifests for the local cluster");
-    let code = crate::render::run(&render)?;
+    let code = ovn_ha_render::cli::run(&render)?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }

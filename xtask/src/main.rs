@@ -15,7 +15,6 @@ mod deploy;
 mod deps;
 mod image;
 mod local;
-mod render;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -34,7 +33,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render the Kubernetes manifests into dist/yaml (what dist/images/daemonset.sh runs).
-    Render(Box<render::RenderArgs>),
+    Render(Box<ovn_ha_render::cli::RenderArgs>),
     /// Build the ovn-daemonset OCI image into target/image (no Docker needed).
     Image(image::ImageArgs),
     /// Deploy dist/yaml to a Kubernetes cluster (--kubeconfig), or print it (--dry-run).
@@ -71,7 +70,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Render(args) => render::run(&args),
+        Command::Render(args) => ovn_ha_render::cli::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Deploy(args) => deploy::run(&args),
         Command::Status { json } => local::status(json),

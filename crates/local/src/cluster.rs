@@ -317,7 +317,7 @@ pub fn up(
     let db_manifest = read(&opts.manifests.join("ovnkube-db-ha.yaml"))?;
     let setup_manifest = read(&opts.manifests.join("ovn-setup.yaml"))?;
     let template: PodTemplate = pod_template::parse(&db_manifest, "ovnkube-db")?;
-    let secret_files = secrets::parse(&setup_manifest)?;
+    let secret_files = secrets::parse(&setup_manifest).map_err(secrets::SecretError::from)?;
 
     // Leftovers of a killed run (state directory without hosts) go first.
     let state = site.state_dir.as_path();

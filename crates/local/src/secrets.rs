@@ -2,22 +2,14 @@
 //! file per key, with the volume's `defaultMode`.
 
 use crate::pod_template::{PodTemplate, VolumeSource};
-use base64::Engine;
-use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
+pub use ovn_ha_render::secrets::{Secrets, parse};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Secret name → key → bytes.
-pub type Secrets = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("ovn-setup.yaml is not valid YAML: {0}")]
-    Yaml(String),
-    #[error("Secret {name}: key {key} is not base64")]
-    Base64 { name: String, key: String },
+    #[error(transparent)]
+    Parse(#[from] ovn_ha_render::secrets::SecretParseError),
     #[error(
         "the pod mounts Secret {0}, which ovn-setup.yaml does not define; render without --omit-authkey-secret"
     )]
@@ -28,33 +20,6 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Every Secret's decoded data. Pure.
-pub fn parse(manifest: &str) -> Result<Secrets, SecretError> {
-    let mut out = Secrets::new();
-    for doc in serde_norway::Deserializer::from_str(manifest) {
-        let v = Value::deserialize(doc).map_err(|e| SecretError::Yaml(e.to_string()))?;
-        if v["kind"] != "Secret" {
-            continue;
-        }
-        let name = v["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let mut data = BTreeMap::new();
-        for (key, b64) in v["data"].as_object().into_iter().flatten() {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.as_str().unwrap_or_default())
-                .map_err(|_| SecretError::Base64 {
-                    name: name.clone(),
-                    key: key.clone(),
-                })?;
-            data.insert(key.clone(), bytes);
-        }
-        out.insert(name, data);
-    }
-    Ok(out)
 }
 
 /// Writes the files of every Secret the template mounts under `dir/<secret name>/<key>`.

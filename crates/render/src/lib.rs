@@ -3,13 +3,17 @@
 //! `ovnkube-node.yaml`) with minijinja over the templates in `dist/templates/*.j2`, which are
 //! compiled into the crate.
 //!
-//! Rendering is pure and strict (an undefined template variable is an error). The only I/O is
-//! [`write_atomically`], which writes every file or none. The renderer does not validate input
-//! (the config crate did), does not read flags, and never generates secrets itself: the caller
-//! hands in the corosync authkey bytes.
+//! Rendering is pure and strict (an undefined template variable is an error). Its only I/O is
+//! [`write_atomically`], which writes every file or none. It does not validate input (the
+//! config crate did) and never generates secrets itself: the caller hands in the corosync
+//! authkey bytes. The caller that reads flags and chooses the key is [`cli`], the command line
+//! of `dist/images/daemonset.sh` (this crate's `ovn-ha-render` binary, so rendering builds
+//! only what it needs) and of `cargo xtask render`.
 
+pub mod cli;
 mod context;
 mod output;
+pub mod secrets;
 mod templates;
 
 pub use output::{WriteError, write_atomically};

@@ -1,15 +1,16 @@
-//! `cargo xtask render` (and `dist/images/daemonset.sh`): validate the flags and write the four
-//! manifests. Bad input exits with status 2, lists every problem and writes nothing.
+//! The render command line — `dist/images/daemonset.sh` (this crate's `ovn-ha-render` binary)
+//! and `cargo xtask render`: validate the flags and write the four manifests. Bad input exits
+//! with status 2, lists every problem and writes nothing.
 //!
 //! The corosync authkey is stable: `--corosync-authkey-file` gives it, else a re-render keeps the
 //! one in the `ovn-setup.yaml` already in the output directory (pods restarted with re-rendered
 //! manifests must still join the running ones), and only a first render makes a fresh one. An
 //! `ovn-setup.yaml` whose key cannot be read back is an error, never a silent new key.
 
+use crate::secrets::SecretParseError;
 use anyhow::{Context, Result};
 use ovn_ha_config::upstream::default as up;
 use ovn_ha_config::{Problem, RenderInput, UpstreamInput, db_env, defaults};
-use ovn_ha_local::secrets::SecretError;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -183,8 +184,16 @@ impl RenderArgs {
     pub fn output_dir(&self) -> PathBuf {
         self.output_dir
             .clone()
-            .unwrap_or_else(|| crate::cmd::workspace_root().join("dist/yaml"))
+            .unwrap_or_else(|| workspace_root().join("dist/yaml"))
     }
+}
+
+/// The checkout this binary was built from (`dist/yaml` is the default output).
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map_or_else(|| here.to_path_buf(), Path::to_path_buf)
 }
 
 /// The rendered file that holds the corosync authkey Secret; a re-render reads the key back
@@ -217,7 +226,7 @@ fn read_given(path: &Path) -> Result<Vec<u8>, String> {
             path.display()
         )
     })?;
-    if !ovn_ha_render::AUTHKEY_LEN_RANGE.contains(&key.len()) {
+    if !crate::AUTHKEY_LEN_RANGE.contains(&key.len()) {
         return Err(format!(
             "--corosync-authkey-file: {} holds {} bytes; a corosync authkey has 128 to 4096 (make one with corosync-keygen)",
             path.display(),
@@ -229,7 +238,7 @@ fn read_given(path: &Path) -> Result<Vec<u8>, String> {
 
 /// A fresh key from the OS random source.
 fn fresh() -> Result<Vec<u8>, String> {
-    let mut key = vec![0u8; ovn_ha_render::AUTHKEY_LEN];
+    let mut key = vec![0u8; crate::AUTHKEY_LEN];
     getrandom::fill(&mut key).map_err(|e| format!("cannot read the OS random source: {e}"))?;
     Ok(key)
 }
@@ -237,8 +246,8 @@ fn fresh() -> Result<Vec<u8>, String> {
 /// The authkey in the Secret of an earlier render's `ovn-setup.yaml`. Pure; the error says what
 /// is wrong with the text, the caller adds the file and the fix.
 fn key_in_rendered(text: &str) -> Result<Vec<u8>, String> {
-    let secrets = ovn_ha_local::secrets::parse(text).map_err(|e| match e {
-        SecretError::Yaml(m) => format!("it is not valid YAML ({m})"),
+    let secrets = crate::secrets::parse(text).map_err(|e| match e {
+        SecretParseError::Yaml(m) => format!("it is not valid YAML ({m})"),
         other => other.to_string(),
     })?;
     let name = db_env::AUTHKEY_SECRET;
@@ -250,7 +259,7 @@ fn key_in_rendered(text: &str) -> Result<Vec<u8>, String> {
     let key = data
         .get(db_env::AUTHKEY_KEY)
         .ok_or_else(|| format!("its Secret {name} has no key {}", db_env::AUTHKEY_KEY))?;
-    if !ovn_ha_render::AUTHKEY_LEN_RANGE.contains(&key.len()) {
+    if !crate::AUTHKEY_LEN_RANGE.contains(&key.len()) {
         return Err(format!(
             "the authkey in its Secret {name} is {} bytes long, and a corosync authkey has 128 to 4096",
             key.len()
@@ -381,8 +390,8 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         _ => None,
     };
     let key = authkey.as_ref().map(|a| a.key.as_slice());
-    let files = ovn_ha_render::render_all(&validated.config, key).context("rendering failed")?;
-    ovn_ha_render::write_atomically(&dir, &files)?;
+    let files = crate::render_all(&validated.config, key).context("rendering failed")?;
+    crate::write_atomically(&dir, &files)?;
     if let Some(a) = &authkey {
         eprintln!("{}", describe_source(a, &dir));
     }
@@ -556,7 +565,7 @@ mod tests {
 
     /// The Secret file as a render with `key` writes it.
     fn rendered_secret_file(key: Option<&[u8]>) -> String {
-        let files = ovn_ha_render::render_all(&seed_config(), key).unwrap();
+        let files = crate::render_all(&seed_config(), key).unwrap();
         let f = files.iter().find(|f| f.name == SECRET_FILE).unwrap();
         f.contents.clone()
     }
@@ -566,7 +575,7 @@ mod tests {
 
     #[test]
     fn the_key_reads_back_from_what_render_wrote() {
-        let files = ovn_ha_render::render_all(&seed_config(), Some(&[7u8; 300])).unwrap();
+        let files = crate::render_all(&seed_config(), Some(&[7u8; 300])).unwrap();
         let secret_files: Vec<&str> = files.iter().filter(|f| f.secret).map(|f| f.name).collect();
         assert_eq!(
             secret_files,
@@ -605,8 +614,8 @@ mod tests {
         // A first render: nothing there (not even the directory).
         let first = choose_authkey(None, &dir, "ns").unwrap();
         assert_eq!(first.source, KeySource::New);
-        let files = ovn_ha_render::render_all(&seed_config(), Some(&first.key)).unwrap();
-        ovn_ha_render::write_atomically(&dir, &files).unwrap();
+        let files = crate::render_all(&seed_config(), Some(&first.key)).unwrap();
+        crate::write_atomically(&dir, &files).unwrap();
         // A re-render keeps it.
         let again = choose_authkey(None, &dir, "ns").unwrap();
         assert_eq!(again.key, first.key);
