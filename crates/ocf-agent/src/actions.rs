@@ -6,6 +6,7 @@ use crate::addrs;
 use crate::env::{Env, ExpectedRole};
 use crate::layout::DbLayout;
 use crate::log::Logger;
+use crate::monitor_plan::{self, Failure, Outcome, Scored};
 use crate::notify::Notify;
 use crate::ocf::{OcfError, Rc};
 use crate::params::{Params, Proto};
@@ -408,48 +409,35 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
         };
         OcfError::new(rc, why).into()
     };
-    match pair {
-        Pair::Stopped => Ok(Rc::NotRunning),
-        Pair::Unresponsive(_) | Pair::Partial => Err(failed(partial_reason(&states, &ctx.layouts))),
-        Pair::Active if role == Some(ExpectedRole::Unpromoted) => {
-            let n = ctx.ensure_following(&states)?;
-            ctx.keeper
-                .update(Health::Fault, ctx.gated(), false, ctx.log);
-            Err(failed(format!(
-                "both databases were active on an unpromoted copy; re-pointed {n} as backups"
-            )))
-        }
-        Pair::Active => {
-            // A closed gate keeps a standby from being promoted; it never demotes the copy
-            // that is promoted (the entrypoint opens it there too, one look later).
-            let gated = ctx.gated() && role != Some(ExpectedRole::Promoted);
-            ctx.keeper.update(Health::Healthy, gated, probe, ctx.log);
-            Ok(Rc::RunningPromoted)
-        }
-        Pair::Mixed if role == Some(ExpectedRole::Promoted) || probe => {
-            Err(failed(partial_reason(&states, &ctx.layouts)))
-        }
-        Pair::Mixed => {
-            let why = partial_reason(&states, &ctx.layouts);
-            let n = ctx.ensure_following(&states)?;
-            ctx.keeper
-                .update(Health::Fault, ctx.gated(), false, ctx.log);
-            Err(failed(format!(
-                "a database was active on an unpromoted copy ({why}); re-pointed {n} as backup"
-            )))
-        }
-        Pair::Backup => {
-            if role == Some(ExpectedRole::Promoted) {
-                ctx.log
-                    .warn("expected promoted, but both databases are backups");
-            }
-            if !probe {
-                ctx.ensure_following(&states)?;
-            }
-            ctx.keeper
-                .update(health_of(&states), ctx.gated(), probe, ctx.log);
-            Ok(Rc::Success)
-        }
+    let plan = monitor_plan::plan(&pair, role, probe, ctx.gated());
+    if plan.warn_not_promoted {
+        ctx.log
+            .warn("expected promoted, but both databases are backups");
+    }
+    let why = || partial_reason(&states, &ctx.layouts);
+    let repointed = if plan.follow {
+        ctx.ensure_following(&states)?
+    } else {
+        0
+    };
+    if let Some(s) = plan.score {
+        let health = match s.health {
+            Scored::Healthy => Health::Healthy,
+            Scored::Fault => Health::Fault,
+            Scored::Observed => health_of(&states),
+        };
+        ctx.keeper.update(health, s.gated, s.force, ctx.log);
+    }
+    match plan.outcome {
+        Outcome::Report(rc) => Ok(rc),
+        Outcome::Fail(Failure::Partial | Failure::Mixed) => Err(failed(why())),
+        Outcome::Fail(Failure::ActiveUnpromoted) => Err(failed(format!(
+            "both databases were active on an unpromoted copy; re-pointed {repointed} as backups"
+        ))),
+        Outcome::Fail(Failure::MixedUnpromoted) => Err(failed(format!(
+            "a database was active on an unpromoted copy ({}); re-pointed {repointed} as backup",
+            why()
+        ))),
     }
 }
 

@@ -11,6 +11,7 @@ mod env;
 mod layout;
 mod log;
 mod metadata;
+mod monitor_plan;
 mod notify;
 mod ocf;
 mod params;
