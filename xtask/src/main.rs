@@ -1,16 +1,9 @@
 //! Project automation: one binary, one command enum, a module per command. Every subprocess
-//! is logged before it runs (see [`cmd`]).
+//! goes through `ovn_ha_exec` and is logged before it runs; the benchmarks live in
+//! `ovn_ha_bench`.
 
 mod backup;
-mod bench;
-mod bench_agent;
-mod bench_failover;
-mod bench_latency;
-mod bench_pauses;
-mod bench_size;
-mod bench_soak;
 mod chaos;
-mod cmd;
 mod deploy;
 mod deps;
 mod image;
@@ -62,7 +55,7 @@ enum Command {
     Test(test::TestArgs),
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(ovn_ha_bench::BenchCommand),
     /// Run a seeded random fault schedule against a local cluster and check its history.
     Chaos(chaos::ChaosArgs),
 }
@@ -78,7 +71,7 @@ fn main() -> ExitCode {
         Command::Backup { output } => backup::run_backup(&output),
         Command::Restore { input } => backup::run_restore(&input),
         Command::Image(args) => image::run(&args),
-        Command::Bench(cmd) => bench::run(&cmd),
+        Command::Bench(cmd) => ovn_ha_bench::run(&cmd),
         Command::Chaos(args) => chaos::run(&args),
     };
     match result {

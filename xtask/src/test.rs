@@ -3,8 +3,9 @@
 //! clippy with warnings denied, builds the image (the end-to-end suite runs it), and runs every
 //! test of the workspace.
 
-use crate::{cmd, deps};
+use crate::deps;
 use anyhow::Result;
+use ovn_ha_exec::Exec;
 use std::process::{Command, ExitCode};
 
 #[derive(Debug, clap::Args)]
@@ -21,21 +22,27 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     if !args.skip_install {
         deps::install(deps::Needs::Test)?;
     }
-    let root = cmd::workspace_root();
+    let root = ovn_ha_local::workspace::root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    cmd::run(
+    Exec::new(
         Command::new(&cargo)
             .current_dir(&root)
             .args(["fmt", "--all", "--check"]),
-    )?;
-    cmd::run(Command::new(&cargo).current_dir(&root).args([
+    )
+    .logged()
+    .inherit()
+    .map(|_| ())?;
+    Exec::new(Command::new(&cargo).current_dir(&root).args([
         "clippy",
         "--workspace",
         "--all-targets",
         "--",
         "-D",
         "warnings",
-    ]))?;
+    ]))
+    .logged()
+    .inherit()
+    .map(|_| ())?;
     // The e2e fault suite runs the image under runc: build it (cached layers are reused).
     eprintln!("==> building the image for the end-to-end tests");
     let image = crate::local::default_image_args();
@@ -46,13 +53,16 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     // A test missing a prerequisite fails unless OVN_HA_ALLOW_SKIP=1; skips are counted here.
     let skip_log = root.join("target/skipped-tests.txt");
     let _ = std::fs::remove_file(&skip_log);
-    cmd::run(
+    Exec::new(
         Command::new(&cargo)
             .current_dir(&root)
             .args(["test", "--workspace"])
             .args(&args.cargo_test_args)
             .env("OVN_HA_SKIP_LOG", &skip_log),
-    )?;
+    )
+    .logged()
+    .inherit()
+    .map(|_| ())?;
     let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
     let n = skipped.lines().count();
     if n > 0 {

@@ -102,23 +102,19 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
 
 /// Runs a command to completion, reporting it first; fails unless it exits 0.
 fn run(reporter: &mut dyn Reporter, program: &str, args: &[&str]) -> Result<String, LocalError> {
-    let line = format!("{program} {}", args.join(" "));
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let line = ovn_ha_exec::display(&cmd);
     reporter.command(&line);
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
+    ovn_ha_exec::Exec::new(&cmd)
+        .text()
         .map_err(|e| LocalError::Command {
-            command: line.clone(),
-            detail: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(LocalError::Command {
             command: line,
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            detail: match e {
+                ovn_ha_exec::ExecError::Failed { stderr, .. } => stderr,
+                other => other.to_string(),
+            },
+        })
 }
 
 /// What to bring up.

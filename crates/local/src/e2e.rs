@@ -63,14 +63,9 @@ pub fn render(site: &Site, dir: &Path) -> Result<ovn_ha_config::Config, E2eError
     Ok(config)
 }
 
-/// The workspace this crate was built in (where `cargo xtask image` puts the image).
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The image layout `cargo xtask image` builds in the workspace, if it is there.
 pub fn image_layout() -> Result<PathBuf, E2eError> {
-    let layout = workspace().join("target/image/ovn-daemonset");
+    let layout = crate::workspace::image_layout(&crate::workspace::root());
     if layout.join("index.json").is_file() {
         Ok(layout)
     } else {

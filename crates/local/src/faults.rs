@@ -3,23 +3,15 @@
 
 use crate::observe::root_veth;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn run(program: &str, args: &[&str]) -> std::io::Result<()> {
-    let status = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "{program} {} failed: {status}",
-            args.join(" ")
-        )))
-    }
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    ovn_ha_exec::Exec::new(&cmd)
+        .output()
+        .map(|_| ())
+        .map_err(std::io::Error::other)
 }
 
 /// Takes the host's root-side veth down: the host is cut off the bridge.

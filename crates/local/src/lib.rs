@@ -27,6 +27,7 @@ pub mod runtime_spec;
 pub mod sb_crowd;
 pub mod scale;
 pub mod secrets;
+pub mod workspace;
 pub mod writer;
 
 pub use pod_template::{PodTemplate, TemplateError};

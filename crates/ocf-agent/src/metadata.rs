@@ -143,25 +143,11 @@ mod tests {
                 "missing prerequisite: xmllint or /usr/share/resource-agents/ra-api-1.dtd (cargo xtask test installs libxml2-utils and resource-agents)"
             );
         }
-        use std::io::Write as _;
-        let mut child = std::process::Command::new("xmllint")
+        let mut xmllint = std::process::Command::new("xmllint");
+        xmllint
             .args(["--noout", "--valid", "-"])
-            .current_dir(dtd_dir)
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(document().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .current_dir(dtd_dir);
+        let checked = ovn_ha_exec::Exec::new(&xmllint).input(document()).output();
+        assert!(checked.is_ok(), "{}", checked.unwrap_err());
     }
 }

@@ -182,20 +182,10 @@ fn run(cmd: &mut Command) -> Result<()> {
     output(cmd).map(|_| ())
 }
 
+/// Runs a tool of the start path (ovsdb-tool) through the tools' subprocess layer; unbounded
+/// here, as Pacemaker's operation timeout bounds the whole action.
 fn output(cmd: &mut Command) -> Result<String> {
-    let line = format!("{cmd:?}");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {line}"))?;
-    if !out.status.success() {
-        bail!(
-            "{line} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(ovn_ha_exec::Exec::new(cmd).text()?)
 }
 
 #[cfg(test)]

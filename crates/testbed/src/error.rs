@@ -16,13 +16,9 @@ pub enum BedError {
         #[source]
         source: io::Error,
     },
-    /// A helper program ran and failed.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Failed {
-        command: String,
-        status: String,
-        stderr: String,
-    },
+    /// A helper program could not be run, failed or timed out.
+    #[error(transparent)]
+    Command(#[from] ovn_ha_exec::ExecError),
     /// A file-system operation on the bed's state directory failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -1,35 +1,19 @@
-//! Running the helper programs (`ip`, `mount`, ...) with their failures turned into
-//! [`BedError`]s that quote the command line and its stderr.
+//! Running the helper programs (`ip`, `mount`, ...) through the tools' one subprocess layer
+//! (`ovn_ha_exec`), their failures turned into [`BedError`]s that quote the command line and
+//! its stderr.
 
-use crate::error::{BedError, Result};
-use std::process::{Command, Output, Stdio};
+use crate::error::Result;
+use ovn_ha_exec::Exec;
+use std::process::{Command, Output};
 
 /// Renders a command line for messages.
 pub(crate) fn describe(cmd: &Command) -> String {
-    let mut text = cmd.get_program().to_string_lossy().into_owned();
-    for arg in cmd.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
-    }
-    text
+    ovn_ha_exec::display(cmd)
 }
 
-/// Runs `cmd` to completion (stdin closed) and returns its output if it exited 0.
+/// Runs `cmd` to completion (stdin empty) and returns its output if it exited 0.
 pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
-    cmd.stdin(Stdio::null());
-    let output = cmd.output().map_err(|source| BedError::Spawn {
-        command: describe(cmd),
-        source,
-    })?;
-    if output.status.success() {
-        Ok(output)
-    } else {
-        Err(BedError::Failed {
-            command: describe(cmd),
-            status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        })
-    }
+    Ok(Exec::new(cmd).output()?)
 }
 
 /// Runs `program args...` and returns its stdout as text.

@@ -3,8 +3,8 @@
 //! image's top layer at their installed paths.
 
 use super::layer::{Kind, Layer, LayerWriter, Meta};
-use crate::cmd;
 use anyhow::{Context, Result, bail};
+use ovn_ha_exec::Exec;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ pub fn build(root: &Path) -> Result<Vec<Built>> {
     for (package, _, _) in BINARIES {
         command.args(["-p", package]);
     }
-    cmd::run(&mut command).context(
+    Exec::new(&command).logged().inherit().map(|_| ()).context(
         "the static build of ovnkube-db-ha and ovndb-servers failed; \
          fix the build error above (`cargo build -p ovnkube-db-ha -p ovndb-servers`)",
     )?;

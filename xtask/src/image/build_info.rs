@@ -2,8 +2,8 @@
 //! last commit), the git revision, the workspace version and the source repository. These feed
 //! the tar mtimes, the config's `created` and the `org.opencontainers.image.*` annotations.
 
-use crate::cmd;
 use anyhow::{Context, Result, bail};
+use ovn_ha_exec::Exec;
 use std::path::Path;
 use std::process::Command;
 
@@ -75,7 +75,9 @@ impl BuildInfo {
 }
 
 fn git(root: &Path, args: &[&str]) -> Result<String> {
-    let out = cmd::output(Command::new("git").current_dir(root).args(args))?;
+    let out = Exec::new(Command::new("git").current_dir(root).args(args))
+        .logged()
+        .output()?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if text.is_empty() {
         bail!("`git {}` printed nothing", args.join(" "));

@@ -5,10 +5,10 @@
 
 use super::layer::{Layer, LayerWriter};
 use super::{normalise, progress};
-use crate::cmd;
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+use ovn_ha_exec::Exec;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -234,7 +234,7 @@ fn build(cache_dir: &Path, entry: &Path, epoch: u64) -> Result<Base> {
         PACKAGES.len(),
         log_path.display()
     ));
-    let result = cmd::run(&mut command);
+    let result = Exec::new(&command).logged().inherit().map(|_| ());
     spin.finish_and_clear();
     let mmdebstrap_seconds = started.elapsed().as_secs_f64();
     if let Err(e) = result {

@@ -12,7 +12,9 @@
 //! is removed afterwards, also on error.
 
 use anyhow::{Context, Result, bail};
+use ovn_ha_exec::Exec;
 use ovn_ha_testbed::{Bed, BedSpec, Host, teardown_by_name};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -136,14 +138,17 @@ impl Copy<'_> {
     }
 
     fn action(&self, agent: &Agent, action: &str) -> Result<()> {
-        crate::cmd::output(&mut self.command(agent, action, &[]))
+        Exec::new(&self.command(agent, action, &[]))
+            .logged()
+            .output()
             .with_context(|| format!("{} {action} on {}", agent.name, self.host.name()))
             .map(|_| ())
     }
 
     fn sh(&self, script: &str) -> Result<String> {
-        let out = crate::cmd::output(self.host.command("sh").args(["-c", script]))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let mut cmd = self.host.command("sh");
+        cmd.args(["-c", script]);
+        Ok(Exec::new(&cmd).logged().text()?)
     }
 
     /// Times `kind` runs from inside the host; returns the samples and the exit codes seen.
@@ -165,8 +170,7 @@ impl Copy<'_> {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        cmd.stderr(Stdio::inherit());
-        let out = crate::cmd::output(&mut cmd)?;
+        let out = Exec::new(&cmd).logged().stderr_shown().output()?;
         let mut us = Vec::new();
         let mut rcs = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -228,18 +232,17 @@ fn outer(args: &AgentArgs) -> Result<ExitCode> {
             bail!("{p} is missing (cargo xtask test installs the packages)");
         }
     }
-    let listed = crate::cmd::output(Command::new("ip").args(["netns", "list"]))?;
-    if String::from_utf8_lossy(&listed.stdout).contains("oa3-h") {
+    let mut list = Command::new("ip");
+    list.args(["netns", "list"]);
+    if Exec::new(&list).logged().text()?.contains("oa3-h") {
         bail!("the ocf-agent two-host test (oa3-*) is running on 198.18.3.0/24; try again later");
     }
-    let root = crate::cmd::workspace_root();
-    crate::cmd::run(Command::new(env!("CARGO")).current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "ovndb-servers",
-    ]))?;
+    let root = ovn_ha_local::workspace::root();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .current_dir(&root)
+        .args(["build", "--release", "--quiet", "-p", "ovndb-servers"]);
+    Exec::new(&build).logged().inherit()?;
     let ours_path = root.join("target/release/ovndb-servers");
 
     teardown_by_name(PREFIX).context("removing an old bench bed")?;
@@ -249,7 +252,7 @@ fn outer(args: &AgentArgs) -> Result<ExitCode> {
     // A crm_attribute that succeeds at once, for both agents alike (no cluster here).
     let stub = bed.spec().state_dir().join("crm_attribute-stub");
     std::fs::write(&stub, "#!/bin/sh\nexit 0\n")?;
-    crate::cmd::run(Command::new("chmod").arg("755").arg(&stub))?;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755))?;
     for h in bed.hosts() {
         h.bind_mount(&stub, "/usr/sbin/crm_attribute")?;
     }

@@ -8,7 +8,8 @@
 //! (one `ovn-nbctl ls-add` a second) reports failed and slow writes and acknowledged writes lost.
 //! The log parsing is pure and tested here.
 
-use crate::bench_failover::{PacemakerUp, Quiet, Stack, clock, poll, up_pacemaker};
+use crate::stack::{PacemakerUp, Quiet, Stack, site, up_pacemaker};
+use crate::timing::{clock, poll};
 use anyhow::{Context, Result};
 use ovn_ha_local::cluster::{self, Site};
 use ovn_ha_local::observe;
@@ -272,7 +273,7 @@ pub fn run(stack: Stack, length: Duration, image: &str, realtime: bool) -> Resul
         let marks = Marks::take(site, &hosts);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let burner = Burner::start(cores, length + Duration::from_secs(60));
-        let watcher = crate::bench_pauses::Watcher::start(length + Duration::from_secs(60));
+        let watcher = crate::pauses::Watcher::start(length + Duration::from_secs(60));
         let remote = up.config.ovn_north();
         let mut spec = WriterSpec::new(&remote, "soak");
         spec.interval = Duration::from_secs(1);
@@ -334,7 +335,7 @@ pub fn run(stack: Stack, length: Duration, image: &str, realtime: bool) -> Resul
             lost: writer::lost(&records, &present).len(),
         })
     })();
-    cluster::down(&crate::bench_failover::site(), &mut Quiet)?;
+    cluster::down(&site(), &mut Quiet)?;
     result
 }
 

@@ -13,154 +13,25 @@
 //! (through the same remotes, default probes) took to translate into SB a write acknowledged
 //! after the fault (`ovn_ha_local::northd`), and when all of a crowd of 50 idle SB subscribers
 //! (as ovn-controllers, `ovn_ha_local::sb_crowd`) held that translation. Everything a run creates is removed after it, also
-//! on failure. The `soak` scenario is in [`crate::bench_soak`].
+//! on failure. The `soak` scenario is in [`crate::soak`]; the stacks in [`crate::stack`], the
+//! figures in [`crate::report`], the plot in [`crate::plot`].
 
-use crate::bench_size::{self, Size, Sizing};
+use crate::report::{RunResult, row, table};
+use crate::size::{self, Size, Sizing};
+use crate::stack::{Quiet, Scenario, Stack, image, site, up_pacemaker};
+use crate::timing::{clock, poll, secs};
 use anyhow::{Context, Result, bail};
-use ovn_ha_local::cluster::{self, Reporter, Site, UpMount, UpOptions};
+use ovn_ha_local::cluster;
 use ovn_ha_local::idl_writer::IdlWriter;
 use ovn_ha_local::northd::{Northd, SbWatch, first_translated};
 use ovn_ha_local::raft::Raft;
 use ovn_ha_local::sb_crowd::{SbCrowd, all_had_one};
-use ovn_ha_local::writer::{self, Outcome, Writer, WriterSpec};
+use ovn_ha_local::writer::{self, Writer, WriterSpec};
 use ovn_ha_local::{faults, observe};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Stack {
-    /// Our agent and entrypoint: the local cluster of `cargo xtask deploy`.
-    Ours,
-    /// OVN's shell agent under our entrypoint's corosync + Pacemaker with the original
-    /// ovn-kubernetes settings: corosync defaults, monitors 15 s / 60 s, dc-deadtime 20 s.
-    Shell,
-    /// OVN's shell agent with exactly the timings our entrypoint ships.
-    ShellTuned,
-    /// OVN's RAFT clustered databases, election timer 1000 ms, client given all remotes.
-    Raft,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
-    /// The active (leader) host's link is cut.
-    NodeLoss,
-    /// `kill -9` of the active (leader) NB server.
-    KillServer,
-    /// Graceful switchover: SIGTERM to the active pod (Pacemaker stacks only).
-    Switchover,
-    /// SIGSEGV of the active NB server: a real crash, leaving its pidfile (Pacemaker stacks
-    /// only).
-    SegvServer,
-    /// The active host's corosync traffic (UDP 5405–5406) dropped both ways while clients and
-    /// replication still reach it (Pacemaker stacks only).
-    CorosyncPartition,
-    /// Cold start to the first acknowledged write.
-    Bootstrap,
-    /// `--soak-minutes` under a CPU burner: unasked membership changes and promotions.
-    Soak,
-}
-
-impl fmt::Display for Stack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stack::Ours => "ours",
-            Stack::Shell => "shell",
-            Stack::ShellTuned => "shell-tuned",
-            Stack::Raft => "raft",
-        })
-    }
-}
-
-impl fmt::Display for Scenario {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Scenario::NodeLoss => "node loss",
-            Scenario::KillServer => "kill -9 server",
-            Scenario::Switchover => "switchover",
-            Scenario::SegvServer => "SIGSEGV server",
-            Scenario::CorosyncPartition => "corosync-only partition",
-            Scenario::Bootstrap => "cold bootstrap",
-            Scenario::Soak => "soak",
-        })
-    }
-}
-
-impl Stack {
-    /// Runs under corosync + Pacemaker (ours or the shell agent).
-    pub fn is_pacemaker(self) -> bool {
-        self != Stack::Raft
-    }
-
-    /// Environment the entrypoint gets on top of the rendered one: the original
-    /// ovn-kubernetes timings for `shell`, nothing (the shipped defaults) otherwise; both shell
-    /// stacks switch our crash restart in place off, so a killed server is found by the shell
-    /// agent's own monitor, our semi-synchronous proxy off, so the shell agent's servers
-    /// listen on the ports themselves, and our client tickles off.
-    pub fn extra_env(self) -> Vec<(String, String)> {
-        use ovn_ha_config::db_env as var;
-        match self {
-            Stack::Shell => [
-                (var::TOKEN_MS, "3000"),
-                (var::TOKEN_COEFFICIENT_MS, "650"),
-                (var::PROMOTED_MONITOR_MS, "15000"),
-                (var::UNPROMOTED_MONITOR_MS, "60000"),
-                (var::DC_DEADTIME_MS, "20000"),
-                (var::TRANSITION_DELAY_MS, "0"),
-                (var::CRASH_RESTART, "off"),
-                (var::SEMI_SYNC, "off"),
-                (var::CLIENT_TICKLE, "off"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            Stack::ShellTuned => vec![
-                (var::CRASH_RESTART.to_string(), "off".to_string()),
-                (var::SEMI_SYNC.to_string(), "off".to_string()),
-                (var::CLIENT_TICKLE.to_string(), "off".to_string()),
-            ],
-            _ => Vec::new(),
-        }
-    }
-
-    /// Bind mounts: OVN's shell agent (in the image from ovn-common) over our agent's path.
-    pub fn extra_mounts(self) -> Vec<UpMount> {
-        match self {
-            Stack::Shell | Stack::ShellTuned => {
-                vec![UpMount::image_file_over(SHELL_AGENT, OUR_AGENT)]
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// How long after the fault every run of this stack is given to recover before the stall
-    /// window starts (the shell agent's original timings: up to a 15 s monitor, 8 s corosync).
-    fn recovery_allowance(self) -> Duration {
-        match self {
-            Stack::Shell => Duration::from_secs(40),
-            _ => Duration::from_secs(15),
-        }
-    }
-
-    /// Whether this stack has the scenario.
-    pub fn has(self, scenario: Scenario) -> bool {
-        !(self == Stack::Raft
-            && matches!(
-                scenario,
-                Scenario::Switchover
-                    | Scenario::Soak
-                    | Scenario::SegvServer
-                    | Scenario::CorosyncPartition
-            ))
-    }
-}
-
-/// OVN's shell agent inside the image.
-pub const SHELL_AGENT: &str = "/usr/share/ovn/scripts/ovndb-servers.ocf";
-/// Where the image installs our agent (`ocf:ovn:ovndb-servers`).
-pub const OUR_AGENT: &str = "/usr/lib/ocf/resource.d/ovn/ovndb-servers";
 
 #[derive(Debug, clap::Args)]
 pub struct FailoverArgs {
@@ -206,26 +77,6 @@ fn parse_env_pair(text: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("`{text}` is not NAME=VALUE")),
     }
-}
-
-/// One run's figures.
-#[derive(Debug, Clone, Default)]
-struct RunResult {
-    server_side: Option<Duration>,
-    outcome: Option<Outcome>,
-    lost: usize,
-    bootstrap: Option<Duration>,
-    /// ovn-northd's first translation into SB of a write acknowledged after the fault.
-    northd: Option<Duration>,
-    /// The persistent IDL writer's first acknowledged write after the fault.
-    idl: Option<Duration>,
-    /// When every member of the SB crowd held a datapath of a write acknowledged after the
-    /// fault (`None` if one never did).
-    crowd: Option<Duration>,
-    /// What `--size` loading measured.
-    sizing: Sizing,
-    /// The largest sum of the DB hosts' processes' peak resident sizes, MiB (`--size`).
-    memory_mib: Option<u64>,
 }
 
 /// The persistent clients of one run: a real ovn-northd through the stack's remotes with the
@@ -346,101 +197,6 @@ impl Clients {
     }
 }
 
-pub(crate) struct Quiet;
-
-impl Reporter for Quiet {
-    fn step(&mut self, _: &str) {}
-    fn command(&mut self, _: &str) {}
-}
-
-/// The Pacemaker stacks' hosts (subnet 30); every stack uses the same ones, one at a time.
-pub(crate) fn site() -> Site {
-    Site::named("bench", 30)
-}
-
-/// Renders the manifests for the bench site into a temporary directory.
-fn manifests(site: &Site) -> Result<(tempfile::TempDir, ovn_ha_config::Config)> {
-    let config = ovn_ha_config::RenderInput {
-        db_vip: Some(site.vip_cidr()),
-        ..Default::default()
-    }
-    .validate()
-    .map_err(|p| anyhow::anyhow!("{p}"))?
-    .config;
-    let dir = tempfile::tempdir().context("temporary directory")?;
-    let mut key = vec![0u8; 256];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
-    let files = ovn_ha_render::render_all(&config, Some(&key))?;
-    ovn_ha_render::write_atomically(dir.path(), &files)?;
-    Ok((dir, config))
-}
-
-/// The image to run: `--image`, or the workspace's default layout.
-pub(crate) fn image(arg: Option<&str>) -> String {
-    arg.map_or_else(
-        || {
-            let layout = crate::image::default_output(&crate::cmd::workspace_root());
-            format!("{}:latest", layout.display())
-        },
-        str::to_string,
-    )
-}
-
-/// A Pacemaker stack that is up: its site, manifests, configuration and bootstrap time.
-pub(crate) struct PacemakerUp {
-    pub site: Site,
-    pub config: ovn_ha_config::Config,
-    pub bootstrap: Duration,
-    _manifests: tempfile::TempDir,
-}
-
-/// Brings a Pacemaker stack up on fresh hosts (removing leftovers first), with `env` on top of
-/// the stack's own. On failure the caller still calls [`cluster::down`].
-pub(crate) fn up_pacemaker(
-    stack: Stack,
-    image: &str,
-    env: &[(&str, &str)],
-    realtime: bool,
-) -> Result<PacemakerUp> {
-    let site = site();
-    cluster::down(&site, &mut Quiet)?;
-    let (dir, config) = manifests(&site)?;
-    let opts = UpOptions {
-        manifests: dir.path().to_path_buf(),
-        image: image.to_string(),
-        hosts: 3,
-        vip: config.vip.addr,
-        // The shell stack's first DC election alone waits 20 s.
-        wait: Duration::from_secs(180),
-        extra_env: stack
-            .extra_env()
-            .into_iter()
-            .chain(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect(),
-        extra_mounts: stack.extra_mounts(),
-        realtime,
-    };
-    let report = cluster::up(&site, &opts, &mut Quiet)?;
-    Ok(PacemakerUp {
-        site,
-        config,
-        bootstrap: report.bootstrap,
-        _manifests: dir,
-    })
-}
-
-/// Waits, bounded, for `done`, polling every 100 ms; the elapsed time when it became true.
-pub(crate) fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
 /// How a run after the fault is bounded and judged.
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -559,7 +315,7 @@ fn run_pacemaker(
         let mut sizing = Sizing::default();
         if let Some(scale) = size.scale() {
             let vip = |port| SocketAddr::new(up.config.vip.addr, port);
-            sizing = bench_size::load_and_translate(
+            sizing = size::load_and_translate(
                 scale,
                 vip(ovn_ha_config::defaults::NB_PORT),
                 vip(ovn_ha_config::defaults::SB_PORT),
@@ -567,7 +323,7 @@ fn run_pacemaker(
             if stack == Stack::Ours
                 && let Some(standby) = views.iter().find(|v| v.host != active)
             {
-                sizing.resync = bench_size::resync(scale, &standby.host);
+                sizing.resync = size::resync(scale, &standby.host);
                 poll(Duration::from_secs(90), || {
                     observe::converged(&observe::sample(site), 3)
                 })
@@ -613,8 +369,8 @@ fn run_pacemaker(
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
         let mut r = after_fault(run, server_side, &remote, window, cut)?;
         if size.scale().is_some() {
-            sizing.bulk = Some(bench_size::bulk_transaction(&remote));
-            r.memory_mib = bench_size::memory_peak_mib(&cluster::running_hosts(site));
+            sizing.bulk = Some(size::bulk_transaction(&remote));
+            r.memory_mib = size::memory_peak_mib(&cluster::running_hosts(site));
         }
         r.sizing = sizing;
         Ok(r)
@@ -658,11 +414,8 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
                     .find_map(|r| r.strip_prefix("tcp:")?.parse().ok())
                     .context("no RAFT member address")
             };
-            sizing = bench_size::load_and_translate(
-                scale,
-                first(remote.clone())?,
-                first(raft.sb_remotes())?,
-            )?;
+            sizing =
+                size::load_and_translate(scale, first(remote.clone())?, first(raft.sb_remotes())?)?;
         }
         let run = before_fault(&remote, window, clients);
         match scenario {
@@ -676,238 +429,20 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
         let mut r = after_fault(run, server_side, &remote, window, cut)?;
         if size.scale().is_some() {
-            sizing.bulk = Some(bench_size::bulk_transaction(&remote));
+            sizing.bulk = Some(size::bulk_transaction(&remote));
             let hosts: Vec<String> = raft
                 .bed()
                 .hosts()
                 .iter()
                 .map(|h| h.name().to_string())
                 .collect();
-            r.memory_mib = bench_size::memory_peak_mib(&hosts);
+            r.memory_mib = size::memory_peak_mib(&hosts);
         }
         r.sizing = sizing;
         Ok(r)
     })();
     raft.down()?;
     result
-}
-
-pub(crate) fn secs(d: Option<Duration>) -> String {
-    d.map_or("–".into(), |d| format!("{:.2}", d.as_secs_f64()))
-}
-
-/// Median (the upper one of an even count) and max of the values present.
-fn median_max(mut v: Vec<Duration>) -> (Option<Duration>, Option<Duration>) {
-    v.sort();
-    (v.get(v.len() / 2).copied(), v.last().copied())
-}
-
-/// One row of the table.
-#[derive(Debug, Clone)]
-struct Row {
-    stack: Stack,
-    scenario: Scenario,
-    runs: usize,
-    /// Runs that failed (no figures).
-    failed_runs: usize,
-    server: (Option<Duration>, Option<Duration>),
-    outage: (Option<Duration>, Option<Duration>),
-    first: (Option<Duration>, Option<Duration>),
-    /// ovn-northd's first translation after the fault.
-    northd: (Option<Duration>, Option<Duration>),
-    /// The persistent IDL writer's first write after the fault.
-    idl: (Option<Duration>, Option<Duration>),
-    /// The SB crowd's slowest member's first datapath of a write after the fault.
-    crowd: (Option<Duration>, Option<Duration>),
-    /// A standby's full SB resync at `--size`.
-    resync: (Option<Duration>, Option<Duration>),
-    /// Memory peak of the busiest DB host, MiB (max over runs).
-    memory_mib: Option<u64>,
-    stalls: usize,
-    failed: usize,
-    lost: usize,
-}
-
-fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs: usize) -> Row {
-    let pick = |f: &dyn Fn(&RunResult) -> Option<Duration>| {
-        median_max(results.iter().filter_map(f).collect())
-    };
-    Row {
-        stack,
-        scenario,
-        runs: results.len(),
-        failed_runs,
-        server: pick(&|r| r.server_side.or(r.bootstrap)),
-        outage: pick(&|r| {
-            r.outcome
-                .as_ref()
-                .and_then(|o| o.longest_gap)
-                .or(r.bootstrap)
-        }),
-        first: pick(&|r| r.outcome.as_ref().and_then(|o| o.since_fault)),
-        northd: pick(&|r| r.northd),
-        idl: pick(&|r| r.idl),
-        crowd: pick(&|r| r.crowd),
-        resync: pick(&|r| r.sizing.resync),
-        memory_mib: results.iter().filter_map(|r| r.memory_mib).max(),
-        stalls: results
-            .iter()
-            .filter_map(|r| r.outcome.as_ref())
-            .map(|o| o.stalls_after_recovery)
-            .sum(),
-        failed: results
-            .iter()
-            .filter_map(|r| r.outcome.as_ref())
-            .map(|o| o.failed_after_recovery)
-            .sum(),
-        lost: results.iter().map(|r| r.lost).sum(),
-    }
-}
-
-fn table(rows: &[Row], window: Duration) -> String {
-    let mut out = format!(
-        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | all {c} idle SB subscribers hold it s (median / max) | standby's full SB resync s (median / max) | DB host memory peak MiB | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        c = CROWD,
-        w = window.as_secs()
-    );
-    for r in rows {
-        let runs = if r.failed_runs > 0 {
-            format!("{} ({} failed)", r.runs, r.failed_runs)
-        } else {
-            r.runs.to_string()
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} | {} |\n",
-            r.stack,
-            r.scenario,
-            runs,
-            secs(r.server.0),
-            secs(r.server.1),
-            secs(r.outage.0),
-            secs(r.outage.1),
-            secs(r.first.0),
-            secs(r.first.1),
-            secs(r.idl.0),
-            secs(r.idl.1),
-            secs(r.northd.0),
-            secs(r.northd.1),
-            secs(r.crowd.0),
-            secs(r.crowd.1),
-            secs(r.resync.0),
-            secs(r.resync.1),
-            r.memory_mib.map_or("–".into(), |m| m.to_string()),
-            r.stalls,
-            r.failed,
-            r.lost
-        ));
-    }
-    out
-}
-
-/// Each stack's colour in the plot.
-fn colour(stack: Stack) -> plotters::style::RGBColor {
-    use plotters::style::RGBColor;
-    match stack {
-        Stack::Ours => RGBColor(31, 119, 180),
-        Stack::Shell => RGBColor(214, 39, 40),
-        Stack::ShellTuned => RGBColor(255, 127, 14),
-        Stack::Raft => RGBColor(44, 160, 44),
-    }
-}
-
-fn plot(rows: &[Row], path: &std::path::Path) -> Result<()> {
-    use plotters::prelude::*;
-    use plotters::style::text_anchor::{HPos, Pos, VPos};
-    let e = |e: &dyn fmt::Display| anyhow::anyhow!("plot {}: {e}", path.display());
-    let n = rows.len().max(1);
-    let width = u32::try_from(n).unwrap_or(64).clamp(6, 64) * 95 + 80;
-    let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
-    root.fill(&WHITE).map_err(|x| e(&x))?;
-    let max = rows
-        .iter()
-        .flat_map(|r| [r.outage.1, r.crowd.0])
-        .flatten()
-        .map(|d| d.as_secs_f64())
-        .fold(1.0_f64, f64::max)
-        * 1.15;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Longest write gap after the fault (bar: median, line: max); dot: all idle SB subscribers have a change made after it (median), seconds",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(50)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..n as f64, 0f64..max)
-        .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .x_labels(0)
-        .disable_x_mesh()
-        .y_desc("seconds")
-        .draw()
-        .map_err(|x| e(&x))?;
-    // Two label lines under each bar: the stack, then the scenario.
-    let label_style = ("sans-serif", 12)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
-    for (i, r) in rows.iter().enumerate() {
-        let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
-        for (line, text) in [r.stack.to_string(), r.scenario.to_string()]
-            .iter()
-            .enumerate()
-        {
-            let y = py + 8 + 15 * i32::try_from(line).unwrap_or(0);
-            root.draw(&Text::new(text.as_str(), (px, y), label_style.clone()))
-                .map_err(|x| e(&x))?;
-        }
-    }
-    let mut seen: Vec<Stack> = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let c = colour(r.stack);
-        let x = i as f64;
-        if let Some(m) = r.outage.0 {
-            let series = chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(x + 0.2, 0.0), (x + 0.8, m.as_secs_f64())],
-                    c.mix(0.7).filled(),
-                )))
-                .map_err(|x| e(&x))?;
-            if !seen.contains(&r.stack) {
-                seen.push(r.stack);
-                series.label(r.stack.to_string()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
-                });
-            }
-        }
-        if let Some(m) = r.outage.1 {
-            chart
-                .draw_series(LineSeries::new(
-                    [(x + 0.3, m.as_secs_f64()), (x + 0.7, m.as_secs_f64())],
-                    c.stroke_width(2),
-                ))
-                .map_err(|x| e(&x))?;
-        }
-        if let Some(m) = r.crowd.0 {
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (x + 0.5, m.as_secs_f64()),
-                    4,
-                    BLACK.filled(),
-                )))
-                .map_err(|x| e(&x))?;
-        }
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))?;
-    Ok(())
 }
 
 /// The plan: every (stack, scenario) pair the stack has, soak excluded, in order.
@@ -917,12 +452,6 @@ fn plan(stacks: &[Stack], scenarios: &[Scenario]) -> Vec<(Stack, Scenario)> {
         .flat_map(|&stack| scenarios.iter().map(move |&s| (stack, s)))
         .filter(|&(stack, s)| s != Scenario::Soak && stack.has(s))
         .collect()
-}
-
-/// `1m05s`.
-pub(crate) fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{}m{:02}s", s / 60, s % 60)
 }
 
 /// Held for the whole bench: the e2e fault suite and other benches take the same lock, so
@@ -1014,13 +543,13 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
         rows.push(row(stack, scenario, &results, failed_runs));
     }
     if !rows.is_empty() {
-        print!("{}", table(&rows, stalls));
+        print!("{}", table(&rows, stalls, CROWD));
         let plot_path = if args.plot.is_absolute() {
             args.plot.clone()
         } else {
-            crate::cmd::workspace_root().join(&args.plot)
+            ovn_ha_local::workspace::root().join(&args.plot)
         };
-        plot(&rows, &plot_path)?;
+        crate::plot::plot(&rows, &plot_path)?;
         eprintln!("plot written to {}", plot_path.display());
     }
     if args.scenarios.contains(&Scenario::Soak) {
@@ -1046,7 +575,7 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                 args.soak_minutes,
                 clock(started.elapsed())
             );
-            match crate::bench_soak::run(stack, minutes, &image, realtime) {
+            match crate::soak::run(stack, minutes, &image, realtime) {
                 Ok(r) => {
                     eprintln!("    {}", r.summary());
                     results.push(r);
@@ -1054,7 +583,7 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                 Err(e) => eprintln!("    soak failed: {e:#}"),
             }
         }
-        print!("{}", crate::bench_soak::table(&results));
+        print!("{}", crate::soak::table(&results));
     }
     eprintln!("bench done in {}", clock(started.elapsed()));
     Ok(ExitCode::SUCCESS)
@@ -1069,88 +598,6 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: FailoverArgs,
-    }
-
-    #[test]
-    fn medians_and_table() {
-        let d = Duration::from_millis;
-        assert_eq!(median_max(vec![d(3), d(1), d(2)]), (Some(d(2)), Some(d(3))));
-        assert_eq!(median_max(vec![]), (None, None));
-        let r = row(
-            Stack::Ours,
-            Scenario::Bootstrap,
-            &[RunResult {
-                bootstrap: Some(d(9500)),
-                ..RunResult::default()
-            }],
-            0,
-        );
-        let t = table(&[r], Duration::from_secs(60));
-        assert!(
-            t.contains("| ours | cold bootstrap | 1 | 9.50 / 9.50 |"),
-            "{t}"
-        );
-        assert!(t.contains("stalls > 0.5 s in 60 s after"), "{t}");
-        let outcome = |gap: u64, stalls: usize| Outcome {
-            writes: 10,
-            acked: 9,
-            last_ack_before: Some(d(1000)),
-            first_ack_after: Some(d(1000 + gap)),
-            outage: Some(d(gap)),
-            since_fault: Some(d(gap - 100)),
-            longest_gap: Some(d(gap)),
-            failed_after_recovery: 1,
-            stalls_after_recovery: stalls,
-        };
-        let runs: Vec<RunResult> = [(3000, 2), (9000, 0), (4000, 1)]
-            .into_iter()
-            .map(|(g, s)| RunResult {
-                server_side: Some(d(g - 500)),
-                outcome: Some(outcome(g, s)),
-                lost: 0,
-                bootstrap: None,
-                northd: Some(d(g + 1000)),
-                idl: Some(d(g + 200)),
-                crowd: Some(d(g + 1500)),
-                ..RunResult::default()
-            })
-            .collect();
-        let t = table(
-            &[row(Stack::ShellTuned, Scenario::NodeLoss, &runs, 1)],
-            Duration::from_secs(10),
-        );
-        assert!(
-            t.contains(
-                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 5.50 / 10.50 | – / – | – | 3 | 3 | 0 |"
-            ),
-            "{t}"
-        );
-    }
-
-    #[test]
-    fn plot_has_every_stack_in_its_colour_and_labels() {
-        let d = Duration::from_millis;
-        let rows: Vec<Row> = [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft]
-            .into_iter()
-            .map(|stack| {
-                let r = RunResult {
-                    bootstrap: Some(d(2000)),
-                    ..RunResult::default()
-                };
-                row(stack, Scenario::Bootstrap, &[r], 0)
-            })
-            .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.svg");
-        plot(&rows, &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        for stack in [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft] {
-            let c = colour(stack);
-            let hex = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
-            assert!(svg.contains(&hex), "{stack}: {hex}");
-            assert!(svg.contains(&format!(">\n{stack}\n<")), "{stack} label");
-        }
-        assert_eq!(svg.matches("cold bootstrap").count(), 4);
     }
 
     #[test]
@@ -1181,6 +628,11 @@ mod tests {
         assert_eq!((a.runs, a.stall_window, a.soak_minutes), (1, 10, 2));
         assert!(Cli::try_parse_from(["x", "--runs", "0"]).is_err());
         assert!(Cli::try_parse_from(["x", "--stacks", "pcs"]).is_err());
+        assert_eq!(
+            parse_env_pair("A=b=c"),
+            Ok(("A".to_string(), "b=c".to_string()))
+        );
+        assert!(parse_env_pair("=x").is_err() && parse_env_pair("x").is_err());
         let p = plan(
             &[Stack::Ours, Stack::Raft],
             &[Scenario::Switchover, Scenario::Soak, Scenario::NodeLoss],
@@ -1193,44 +645,5 @@ mod tests {
                 (Stack::Raft, Scenario::NodeLoss)
             ]
         );
-    }
-
-    #[test]
-    fn stacks_differ_only_in_agent_and_timings() {
-        assert!(Stack::Ours.extra_env().is_empty() && Stack::Ours.extra_mounts().is_empty());
-        // Both shell stacks only switch our crash restart in place, our proxy and our client
-        // tickles off; `shell` adds timings.
-        let off = ("OVN_DB_HA_CRASH_RESTART".to_string(), "off".to_string());
-        let async_ = ("OVN_DB_HA_SEMI_SYNC".to_string(), "off".to_string());
-        let no_tickle = ("OVN_DB_HA_CLIENT_TICKLE".to_string(), "off".to_string());
-        assert_eq!(
-            Stack::ShellTuned.extra_env(),
-            [off.clone(), async_.clone(), no_tickle.clone()]
-        );
-        for e in [&async_, &off, &no_tickle] {
-            assert!(Stack::Shell.extra_env().contains(e));
-        }
-        assert_eq!(
-            parse_env_pair("A=b=c"),
-            Ok(("A".to_string(), "b=c".to_string()))
-        );
-        assert!(parse_env_pair("=x").is_err() && parse_env_pair("x").is_err());
-        assert_eq!(
-            Stack::ShellTuned.extra_mounts(),
-            Stack::Shell.extra_mounts()
-        );
-        let m = &Stack::Shell.extra_mounts()[0];
-        assert_eq!(m.destination, OUR_AGENT);
-        assert!(m.read_only);
-        let env = Stack::Shell.extra_env();
-        assert!(env.contains(&("OVN_DB_HA_PROMOTED_MONITOR_MS".into(), "15000".into())));
-        assert!(env.contains(&("OVN_DB_HA_TOKEN_COEFFICIENT_MS".into(), "650".into())));
-        assert_eq!(clock(Duration::from_secs(65)), "1m05s");
-        let colours: Vec<_> = [Stack::Ours, Stack::Shell, Stack::ShellTuned, Stack::Raft]
-            .map(colour)
-            .to_vec();
-        for (i, c) in colours.iter().enumerate() {
-            assert!(!colours[i + 1..].contains(c), "distinct colours");
-        }
     }
 }

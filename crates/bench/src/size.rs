@@ -9,6 +9,7 @@
 //! Every wait is bounded; the figures go into the run's result.
 
 use anyhow::{Context, Result};
+use ovn_ha_exec::{Exec, ExecError};
 use ovn_ha_local::scale::{self, Scale};
 use ovn_ha_local::{faults, observe, ovsdb_rpc};
 use serde_json::json;
@@ -96,45 +97,26 @@ fn bulk_args() -> Vec<String> {
 /// Runs the start-up bulk transaction through `remote` (`ovn-nbctl --db`), bounded by
 /// [`BULK_LIMIT`]: its time, or the failure with its time.
 pub fn bulk_transaction(remote: &str) -> Result<Duration, String> {
-    use std::process::{Command, Stdio};
     let t0 = Instant::now();
-    let mut child = Command::new("ovn-nbctl")
-        .arg(format!("--db={remote}"))
+    let mut cmd = std::process::Command::new("ovn-nbctl");
+    cmd.arg(format!("--db={remote}"))
         .arg(format!("--timeout={}", BULK_LIMIT.as_secs()))
-        .args(bulk_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start ovn-nbctl: {e}"))?;
-    let deadline = t0 + BULK_LIMIT + Duration::from_secs(10);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "no answer within {:.0} s",
-                    BULK_LIMIT.as_secs_f64()
-                ));
-            }
-        }
-    };
-    let took = t0.elapsed();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut err);
-    }
-    let result = if status.success() {
-        Ok(took)
-    } else {
-        Err(format!(
+        .args(bulk_args());
+    let result = match Exec::new(&cmd)
+        .limit(BULK_LIMIT + Duration::from_secs(10))
+        .output()
+    {
+        Ok(_) => Ok(t0.elapsed()),
+        Err(ExecError::TimedOut { .. }) => Err(format!(
+            "no answer within {:.0} s",
+            BULK_LIMIT.as_secs_f64()
+        )),
+        Err(ExecError::Failed { stderr, .. }) => Err(format!(
             "failed after {:.1} s: {}",
-            took.as_secs_f64(),
-            err.trim().lines().last().unwrap_or("(no message)")
-        ))
+            t0.elapsed().as_secs_f64(),
+            stderr.lines().last().unwrap_or("(no message)")
+        )),
+        Err(e) => Err(e.to_string()),
     };
     match &result {
         Ok(t) => eprintln!(
@@ -171,13 +153,13 @@ pub fn load_and_translate(s: Scale, nb: SocketAddr, sb: SocketAddr) -> Result<Si
         loaded.took.as_secs_f64()
     );
     let want = bindings(&s);
-    let translated = crate::bench_failover::poll(TRANSLATE_LIMIT, || {
+    let translated = crate::timing::poll(TRANSLATE_LIMIT, || {
         count_tcp(sb, "Port_Binding").is_some_and(|n| n >= want)
     });
     let flows = count_tcp(sb, "Logical_Flow").unwrap_or(0);
     eprintln!(
         "  size: ovn-northd's SB ({want} port bindings, {flows} logical flows) complete {} s after the load",
-        crate::bench_failover::secs(translated)
+        crate::timing::secs(translated)
     );
     Ok(Sizing {
         loaded: Some(loaded.took),
