@@ -1,5 +1,5 @@
-//! Processes by pid: pid files, liveness (via /proc, no process spawned), signals and bounded
-//! waits.
+//! Processes by pid: pid files, liveness (`/proc` read with `procfs`, no process spawned),
+//! signals and bounded waits.
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -18,45 +18,20 @@ pub fn read_pidfile(path: &Path) -> Option<i32> {
         .and_then(|t| parse_pid(&t))
 }
 
-/// The command name (`comm`) of a process, `None` if it does not exist.
-pub fn comm(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim().to_owned())
-}
-
-/// Parses the parent pid out of `/proc/PID/stat` text (pure; the name may hold spaces).
-pub fn parse_ppid(stat: &str) -> Option<i32> {
-    let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The process state letter out of `/proc/PID/stat` text (pure).
-pub fn parse_state(stat: &str) -> Option<char> {
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-fn stat(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+/// A process's `/proc/PID/stat` (command name, state, parent), `None` if it does not exist.
+fn stat(pid: i32) -> Option<procfs::process::Stat> {
+    procfs::process::Process::new(pid).ok()?.stat().ok()
 }
 
 /// The parent pid of a process.
 pub fn ppid(pid: i32) -> Option<i32> {
-    stat(pid).and_then(|s| parse_ppid(&s))
+    stat(pid).map(|s| s.ppid)
 }
 
-/// True if `pid` exists, is not a zombie and runs a program called `name`.
+/// True if `pid` exists, is not a zombie and runs a program called `name` (the kernel keeps
+/// 15 bytes of a command name, so a longer `name` matches by its start).
 pub fn is_running(pid: i32, name: &str) -> bool {
-    let Some(c) = comm(pid) else { return false };
-    if !name.starts_with(&c) && c != name {
-        return false;
-    }
-    stat(pid).and_then(|s| parse_state(&s)) != Some('Z')
+    stat(pid).is_some_and(|s| (name.starts_with(&s.comm) || s.comm == name) && s.state != 'Z')
 }
 
 /// Sends a signal; a process that is already gone is not an error.
@@ -101,20 +76,9 @@ mod tests {
     }
 
     #[test]
-    fn stat_fields() {
-        let s = "4242 (ovsdb server) S 4241 4241 4241 0 -1 4194560 ...";
-        assert_eq!(parse_ppid(s), Some(4241));
-        assert_eq!(parse_state(s), Some('S'));
-        let weird = "1 (a) b) Z 9 1";
-        assert_eq!(parse_ppid(weird), Some(9));
-        assert_eq!(parse_state(weird), Some('Z'));
-        assert_eq!(parse_ppid("garbage"), None);
-    }
-
-    #[test]
     fn own_process() {
         let me = std::process::id() as i32;
-        let name = comm(me).unwrap();
+        let name = stat(me).unwrap().comm;
         assert!(is_running(me, &name));
         assert!(!is_running(me, "definitely-not-this"));
         assert!(ppid(me).is_some());

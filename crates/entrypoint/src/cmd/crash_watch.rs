@@ -6,7 +6,7 @@
 use super::owned;
 use ovnkube_db_ha::cib::desired::DB_RESOURCE;
 use ovnkube_db_ha::crash_restart::{
-    Action, RestartBudget, decide, marker_path, parse_cmdline, restart_argv, servers, stat_is_alive,
+    Action, RestartBudget, decide, marker_path, restart_argv, servers, state_is_alive,
 };
 use std::net::IpAddr;
 use std::path::Path;
@@ -85,7 +85,9 @@ fn read_pid(pidfile: &Path) -> Option<i32> {
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| stat_is_alive(&s))
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .is_ok_and(|s| state_is_alive(s.state))
 }
 
 fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
@@ -98,8 +100,8 @@ fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
             match pid {
                 Some(p) if alive(p) => {
                     if known != Some(p) {
-                        let argv = std::fs::read(format!("/proc/{p}/cmdline"))
-                            .map(|b| parse_cmdline(&b))
+                        let argv = procfs::process::Process::new(p)
+                            .and_then(|p| p.cmdline())
                             .unwrap_or_default();
                         seen[i] = Some(Seen { pid: p, argv });
                     }

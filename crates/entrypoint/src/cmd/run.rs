@@ -657,8 +657,14 @@ fn hand_over(
 /// Logs once when corosync did not get the real-time priority it asked for.
 fn warn_without_real_time(corosync: &Daemon) {
     let Some(pid) = corosync.pid() else { return };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    if let Some(w) = realtime::policy(&stat).and_then(realtime::warning) {
+    let Ok(stat) = procfs::process::Process::new(pid.as_raw()).and_then(|p| p.stat()) else {
+        return;
+    };
+    if let Some(w) = stat
+        .policy
+        .map(realtime::policy)
+        .and_then(realtime::warning)
+    {
         log(w);
     }
 }

@@ -101,7 +101,7 @@ pub fn become_subreaper() {
 /// waits for itself (`owned`), recording exits of `daemons`.
 pub fn reap_orphans(daemons: &mut [&mut Daemon]) {
     owned::while_locked(|owned| {
-        for pid in children_in(|state| state == "Z") {
+        for pid in children_in(|state| state == 'Z') {
             if owned.contains(&pid) {
                 continue;
             }
@@ -128,28 +128,22 @@ fn record(daemons: &mut [&mut Daemon], pid: Pid, how: String) {
 
 /// Pids of this process's living children, from `/proc/*/stat`.
 fn children() -> Vec<i32> {
-    children_in(|state| state != "Z")
+    children_in(|state| state != 'Z')
 }
 
-/// Pids of this process's children whose state (`/proc/PID/stat`) passes `keep`.
-fn children_in(keep: impl Fn(&str) -> bool) -> Vec<i32> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+/// Pids of this process's children whose state letter (`/proc/PID/stat`, read with `procfs`)
+/// passes `keep`.
+fn children_in(keep: impl Fn(char) -> bool) -> Vec<i32> {
+    let Ok(me) = i32::try_from(std::process::id()) else {
         return Vec::new();
     };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                // After the command name: state, ppid, ...
-                stat.rsplit_once(") ").is_some_and(|(_, rest)| {
-                    let mut fields = rest.split(' ');
-                    let state = fields.next().unwrap_or_default();
-                    fields.next() == Some(me.as_str()) && keep(state)
-                })
-            })
-        })
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    all.flatten()
+        .filter_map(|p| p.stat().ok())
+        .filter(|stat| stat.ppid == me && keep(stat.state))
+        .map(|stat| stat.pid)
         .collect()
 }
 
