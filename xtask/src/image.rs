@@ -2,13 +2,16 @@
 //! without Docker into an OCI image layout, reproducibly (same inputs, same manifest digest),
 //! and optionally pushed to a registry.
 //!
-//! Steps: check the flags and that the output is writable; build the binaries statically
+//! What goes in is data: `images/ovn-daemonset/image.yaml` ([`definition`]).
+//!
+//! Steps: check the flags, the definition and that the output is writable; build the binaries statically
 //! ([`binaries`]); take the Debian base layer from the cache or build it with mmdebstrap
 //! ([`rootfs`], [`normalise`]); write the binaries layer ([`layer`]); assemble the layout in a
 //! scratch directory and rename it into place ([`layout`]); push ([`push`]); print the figures.
 
 mod binaries;
 mod build_info;
+mod definition;
 mod layer;
 mod layout;
 mod normalise;
@@ -188,23 +191,24 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
         .map(|r| push::parse(r, &args.tag))
         .transpose()?;
     let root = ovn_ha_local::workspace::root();
+    let def = definition::Definition::load(&root)?;
     let out = args.output.clone().unwrap_or_else(|| default_output(&root));
     let scratch = prepare_output(&out)?;
     let name = format!("{DB_IMAGE_REPOSITORY}:{}", args.tag);
     let info = build_info::BuildInfo::collect(&root)?;
 
     let t = Instant::now();
-    let built = binaries::build(&root)?;
+    let built = binaries::build(&root, &def.binaries)?;
     let binaries_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (base, cache_lock) = rootfs::base(&cache_dir(&root), info.epoch, args.cold)?;
+    let (base, cache_lock) = rootfs::base(&def.base, &cache_dir(&root), info.epoch, args.cold)?;
     let base_seconds = t.elapsed().as_secs_f64();
     if base.cached {
         eprintln!(
             "==> base layer {} from the cache (key {})",
             base.layer.blob.digest,
-            rootfs::cache_key()
+            rootfs::cache_key(&def.base)
         );
     }
 
@@ -214,26 +218,22 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     let app = binaries::layer(&built, &app_path, info.epoch)?;
     let base_history = format!(
         "mmdebstrap --variant=minbase {} with {} (SOURCE_DATE_EPOCH={})",
-        rootfs::SUITE,
-        rootfs::PACKAGES.join(","),
+        def.base.suite,
+        def.base.packages.join(","),
         base.epoch
     );
     let app_history = format!(
         "cargo xtask image: {} (static, {})",
-        binaries::BINARIES
-            .iter()
-            .map(|(_, _, p)| format!("/{p}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        binaries::TARGET
+        def.installed().collect::<Vec<_>>().join(", "),
+        def.binaries.target
     );
     let layout_dir = scratch.path().join("layout");
     let spec = layout::ImageSpec {
         tag: &args.tag,
         name: &name,
         info: &info,
-        entrypoint: vec![binaries::ENTRYPOINT.to_owned()],
-        cmd: vec!["run".to_owned()],
+        entrypoint: def.entrypoint.clone(),
+        cmd: def.cmd.clone(),
         layers: vec![(&base.layer, base_history), (&app, app_history)],
     };
     let written = layout::write_into(&layout_dir, &spec)?;

@@ -85,6 +85,7 @@ pub struct Exec<'a> {
     input: Option<Vec<u8>>,
     checked: bool,
     stderr_shown: bool,
+    log_file: Option<std::fs::File>,
 }
 
 impl<'a> Exec<'a> {
@@ -97,6 +98,7 @@ impl<'a> Exec<'a> {
             input: None,
             checked: true,
             stderr_shown: false,
+            log_file: None,
         }
     }
 
@@ -125,6 +127,12 @@ impl<'a> Exec<'a> {
         self
     }
 
+    /// With [`Exec::inherit`]: the child's stdout and stderr go to `file` (a long tool's log).
+    pub fn log_to(mut self, file: std::fs::File) -> Self {
+        self.log_file = Some(file);
+        self
+    }
+
     /// Leaves the child's stderr on ours (progress of a long helper) instead of capturing it.
     pub fn stderr_shown(mut self) -> Self {
         self.stderr_shown = true;
@@ -146,10 +154,17 @@ impl<'a> Exec<'a> {
             .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Runs with stdout and stderr inherited (a build's progress stays visible); fails unless
-    /// it exits 0 (when checked).
+    /// Runs with stdout and stderr inherited (a build's progress stays visible), or both written
+    /// to the file given to [`Exec::log_to`]; fails unless it exits 0 (when checked).
     pub fn inherit(self) -> Result<ExitStatus, ExecError> {
-        let expression = self.expression();
+        let mut expression = self.expression();
+        if let Some(file) = &self.log_file {
+            let file = file.try_clone().map_err(|source| ExecError::Spawn {
+                command: display(self.cmd),
+                source,
+            })?;
+            expression = expression.stderr_to_stdout().stdout_file(file);
+        }
         self.finish(expression).map(|out| out.status)
     }
 
@@ -279,6 +294,21 @@ mod tests {
         assert!(text.ends_with("exit status: 3): oops"), "{text}");
         let out = Exec::new(&c).unchecked().output().unwrap();
         assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn a_log_file_gets_stdout_and_stderr() {
+        let dir = std::env::temp_dir().join(format!("ovn-ha-exec-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let file = std::fs::File::create(&path).unwrap();
+        Exec::new(&sh("echo out; echo err >&2"))
+            .log_to(file)
+            .inherit()
+            .unwrap();
+        let log = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(log, "out\nerr\n");
     }
 
     #[test]

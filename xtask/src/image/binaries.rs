@@ -2,6 +2,7 @@
 //! normal build cache stays intact, checked to have no ELF interpreter, and packed into the
 //! image's top layer at their installed paths.
 
+use super::definition::Binaries;
 use super::layer::{Kind, Layer, LayerWriter, Meta};
 use anyhow::{Context, Result, bail};
 use ovn_ha_exec::Exec;
@@ -10,31 +11,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Rust target of the static build.
-pub const TARGET: &str = "x86_64-unknown-linux-gnu";
-
-/// (cargo package, binary name, path inside the image).
-pub const BINARIES: &[(&str, &str, &str)] = &[
-    ("ovnkube-db-ha", "ovnkube-db-ha", "usr/bin/ovnkube-db-ha"),
-    (
-        "ovndb-servers",
-        "ovndb-servers",
-        "usr/lib/ocf/resource.d/ovn/ovndb-servers",
-    ),
-];
-
-/// Where the image's entrypoint is installed.
-pub const ENTRYPOINT: &str = "/usr/bin/ovnkube-db-ha";
-
 /// A built binary and where it goes in the image.
 #[derive(Debug, Clone)]
 pub struct Built {
     pub host_path: PathBuf,
-    pub image_path: &'static str,
+    pub image_path: String,
 }
 
-/// Builds both binaries statically in release mode.
-pub fn build(root: &Path) -> Result<Vec<Built>> {
+/// Builds the definition's binaries statically in release mode.
+pub fn build(root: &Path, def: &Binaries) -> Result<Vec<Built>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = root.join("target").join("static");
     eprintln!("==> building the static binaries (cargo output follows)");
@@ -44,21 +29,25 @@ pub fn build(root: &Path) -> Result<Vec<Built>> {
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--release", "--target", TARGET]);
-    for (package, _, _) in BINARIES {
-        command.args(["-p", package]);
+        .args(["build", "--release", "--target", &def.target]);
+    for b in &def.install {
+        command.args(["-p", &b.package]);
     }
-    Exec::new(&command).logged().inherit().map(|_| ()).context(
-        "the static build of ovnkube-db-ha and ovndb-servers failed; \
-         fix the build error above (`cargo build -p ovnkube-db-ha -p ovndb-servers`)",
-    )?;
+    let packages: Vec<&str> = def.install.iter().map(|b| b.package.as_str()).collect();
+    Exec::new(&command).logged().inherit().with_context(|| {
+        format!(
+            "the static build of {} failed; fix the build error above (`cargo build -p {}`)",
+            packages.join(" and "),
+            packages.join(" -p ")
+        )
+    })?;
     let mut built = Vec::new();
-    for (_, bin, image_path) in BINARIES {
-        let host_path = target_dir.join(TARGET).join("release").join(bin);
+    for b in &def.install {
+        let host_path = target_dir.join(&def.target).join("release").join(&b.binary);
         ensure_static(&host_path)?;
         built.push(Built {
             host_path,
-            image_path,
+            image_path: b.path.clone(),
         });
     }
     Ok(built)
@@ -106,12 +95,12 @@ fn interpreter_present(elf: &[u8]) -> Option<bool> {
 pub fn layer(built: &[Built], out: &Path, epoch: u64) -> Result<Layer> {
     let mut entries: Vec<(String, Option<&Built>)> = Vec::new();
     for b in built {
-        let mut dir = Path::new(b.image_path).parent();
+        let mut dir = Path::new(&b.image_path).parent();
         while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
             entries.push((d.to_string_lossy().into_owned(), None));
             dir = d.parent();
         }
-        entries.push((b.image_path.to_owned(), Some(b)));
+        entries.push((b.image_path.clone(), Some(b)));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.dedup_by(|a, b| a.0 == b.0);

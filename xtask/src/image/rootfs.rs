@@ -3,6 +3,7 @@
 //! cached under `target/image/cache/base-<key>`, the key hashing the package list and every
 //! mmdebstrap option, so an unchanged base is never rebuilt.
 
+use super::definition::Base as Definition;
 use super::layer::{Layer, LayerWriter};
 use super::{normalise, progress};
 use anyhow::{Context, Result, bail};
@@ -12,54 +13,8 @@ use ovn_ha_exec::Exec;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
-
-/// Debian release of the base.
-pub const SUITE: &str = "bookworm";
-
-/// APT sources: the release, its updates and its security fixes.
-pub const SOURCES: &[&str] = &[
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-];
-
-/// Packages on top of minbase. IPaddr2 sends gratuitous ARP with `send_arp` from
-/// resource-agents (the default `arp_sender`, linked against libnet) and needs `ip` from iproute2;
-/// iputils-arping provides the `iputils_arping` sender and the optional collision check.
-pub const PACKAGES: &[&str] = &[
-    "ovn-central",
-    "ovn-common",
-    "openvswitch-common",
-    "corosync",
-    "pacemaker",
-    "pacemaker-cli-utils",
-    "resource-agents",
-    "iproute2",
-    "iputils-arping",
-];
-
-/// Paths dpkg never unpacks: documentation (copyright notices excepted), manuals, locales.
-const PATH_EXCLUDES: &[&str] = &[
-    "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright",
-    "path-exclude=/usr/share/man/*",
-    "path-exclude=/usr/share/info/*",
-    "path-exclude=/usr/share/locale/*",
-    "path-include=/usr/share/locale/locale.alias",
-    "path-exclude=/usr/share/lintian/*",
-];
-
-/// Hooks run on the finished tree: the runtime supplies resolv.conf and hostname; pacemaker's
-/// postinst generates a random /etc/pacemaker/authkey (only Pacemaker Remote uses it), which must
-/// not ship as a secret shared by every user of the image and makes the base unreproducible; and
-/// Python's byte-code caches are neither needed nor reproducible.
-const CUSTOMIZE_HOOKS: &[&str] = &[
-    r#"rm -f "$1/etc/resolv.conf" "$1/etc/hostname""#,
-    r#"rm -f "$1/etc/pacemaker/authkey""#,
-    r#"find "$1/usr" -depth -type d -name __pycache__ -exec rm -rf {} +"#,
-];
 
 /// Bump when the normaliser's output format changes, to invalidate cached bases.
 const NORMALISER_VERSION: &str = "1";
@@ -79,30 +34,30 @@ pub struct Base {
     pub cached: bool,
 }
 
-/// Every mmdebstrap argument except the output path.
-fn mmdebstrap_args() -> Vec<String> {
+/// Every mmdebstrap argument except the output path and the sources.
+fn mmdebstrap_args(def: &Definition) -> Vec<String> {
     let mut args = vec![
         "--variant=minbase".to_owned(),
         "--format=tar".to_owned(),
-        format!("--include={}", PACKAGES.join(",")),
+        format!("--include={}", def.packages.join(",")),
     ];
-    args.extend(PATH_EXCLUDES.iter().map(|o| format!("--dpkgopt={o}")));
+    args.extend(def.dpkg_options.iter().map(|o| format!("--dpkgopt={o}")));
     args.extend(
-        CUSTOMIZE_HOOKS
+        def.customize_hooks
             .iter()
             .map(|h| format!("--customize-hook={h}")),
     );
-    args.push(SUITE.to_owned());
+    args.push(def.suite.clone());
     args
 }
 
 /// Hash of everything that decides the base's content (except the mirror's state).
-pub fn cache_key() -> String {
+pub fn cache_key(def: &Definition) -> String {
     let mut h = Sha256::new();
     for part in [NORMALISER_VERSION.to_owned(), BASE_GZIP_LEVEL.to_string()]
         .into_iter()
-        .chain(mmdebstrap_args())
-        .chain(SOURCES.iter().map(|s| s.to_string()))
+        .chain(mmdebstrap_args(def))
+        .chain(def.sources.iter().cloned())
     {
         h.update(part.as_bytes());
         h.update([0]);
@@ -145,9 +100,14 @@ fn lock(cache_dir: &Path) -> Result<CacheLock> {
 
 /// Returns the cached base, or builds (and caches) it when missing or when `cold`. The returned
 /// lock keeps other processes from replacing the cached blob while the caller links it.
-pub fn base(cache_dir: &Path, epoch: u64, cold: bool) -> Result<(Base, CacheLock)> {
+pub fn base(
+    def: &Definition,
+    cache_dir: &Path,
+    epoch: u64,
+    cold: bool,
+) -> Result<(Base, CacheLock)> {
     let guard = lock(cache_dir)?;
-    let entry = cache_dir.join(format!("base-{}", cache_key()));
+    let entry = cache_dir.join(format!("base-{}", cache_key(def)));
     if !cold {
         match read_cached(&entry) {
             Ok(Some(base)) => return Ok((base, guard)),
@@ -155,7 +115,7 @@ pub fn base(cache_dir: &Path, epoch: u64, cold: bool) -> Result<(Base, CacheLock
             Err(e) => eprintln!("ignoring the cached base in {}: {e:#}", entry.display()),
         }
     }
-    let built = build(cache_dir, &entry, epoch)?;
+    let built = build(def, cache_dir, &entry, epoch)?;
     prune(cache_dir, &entry);
     Ok((built, guard))
 }
@@ -211,7 +171,7 @@ fn read_cached(entry: &Path) -> Result<Option<Base>> {
 
 /// Runs mmdebstrap into a scratch directory next to `entry`, normalises, then renames the
 /// scratch directory to `entry` so readers never see half a cache entry.
-fn build(cache_dir: &Path, entry: &Path, epoch: u64) -> Result<Base> {
+fn build(def: &Definition, cache_dir: &Path, entry: &Path, epoch: u64) -> Result<Base> {
     let started = Instant::now();
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("cannot create the cache directory {}", cache_dir.display()))?;
@@ -223,18 +183,16 @@ fn build(cache_dir: &Path, entry: &Path, epoch: u64) -> Result<Base> {
     let mut command = Command::new("mmdebstrap");
     command
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
-        .args(mmdebstrap_args())
+        .args(mmdebstrap_args(def))
         .arg(&tar_path)
-        .args(SOURCES)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+        .args(&def.sources);
     let spin = progress::spinner(&format!(
-        "mmdebstrap: Debian {SUITE} minbase + {} packages (log: {})",
-        PACKAGES.len(),
+        "mmdebstrap: Debian {} minbase + {} packages (log: {})",
+        def.suite,
+        def.packages.len(),
         log_path.display()
     ));
-    let result = Exec::new(&command).logged().inherit().map(|_| ());
+    let result = Exec::new(&command).logged().log_to(log).inherit();
     spin.finish_and_clear();
     let mmdebstrap_seconds = started.elapsed().as_secs_f64();
     if let Err(e) = result {
@@ -267,9 +225,9 @@ fn build(cache_dir: &Path, entry: &Path, epoch: u64) -> Result<Base> {
         "epoch": epoch,
         "build_seconds": build_seconds,
         "mmdebstrap_seconds": mmdebstrap_seconds,
-        "packages": PACKAGES,
-        "mmdebstrap_args": mmdebstrap_args(),
-        "sources": SOURCES,
+        "packages": def.packages,
+        "mmdebstrap_args": mmdebstrap_args(def),
+        "sources": def.sources,
     });
     std::fs::write(meta_path(scratch.path()), serde_json::to_vec_pretty(&meta)?)?;
     // Replace any previous entry (a --cold rebuild); layouts holding hard links keep their copy.
