@@ -2,6 +2,7 @@
 //! and acts with at most one unixctl round trip per server; processes are spawned only to
 //! start servers, prepare database files, or write a changed promotion score.
 
+use crate::action_plan;
 use crate::addrs;
 use crate::env::{Env, ExpectedRole};
 use crate::layout::DbLayout;
@@ -335,17 +336,16 @@ fn health_of(states: &[DbState; 2]) -> Health {
 pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
     check_host(&ctx.params)?;
     let states = ctx.observe();
-    match status::classify(&states[0], &states[1]) {
-        Pair::Stopped => start_fresh(ctx)?,
-        Pair::Backup => {
+    match action_plan::start(&status::classify(&states[0], &states[1])) {
+        action_plan::Start::Fresh => start_fresh(ctx)?,
+        action_plan::Start::Follow { warn_active } => {
+            if warn_active {
+                ctx.log
+                    .warn("servers were already running as active; making them backups");
+            }
             ctx.ensure_following(&states)?;
         }
-        Pair::Active | Pair::Mixed => {
-            ctx.log
-                .warn("servers were already running as active; making them backups");
-            ctx.ensure_following(&states)?;
-        }
-        Pair::Partial | Pair::Unresponsive(_) => {
+        action_plan::Start::Restart => {
             ctx.log.warn("servers were partly running; restarting both");
             stop_servers(ctx)?;
             start_fresh(ctx)?;
@@ -445,19 +445,19 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
 /// Changes no node attribute.
 pub fn promote(ctx: &Ctx<'_>) -> Result<Rc> {
     let states = ctx.observe();
-    match status::classify(&states[0], &states[1]) {
-        Pair::Active => return Ok(Rc::Success),
-        Pair::Stopped => {
+    match action_plan::promote(&status::classify(&states[0], &states[1])) {
+        action_plan::Promote::AlreadyActive => return Ok(Rc::Success),
+        action_plan::Promote::NotRunning => {
             return Err(OcfError::new(
                 Rc::NotRunning,
                 "cannot promote: the servers are not running",
             )
             .into());
         }
-        Pair::Partial | Pair::Unresponsive(_) => {
+        action_plan::Promote::Refuse => {
             bail!("cannot promote: {}", partial_reason(&states, &ctx.layouts));
         }
-        Pair::Backup | Pair::Mixed => {}
+        action_plan::Promote::Disconnect => {}
     }
     // Send to both servers first, then read both replies.
     let mut inflight = Vec::new();
@@ -537,13 +537,13 @@ fn apply_inactivity_probe(ctx: &Ctx<'_>) {
 /// the truth without aborting the transition with "not running".
 pub fn demote(ctx: &Ctx<'_>) -> Result<Rc> {
     let states = ctx.observe();
-    match status::classify(&states[0], &states[1]) {
-        Pair::Stopped => {
+    match action_plan::demote(&status::classify(&states[0], &states[1])) {
+        action_plan::Demote::StartFresh => {
             ctx.log
                 .warn("demote found the servers stopped; starting them as backups");
             start_fresh(ctx)?;
         }
-        Pair::Partial | Pair::Unresponsive(_) => {
+        action_plan::Demote::Restart => {
             ctx.log.warn(&format!(
                 "demote found {}; restarting both as backups",
                 partial_reason(&states, &ctx.layouts)
@@ -551,13 +551,11 @@ pub fn demote(ctx: &Ctx<'_>) -> Result<Rc> {
             stop_servers(ctx)?;
             start_fresh(ctx)?;
         }
-        Pair::Active | Pair::Mixed => {
-            // It held the newest data until now: count it as healthy at this moment so a
-            // later loss ranks as "recently lost".
+        action_plan::Demote::MarkHealthyThenFollow => {
             ctx.keeper.mark_healthy(ctx.log);
             ctx.ensure_following(&states)?;
         }
-        Pair::Backup => {
+        action_plan::Demote::Follow => {
             ctx.ensure_following(&states)?;
         }
     }

@@ -5,6 +5,7 @@
 //! synchronous and small: a steady-state monitor reads two pid files and asks the two
 //! control sockets, spawning no process. It never talks to Kubernetes.
 
+mod action_plan;
 mod actions;
 mod addrs;
 mod env;
