@@ -3,12 +3,14 @@
 //! of its own with a current-thread tokio runtime, and hands every changed pod set to the
 //! synchronous supervisor through a std channel. The rest of the entrypoint stays synchronous.
 //!
-//! Bounded everywhere: every request has a time limit; the first list is tried
-//! [`START_ATTEMPTS`] times with backoff, then the watcher reports [`WatchReport::Unreachable`]
-//! naming the API server and the Role the pod needs; afterwards a failed list or watch is
-//! retried with backoff from 1 s up to 30 s (one log line per failure), a watch that ends is
-//! resumed from the last resource version, and an expired one (410 Gone) or any error leads to
-//! a fresh list. The thread ends when the supervisor drops the receiver.
+//! The list/watch/re-list cycle is kube-runtime's `watcher` with its default backoff (from 0.8 s
+//! up to 30 s): a watch that ends is resumed, an expired one (410 Gone) or any error leads to a
+//! fresh list. Bounded at start: until the first complete list the watcher gives up after
+//! [`START_ATTEMPTS`] failures and at least 15 s, or after [`start_budget`], and reports [`WatchReport::Unreachable`]
+//! naming the API server and the Role the pod needs; afterwards each failure is logged (one
+//! line) and retried. Each watch is closed by the server after [`WATCH_SECONDS`]; a connection
+//! silent for longer than the client's read limit is dropped and listed again. The thread
+//! ends when the supervisor drops the receiver.
 //!
 //! Every pod the selector finds is sent on, judged against the Deployment's name
 //! (`OVN_DB_HA_DEPLOYMENT`, validated by `parse_env` and handed in with the target):
@@ -20,25 +22,27 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
 use ovnkube_db_ha::pod_peers::{PodView, ignored_note};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
-/// Tries of the first list before giving up (with 1, 2, 4, 8 s between them).
+/// Failures before the first complete list after which the watcher gives up, once
+/// [`START_PATIENCE`] has passed too (the default backoff's jitter can make five tries quick).
 pub const START_ATTEMPTS: u32 = 5;
-/// Time limit of one list request or of opening a watch.
+/// The least time given to the first list (an API server still coming up after a reboot).
+const START_PATIENCE: Duration = Duration::from_secs(15);
+/// Time limit of one list request (the first attempts).
 const REQUEST: Duration = Duration::from_secs(10);
 /// Time limit of connecting to the API server.
 const CONNECT: Duration = Duration::from_secs(5);
 /// How long the API server keeps one watch open (`timeoutSeconds`).
 const WATCH_SECONDS: u32 = 240;
-/// A watch silent for this long is dropped and the pods listed again.
-const WATCH_IDLE: Duration = Duration::from_secs(270);
-/// Backoff bounds after a failure.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection silent for this long is dropped (the client's read limit): above
+/// [`WATCH_SECONDS`], so only a dead connection reaches it.
+const READ_LIMIT: Duration = Duration::from_secs(270);
 
 /// Longest time the first report can take: every start attempt timing out plus the backoff.
 pub fn start_budget() -> Duration {
@@ -97,7 +101,6 @@ struct PodSet {
     /// The DB Deployment's name, which the pods' owners are judged against.
     deployment: String,
     pods: BTreeMap<String, PodView>,
-    resource_version: String,
     sent: Option<Vec<PodView>>,
     /// Pods that are not the Deployment's own, with the note last logged for each.
     ignored: BTreeMap<String, String>,
@@ -114,9 +117,6 @@ impl PodSet {
     /// Takes in one pod; returns the line to log when the pod is newly found not to be the
     /// Deployment's own (or for another reason than last logged).
     fn note(&mut self, pod: &Pod, deleted: bool) -> Option<String> {
-        if let Some(rv) = &pod.metadata.resource_version {
-            self.resource_version.clone_from(rv);
-        }
         let view = PodView::of(pod, &self.deployment)?;
         if deleted {
             self.pods.remove(&view.name);
@@ -139,12 +139,11 @@ impl PodSet {
     }
 
     /// Replaces the pods with a fresh list; returns the lines to log (see [`PodSet::note`]).
-    fn replace(&mut self, items: &[Pod], resource_version: String) -> Vec<String> {
+    fn replace(&mut self, items: &[Pod]) -> Vec<String> {
         self.pods.clear();
         let lines = items.iter().filter_map(|p| self.note(p, false)).collect();
         let pods = &self.pods;
         self.ignored.retain(|name, _| pods.contains_key(name));
-        self.resource_version = resource_version;
         lines
     }
 
@@ -159,75 +158,6 @@ impl PodSet {
     }
 }
 
-async fn list(api: &Api<Pod>, selector: &str, set: &mut PodSet) -> Result<(), String> {
-    let lp = ListParams::default().labels(selector);
-    let list = tokio::time::timeout(REQUEST, api.list(&lp))
-        .await
-        .map_err(|_| format!("no answer within {REQUEST:?}"))?
-        .map_err(|e| e.to_string())?;
-    let rv = list.metadata.resource_version.unwrap_or_default();
-    for line in set.replace(&list.items, rv) {
-        log(line);
-    }
-    Ok(())
-}
-
-/// How one watch ended.
-enum WatchEnd {
-    /// The server closed it: resume from the last resource version.
-    Ended,
-    /// Expired (410) or failed: list again.
-    Relist(String),
-    /// The supervisor is gone.
-    Closed,
-}
-
-async fn watch_once(
-    api: &Api<Pod>,
-    selector: &str,
-    set: &mut PodSet,
-    tx: &Sender<WatchReport>,
-) -> WatchEnd {
-    let wp = WatchParams::default()
-        .labels(selector)
-        .timeout(WATCH_SECONDS);
-    let stream = match tokio::time::timeout(REQUEST, api.watch(&wp, &set.resource_version)).await {
-        Err(_) => return WatchEnd::Relist(format!("opening the watch took over {REQUEST:?}")),
-        Ok(Err(e)) => return WatchEnd::Relist(format!("opening the watch: {e}")),
-        Ok(Ok(s)) => s,
-    };
-    let mut stream = std::pin::pin!(stream);
-    // Bounded: the server ends the watch after WATCH_SECONDS; a silent one is dropped.
-    loop {
-        let event = match tokio::time::timeout(WATCH_IDLE, stream.next()).await {
-            Err(_) => return WatchEnd::Relist(format!("no event for {WATCH_IDLE:?}")),
-            Ok(None) => return WatchEnd::Ended,
-            Ok(Some(Err(e))) => return WatchEnd::Relist(format!("watch failed: {e}")),
-            Ok(Some(Ok(event))) => event,
-        };
-        let line = match event {
-            WatchEvent::Added(pod) | WatchEvent::Modified(pod) => set.note(&pod, false),
-            WatchEvent::Deleted(pod) => set.note(&pod, true),
-            WatchEvent::Bookmark(b) => {
-                set.resource_version = b.metadata.resource_version;
-                None
-            }
-            WatchEvent::Error(status) => {
-                return WatchEnd::Relist(format!(
-                    "the server ended the watch: {} ({})",
-                    status.message, status.code
-                ));
-            }
-        };
-        if let Some(line) = line {
-            log(line);
-        }
-        if !set.send_if_changed(tx) {
-            return WatchEnd::Closed;
-        }
-    }
-}
-
 async fn watch(target: WatchTarget, deployment: String, tx: Sender<WatchReport>) {
     let mut config = match kube::Config::infer().await {
         Ok(c) => c,
@@ -239,6 +169,7 @@ async fn watch(target: WatchTarget, deployment: String, tx: Sender<WatchReport>)
         }
     };
     config.connect_timeout = Some(CONNECT);
+    config.read_timeout = Some(READ_LIMIT);
     let server = config.cluster_url.to_string();
     let client = match kube::Client::try_from(config) {
         Ok(c) => c,
@@ -251,75 +182,97 @@ async fn watch(target: WatchTarget, deployment: String, tx: Sender<WatchReport>)
     };
     let api: Api<Pod> = Api::namespaced(client, &target.namespace);
     let selector = target.selector.as_str();
-    let mut set = PodSet::new(deployment);
-
-    let mut backoff = BACKOFF_MIN;
-    let mut listed = Err(String::new());
-    for attempt in 1..=START_ATTEMPTS {
-        listed = list(&api, selector, &mut set).await;
-        match &listed {
-            Ok(()) => break,
-            Err(e) if attempt < START_ATTEMPTS => {
-                log(format!(
-                    "listing pods at {server} failed (attempt {attempt} of {START_ATTEMPTS}, next in {backoff:?}): {e}"
-                ));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-            Err(_) => {}
-        }
-    }
-    if let Err(e) = listed {
-        let _ = tx.send(WatchReport::Unreachable(format!(
+    let unreachable = |e: &str| {
+        WatchReport::Unreachable(format!(
             "cannot list the pods `{selector}` in namespace {ns} at the Kubernetes API server {server} \
              ({START_ATTEMPTS} attempts): {e}; check that the server is reachable from this node and \
              that the pod's service account may get, list and watch pods in {ns} (Role ovnkube-db)",
             ns = target.namespace
-        )));
-        return;
-    }
-    log(format!(
-        "listed {} pod(s) `{selector}` in {} at {server}; watching",
-        set.pods.len(),
-        target.namespace
-    ));
-    if !set.send_if_changed(&tx) {
-        return;
-    }
-
-    backoff = BACKOFF_MIN;
+        ))
+    };
+    let config = watcher::Config::default()
+        .labels(selector)
+        .timeout(WATCH_SECONDS);
+    let stream = watcher(api, config).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut set = PodSet::new(deployment);
+    // Until the first complete list: its pods, the failures so far, and the time limit.
+    let started = tokio::time::Instant::now();
+    let start_deadline = started + start_budget();
+    let mut listed_once = false;
+    let mut failures = 0u32;
+    let mut last_error = String::from("no answer");
+    let mut listing: Vec<Pod> = Vec::new();
     loop {
-        let opened = tokio::time::Instant::now();
-        match watch_once(&api, selector, &mut set, &tx).await {
-            WatchEnd::Closed => return,
-            WatchEnd::Ended if opened.elapsed() >= BACKOFF_MAX => {
-                backoff = BACKOFF_MIN;
-                continue;
-            }
-            WatchEnd::Ended => {
-                // A server that ends watches at once must not make this loop spin.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
-            }
-            WatchEnd::Relist(why) => {
-                log(format!("{why}; listing again in {backoff:?}"));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
-        match list(&api, selector, &mut set).await {
-            Ok(()) => {
-                backoff = BACKOFF_MIN;
-                if !set.send_if_changed(&tx) {
+        let next = if listed_once {
+            stream.next().await
+        } else {
+            match tokio::time::timeout_at(start_deadline, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let _ = tx.send(unreachable(&format!(
+                        "{last_error}; no complete list within {:?}",
+                        start_budget()
+                    )));
                     return;
                 }
             }
-            Err(e) => {
-                log(format!("listing pods at {server} failed: {e}"));
-                // Keep the resource version: the next watch fails fast (and lists again) or
-                // resumes.
+        };
+        let changed = match next {
+            None => return,
+            Some(Err(e)) => {
+                failures += 1;
+                last_error = e.to_string();
+                if !listed_once && failures >= START_ATTEMPTS && started.elapsed() >= START_PATIENCE
+                {
+                    let _ = tx.send(unreachable(&last_error));
+                    return;
+                }
+                log(format!(
+                    "listing or watching pods at {server} failed ({}): {e}",
+                    if listed_once {
+                        "retrying with backoff".to_string()
+                    } else {
+                        format!("attempt {failures} of {START_ATTEMPTS}")
+                    }
+                ));
+                continue;
             }
+            Some(Ok(watcher::Event::Init)) => {
+                listing.clear();
+                false
+            }
+            Some(Ok(watcher::Event::InitApply(pod))) => {
+                listing.push(pod);
+                false
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                for line in set.replace(&std::mem::take(&mut listing)) {
+                    log(line);
+                }
+                if !listed_once {
+                    listed_once = true;
+                    log(format!(
+                        "listed {} pod(s) `{selector}` in {} at {server}; watching",
+                        set.pods.len(),
+                        target.namespace
+                    ));
+                }
+                true
+            }
+            Some(Ok(watcher::Event::Apply(pod))) => {
+                if let Some(line) = set.note(&pod, false) {
+                    log(line);
+                }
+                listed_once
+            }
+            Some(Ok(watcher::Event::Delete(pod))) => {
+                set.note(&pod, true);
+                listed_once
+            }
+        };
+        if changed && !set.send_if_changed(&tx) {
+            return;
         }
     }
 }
@@ -357,15 +310,14 @@ mod tests {
         // Further events and lists of the same pod: nothing more.
         assert_eq!(set.note(&pod("rogue", false, 3), false), None);
         let listed = [pod("db-a", true, 1), pod("rogue", false, 3)];
-        assert!(set.replace(&listed, "3".into()).is_empty());
-        assert_eq!(set.resource_version, "3");
+        assert!(set.replace(&listed).is_empty());
         // Every pod is passed on; the decision is pod_peers'.
         assert_eq!(set.pods.len(), 2);
         // Gone (deleted, or missing from a fresh list), then back: logged again.
         assert_eq!(set.note(&pod("rogue", false, 4), true), None);
         assert!(set.note(&pod("rogue", false, 5), false).is_some());
-        assert!(set.replace(&listed[..1], "6".into()).is_empty());
-        assert_eq!(set.replace(&listed, "7".into()).len(), 1);
+        assert!(set.replace(&listed[..1]).is_empty());
+        assert_eq!(set.replace(&listed).len(), 1);
         // Adopted by the ReplicaSet: no longer ignored; ignored again later: logged again.
         assert_eq!(set.note(&pod("rogue", true, 8), false), None);
         assert!(set.note(&pod("rogue", false, 9), false).is_some());
