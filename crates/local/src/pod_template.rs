@@ -1,6 +1,7 @@
 //! The DB pod template as rendered in `ovnkube-db-ha.yaml`: its one container, environment,
 //! mounts and volumes, read from the manifest text. Pure.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Where an environment variable's value comes from.
@@ -91,9 +92,8 @@ fn text(v: &Value) -> Option<String> {
 /// Reads the Deployment `name` from the manifest and its first container.
 pub fn parse(manifest: &str, name: &str) -> Result<PodTemplate, TemplateError> {
     let mut deployment = None;
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(manifest).map_err(|e| TemplateError::Yaml(e.to_string()))?;
-    for v in docs {
+    for doc in serde_norway::Deserializer::from_str(manifest) {
+        let v = Value::deserialize(doc).map_err(|e| TemplateError::Yaml(e.to_string()))?;
         if v["kind"] == "Deployment" && v["metadata"]["name"] == name {
             deployment = Some(v);
         }

@@ -149,8 +149,8 @@ fn variants() -> Vec<Variant> {
 fn objects(files: &[RenderedFile]) -> Vec<Value> {
     let mut out = Vec::new();
     for f in files {
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&f.contents).unwrap();
-        for v in docs {
+        for doc in serde_norway::Deserializer::from_str(&f.contents) {
+            let v = Value::deserialize(doc).unwrap();
             if !v.is_null() {
                 out.push(v);
             }
@@ -475,7 +475,7 @@ fn check(r: &Rendered, c: &Check, values: &BTreeMap<&str, String>) -> Result<(),
 }
 
 fn table() -> Vec<Row> {
-    serde_saphyr::from_str(TABLE).expect("upstream-conformance.yaml")
+    serde_norway::from_str(TABLE).expect("upstream-conformance.yaml")
 }
 
 #[test]
