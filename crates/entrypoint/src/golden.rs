@@ -1,5 +1,5 @@
-//! Golden-file comparison for tests: `testdata/<name>` must equal the generated text. Set
-//! `OVNKUBE_DB_HA_BLESS=1` to (re)write the files after an intended change, then review the diff.
+//! Golden files of this crate's unit tests live in `testdata/`; the check itself is the
+//! workspace's one ([`ovn_ha_testbed::golden`], `UPDATE_GOLDEN=1` to rewrite).
 
 use std::path::PathBuf;
 
@@ -10,19 +10,7 @@ pub fn path(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Compares `actual` with the golden file `name` (or writes it when blessing).
-#[allow(clippy::unwrap_used)]
+/// Compares `actual` with the golden file `name` (or writes it when updating).
 pub fn check(name: &str, actual: &str) {
-    let path = path(name);
-    if std::env::var_os("OVNKUBE_DB_HA_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with OVNKUBE_DB_HA_BLESS=1", path.display()));
-    assert!(
-        expected == actual,
-        "{} differs from the generated text:\n{actual}",
-        path.display()
-    );
+    ovn_ha_testbed::golden::check(&path(name), actual);
 }

@@ -80,15 +80,15 @@ fn print_shows_the_generated_files_without_starting_anything() {
     };
     let conf = run("corosync-conf");
     assert!(conf.status.success(), "{conf:?}");
-    let golden = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/corosync.conf"
-    ))
-    .unwrap();
-    assert_eq!(String::from_utf8_lossy(&conf.stdout), golden);
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    ovn_ha_testbed::golden::check(
+        &testdata.join("corosync.conf"),
+        &String::from_utf8_lossy(&conf.stdout),
+    );
     let cib = run("cib");
     assert!(cib.status.success(), "{cib:?}");
-    let golden =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/cib.xml")).unwrap();
-    assert_eq!(String::from_utf8_lossy(&cib.stdout), golden);
+    ovn_ha_testbed::golden::check(
+        &testdata.join("cib.xml"),
+        &String::from_utf8_lossy(&cib.stdout),
+    );
 }

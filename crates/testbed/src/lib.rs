@@ -29,6 +29,7 @@ mod child;
 mod cleanup;
 mod error;
 mod exec;
+pub mod golden;
 mod host;
 mod mounts;
 mod plan;
