@@ -149,10 +149,30 @@ impl Clients {
         stalls: Duration,
     ) -> ClientFigures {
         let idl_epoch = self.idl.epoch();
-        let idl_records = self.idl.stop();
+        let (idl_records, sessions) = self.idl.stop_with_sessions();
+        let fault_on_idl_clock = fault.saturating_duration_since(idl_epoch);
+        let after: Vec<String> = sessions
+            .iter()
+            .filter(|e| e.at >= fault_on_idl_clock)
+            .map(|e| {
+                format!(
+                    "{} ({}) at +{:.2} s, backoff {} ms",
+                    if e.connected { "up" } else { "down" },
+                    e.state.as_deref().unwrap_or("?"),
+                    (e.at - fault_on_idl_clock).as_secs_f64(),
+                    e.backoff_ms.map_or("?".into(), |b| b.to_string())
+                )
+            })
+            .collect();
+        if !after.is_empty() {
+            eprintln!(
+                "  persistent IDL session after the fault: {}",
+                after.join(", ")
+            );
+        }
         let idl = writer::analyze_within(
             &idl_records,
-            fault.saturating_duration_since(idl_epoch),
+            fault_on_idl_clock,
             Duration::from_millis(500),
             stalls,
         )

@@ -2,7 +2,9 @@
 python3-openvswitch) keeps one session to the remote(s), with the library's default inactivity
 probe (5 s) and reconnect backoff, and commits one Logical_Switch insert every INTERVAL seconds.
 One JSON line per write on stdout: name, start and end (CLOCK_MONOTONIC in ms, the caller's
-clock too), acknowledged.
+clock too), acknowledged; and one line per change of the session (dropped or connected), with
+the reconnect backoff the library chose, so a slow resumption can be told apart: a backoff of
+1000 ms is the library's own wait after losing an established session.
 Bounded: argv[4] writes or argv[5] seconds, whichever comes first; a commit that has not ended
 is abandoned when the time is up.
 
@@ -30,6 +32,22 @@ def main():
     def ms():
         return time.monotonic() * 1000.0
 
+    seen = [idl._session.seqno]
+
+    def note_session():
+        session = idl._session
+        if session.seqno != seen[0]:
+            seen[0] = session.seqno
+            state = getattr(session.reconnect, "state", None)
+            print(json.dumps({"session": ms(), "connected": session.is_connected(),
+                              "state": getattr(state, "name", None),
+                              "backoff": getattr(session.reconnect, "backoff", None)}),
+                  flush=True)
+
+    def run():
+        idl.run()
+        note_session()
+
     def wait(deadline, txn=None):
         poller = ovs.poller.Poller()
         idl.wait(poller)
@@ -40,7 +58,7 @@ def main():
 
     # The first contents, as a daemon's start-up.
     while not idl.has_ever_connected() and time.monotonic() < end:
-        idl.run()
+        run()
         wait(min(end, time.monotonic() + 0.1))
     n = 0
     while n < max_writes and time.monotonic() < end:
@@ -52,7 +70,7 @@ def main():
         row.name = name
         status = txn.commit()
         while status == ovs.db.idl.Transaction.INCOMPLETE and time.monotonic() < end:
-            idl.run()
+            run()
             wait(min(end, time.monotonic() + 0.1), txn)
             status = txn.commit()
         acked = status in (ovs.db.idl.Transaction.SUCCESS, ovs.db.idl.Transaction.UNCHANGED)
@@ -60,7 +78,7 @@ def main():
               flush=True)
         pause_until = time.monotonic() + interval
         while time.monotonic() < min(pause_until, end):
-            idl.run()
+            run()
             wait(min(pause_until, end))
 
 

@@ -23,8 +23,32 @@ const NB_SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
 pub struct IdlWriter {
     child: Child,
     epoch: Instant,
-    reader: JoinHandle<Vec<WriteRecord>>,
+    reader: JoinHandle<(Vec<WriteRecord>, Vec<SessionEvent>)>,
     _dir: tempfile::TempDir,
+}
+
+/// A change of the writer's session: dropped or connected, with the reconnect backoff the
+/// library then held (1000 ms after losing an established session; 0 when it dropped the
+/// session itself, as after the proxy's nudge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEvent {
+    pub at: Duration,
+    pub connected: bool,
+    /// The reconnect state machine's state (`ACTIVE`, `BACKOFF`, `CONNECTING`, …).
+    pub state: Option<String>,
+    pub backoff_ms: Option<u64>,
+}
+
+/// A session line of the script, its time made relative to `epoch_ms` (pure).
+pub fn parse_session(line: &str, epoch_ms: f64) -> Option<SessionEvent> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let ms = v["session"].as_f64()? - epoch_ms;
+    Some(SessionEvent {
+        at: Duration::from_secs_f64(ms.max(0.0) / 1000.0),
+        connected: v["connected"].as_bool()?,
+        state: v["state"].as_str().map(str::to_string),
+        backoff_ms: v["backoff"].as_u64(),
+    })
 }
 
 /// CLOCK_MONOTONIC now, in ms (Python's `time.monotonic` reads the same clock).
@@ -97,11 +121,16 @@ impl IdlWriter {
             ],
         )?;
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| parse_line(&l, epoch_ms))
-                .collect()
+            let mut writes = Vec::new();
+            let mut sessions = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(w) = parse_line(&line, epoch_ms) {
+                    writes.push(w);
+                } else if let Some(e) = parse_session(&line, epoch_ms) {
+                    sessions.push(e);
+                }
+            }
+            (writes, sessions)
         });
         Ok(IdlWriter {
             child,
@@ -117,7 +146,12 @@ impl IdlWriter {
     }
 
     /// Stops the writer (by pid) and returns its records.
-    pub fn stop(mut self) -> Vec<WriteRecord> {
+    pub fn stop(self) -> Vec<WriteRecord> {
+        self.stop_with_sessions().0
+    }
+
+    /// Stops the writer (by pid) and returns its records and its session's changes.
+    pub fn stop_with_sessions(mut self) -> (Vec<WriteRecord>, Vec<SessionEvent>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.reader.join().unwrap_or_default()
@@ -127,6 +161,24 @@ impl IdlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_lines_become_events_and_are_not_writes() {
+        let line =
+            r#"{"session": 11000.0, "connected": false, "state": "BACKOFF", "backoff": 1000}"#;
+        assert_eq!(parse_line(line, 10000.0), None);
+        assert_eq!(
+            parse_session(line, 10000.0),
+            Some(SessionEvent {
+                at: Duration::from_secs(1),
+                connected: false,
+                state: Some("BACKOFF".into()),
+                backoff_ms: Some(1000)
+            })
+        );
+        let write = r#"{"name": "idl-3", "started": 10500.0, "ended": 10750.5, "acked": true}"#;
+        assert_eq!(parse_session(write, 10000.0), None);
+    }
 
     #[test]
     fn lines_become_records() {
