@@ -246,7 +246,9 @@ fn install_test_tools() -> Result<()> {
                 .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
                 .arg(&tools)
                 .args(&npm_missing),
-        ).logged().inherit().map(|_| ())
+        )
+        .logged()
+        .inherit()
         .with_context(|| {
             format!(
                 "cannot install the npm packages {} (fix: `apt-get install npm`, check the npm registry is reachable)",
@@ -273,7 +275,9 @@ fn install_test_tools() -> Result<()> {
                     "--disable-pip-version-check",
                 ])
                 .args(&pip),
-        ).logged().inherit().map(|_| ())
+        )
+        .logged()
+        .inherit()
         .with_context(|| {
             format!(
                 "cannot install the pip packages {} (fix: `apt-get install python3-pip`, check PyPI is reachable)",

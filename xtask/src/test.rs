@@ -30,8 +30,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             .args(["fmt", "--all", "--check"]),
     )
     .logged()
-    .inherit()
-    .map(|_| ())?;
+    .inherit()?;
     Exec::new(Command::new(&cargo).current_dir(&root).args([
         "clippy",
         "--workspace",
@@ -41,8 +40,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         "warnings",
     ]))
     .logged()
-    .inherit()
-    .map(|_| ())?;
+    .inherit()?;
     // The e2e fault suite runs the image under runc: build it (cached layers are reused).
     eprintln!("==> building the image for the end-to-end tests");
     let image = crate::local::default_image_args();
@@ -61,8 +59,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             .env("OVN_HA_SKIP_LOG", &skip_log),
     )
     .logged()
-    .inherit()
-    .map(|_| ())?;
+    .inherit()?;
     let skipped = std::fs::read_to_string(&skip_log).unwrap_or_default();
     let n = skipped.lines().count();
     if n > 0 {
