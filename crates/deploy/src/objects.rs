@@ -2,7 +2,6 @@
 
 use crate::error::PlanError;
 use crate::kinds::{self, KindInfo};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// How an object is written to the cluster.
@@ -41,11 +40,11 @@ impl Object {
 /// Parses every YAML document of one manifest file.
 pub fn parse_manifest(file: &str, text: &str) -> Result<Vec<Object>, PlanError> {
     let mut out = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).map_err(|e| PlanError::Yaml {
-            file: file.into(),
-            message: e.to_string(),
-        })?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| PlanError::Yaml {
+        file: file.into(),
+        message: e.to_string(),
+    })?;
+    for value in docs {
         if value.is_null() {
             continue;
         }

@@ -173,7 +173,7 @@ impl Plan {
     }
 
     /// The objects in apply order as one YAML stream, each stage introduced by a comment.
-    pub fn to_yaml(&self) -> Result<String, serde_norway::Error> {
+    pub fn to_yaml(&self) -> Result<String, serde_saphyr::ser_error::Error> {
         let mut out = String::new();
         for (i, stage) in self.stages.iter().enumerate() {
             out.push_str(&format!("# stage {}: {}\n", i + 1, stage.name));
@@ -184,7 +184,7 @@ impl Plan {
                         "# created only if absent: deploy never replaces the cluster's copy\n",
                     );
                 }
-                out.push_str(&serde_norway::to_string(&o.value)?);
+                out.push_str(&serde_saphyr::to_string(&o.value)?);
             }
             if stage.wait_for_db {
                 out.push_str(&format!(

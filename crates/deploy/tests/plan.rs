@@ -66,6 +66,13 @@ fn dry_run_yaml_lists_every_object_in_order() {
     let node = yaml.find("kind: DaemonSet").unwrap();
     assert!(ns < db && db < node);
     assert!(yaml.contains("# then wait until Deployment ovn-kubernetes/ovnkube-db is available"));
+    // Strings a YAML 1.1 reader (kubectl's) takes for booleans stay quoted: OVN_SSL_ENABLE's
+    // `no` printed bare would reach the API server as `false` and be refused as an env value.
+    assert!(
+        yaml.contains("value: \"no\"\n"),
+        "OVN_SSL_ENABLE lost its quotes"
+    );
+    assert!(!yaml.contains("value: no\n"));
 }
 
 #[test]

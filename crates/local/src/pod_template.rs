@@ -1,7 +1,6 @@
 //! The DB pod template as rendered in `ovnkube-db-ha.yaml`: its one container, environment,
 //! mounts and volumes, read from the manifest text. Pure.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Where an environment variable's value comes from.
@@ -92,8 +91,9 @@ fn text(v: &Value) -> Option<String> {
 /// Reads the Deployment `name` from the manifest and its first container.
 pub fn parse(manifest: &str, name: &str) -> Result<PodTemplate, TemplateError> {
     let mut deployment = None;
-    for doc in serde_norway::Deserializer::from_str(manifest) {
-        let v = Value::deserialize(doc).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(manifest).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    for v in docs {
         if v["kind"] == "Deployment" && v["metadata"]["name"] == name {
             deployment = Some(v);
         }

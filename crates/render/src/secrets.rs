@@ -3,7 +3,6 @@
 //! kubelet does (`ovn_ha_local::secrets`).
 
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -22,8 +21,9 @@ pub enum SecretParseError {
 /// Every Secret's decoded data.
 pub fn parse(manifest: &str) -> Result<Secrets, SecretParseError> {
     let mut out = Secrets::new();
-    for doc in serde_norway::Deserializer::from_str(manifest) {
-        let v = Value::deserialize(doc).map_err(|e| SecretParseError::Yaml(e.to_string()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(manifest).map_err(|e| SecretParseError::Yaml(e.to_string()))?;
+    for v in docs {
         if v["kind"] != "Secret" {
             continue;
         }

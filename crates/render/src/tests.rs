@@ -2,7 +2,6 @@
 
 use super::*;
 use ovn_ha_config::{RenderInput, db_env};
-use serde::Deserialize;
 use serde_json::Value;
 
 pub(crate) fn seed_config() -> Config {
@@ -13,8 +12,9 @@ pub(crate) fn seed_config() -> Config {
 fn objects(files: &[RenderedFile]) -> Vec<(&'static str, Value)> {
     let mut out = Vec::new();
     for f in files {
-        for doc in serde_norway::Deserializer::from_str(&f.contents) {
-            let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&f.contents).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        for v in docs {
             if !v.is_null() {
                 out.push((f.name, v));
             }

@@ -149,8 +149,7 @@ fn variants() -> Vec<Variant> {
 fn objects(files: &[RenderedFile]) -> Vec<Value> {
     let mut out = Vec::new();
     for f in files {
-        for doc in serde_norway::Deserializer::from_str(&f.contents) {
-            let v = Value::deserialize(doc).unwrap();
+        for v in serde_saphyr::from_multiple::<Value>(&f.contents).unwrap() {
             if !v.is_null() {
                 out.push(v);
             }
@@ -475,7 +474,7 @@ fn check(r: &Rendered, c: &Check, values: &BTreeMap<&str, String>) -> Result<(),
 }
 
 fn table() -> Vec<Row> {
-    serde_norway::from_str(TABLE).expect("upstream-conformance.yaml")
+    serde_saphyr::from_str(TABLE).expect("upstream-conformance.yaml")
 }
 
 #[test]

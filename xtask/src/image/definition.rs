@@ -64,7 +64,7 @@ impl Definition {
 
     /// Parses and checks the text of a definition.
     pub fn parse(text: &str) -> Result<Self> {
-        let d: Definition = serde_norway::from_str(text)?;
+        let d: Definition = serde_saphyr::from_str(text)?;
         d.check()?;
         Ok(d)
     }
