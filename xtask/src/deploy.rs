@@ -138,7 +138,6 @@ pub fn run(args: &DeployArgs) -> Result<ExitCode> {
             let options = Options {
                 label_nodes: args.label_db_nodes.clone(),
                 wait_timeout: Duration::from_secs(args.wait_timeout),
-                ..Options::default()
             };
             eprintln!(
                 "applying {} (field manager {})",

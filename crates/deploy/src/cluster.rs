@@ -1,15 +1,15 @@
-//! Talking to the API server: server-side apply, create-if-absent, the bounded wait for the
-//! databases, node labelling, and deletion. Thin async wrappers over kube-rs; all decisions are
-//! in the plan.
+//! Talking to the API server: server-side apply, create-if-absent, node labelling, deletion, and
+//! the deployment's order around the bounded wait for the databases ([`crate::db_wait`]). Thin
+//! async wrappers over kube-rs; all decisions are in the plan.
 
 use crate::error::ClusterError;
 use crate::kinds::{self, KindInfo};
 use crate::objects::{ApplyMode, Object};
-use crate::plan::{CreateOnlyAction, DbRequirements, Plan, create_only_action, create_only_report};
+use crate::plan::{CreateOnlyAction, Plan, create_only_action, create_only_report};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, core::ApiResource};
-use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::time::Duration;
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "ovndb-ha";
@@ -29,8 +29,6 @@ pub struct Options {
     pub label_nodes: Vec<String>,
     /// Longest wait for the databases.
     pub wait_timeout: Duration,
-    /// Time between polls while waiting.
-    pub poll_interval: Duration,
 }
 
 impl Default for Options {
@@ -38,7 +36,6 @@ impl Default for Options {
         Options {
             label_nodes: Vec::new(),
             wait_timeout: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(2),
         }
     }
 }
@@ -168,73 +165,6 @@ pub async fn count_labelled(
     Ok(list.items.len())
 }
 
-/// Whether a Deployment reports all its replicas available.
-pub fn deployment_available(status: &Value, replicas: u32) -> bool {
-    status["availableReplicas"].as_u64().unwrap_or(0) >= u64::from(replicas)
-}
-
-/// Whether an Endpoints object lists at least one ready address.
-pub fn endpoints_ready(value: &Value) -> bool {
-    value["subsets"].as_array().is_some_and(|s| {
-        s.iter()
-            .any(|ss| ss["addresses"].as_array().is_some_and(|a| !a.is_empty()))
-    })
-}
-
-/// Polls until the DB Deployment is available and its Service has an endpoint, or the timeout.
-pub async fn wait_for_db(
-    client: &Client,
-    db: &DbRequirements,
-    options: &Options,
-    progress: &mut dyn Progress,
-) -> Result<(), ClusterError> {
-    let deployments = api(client, kinds::DEPLOYMENT, Some(&db.namespace));
-    let endpoints = api(client, kinds::ENDPOINTS, Some(&db.namespace));
-    let start = Instant::now();
-    loop {
-        let d = deployments
-            .get_opt(&db.deployment)
-            .await
-            .map_err(api_error(
-                "read",
-                format!("Deployment {}/{}", db.namespace, db.deployment),
-            ))?;
-        let available = d.as_ref().map_or(0, |d| {
-            d.data["status"]["availableReplicas"].as_u64().unwrap_or(0)
-        });
-        let ready = d.is_some_and(|d| deployment_available(&d.data["status"], db.replicas));
-        let ep = endpoints.get_opt(&db.service).await.map_err(api_error(
-            "read",
-            format!("Endpoints {}/{}", db.namespace, db.service),
-        ))?;
-        let has_endpoint = ep.is_some_and(|e| endpoints_ready(&e.data));
-        if ready && has_endpoint {
-            progress.step(&format!(
-                "databases available ({available}/{} pods, VIP endpoint published)",
-                db.replicas
-            ));
-            return Ok(());
-        }
-        let waited = start.elapsed();
-        if waited >= options.wait_timeout {
-            return Err(ClusterError::Timeout {
-                what: format!(
-                    "Deployment {}/{} to be available ({available}/{} pods) and Service {} to have its endpoint",
-                    db.namespace, db.deployment, db.replicas, db.service
-                ),
-                seconds: options.wait_timeout.as_secs(),
-            });
-        }
-        progress.waiting(&format!(
-            "waiting for the databases: {available}/{} pods available, endpoint {} ({} s)",
-            db.replicas,
-            if has_endpoint { "published" } else { "missing" },
-            waited.as_secs()
-        ));
-        tokio::time::sleep(options.poll_interval.min(options.wait_timeout - waited)).await;
-    }
-}
-
 /// Labels (if asked), checks there are enough DB nodes, applies every stage in order (a
 /// create-only object only when absent) and waits for the databases before the control plane.
 pub async fn deploy(
@@ -273,7 +203,7 @@ pub async fn deploy(
             }
         }
         if stage.wait_for_db {
-            wait_for_db(client, &plan.db, options, progress).await?;
+            crate::db_wait::wait_for_db(client, &plan.db, options, progress).await?;
         }
     }
     Ok(())

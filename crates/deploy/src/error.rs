@@ -57,6 +57,12 @@ pub enum ClusterError {
         need: u32,
         label: String,
     },
+    #[error("watch {object}: {source}")]
+    Watch {
+        object: String,
+        #[source]
+        source: kube::runtime::watcher::Error,
+    },
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout { what: String, seconds: u64 },
 }

@@ -8,6 +8,7 @@
 //! render manifests and does not run the local test cluster.
 
 pub mod cluster;
+pub mod db_wait;
 pub mod error;
 pub mod kinds;
 pub mod objects;

@@ -1,9 +1,10 @@
 //! Deployment against a **mocked Kubernetes API server**: no API server can be installed on the
 //! project's machines, so a `tower-test` mock service stands in for it behind a real
 //! `kube::Client`. The fake keeps just enough state (nodes and their labels, applied objects and
-//! their bodies, a Deployment that becomes available after a few polls) to check apply order,
-//! server-side apply parameters, waiting, labelling, deletion, the error paths, and that the
-//! corosync authkey Secret is created when absent and never replaced when the cluster holds one.
+//! their bodies, a Deployment that becomes available after a few polls, list and watch answers
+//! for kube-runtime's watcher) to check apply order, server-side apply parameters, waiting,
+//! labelling, deletion, the error paths, and that the corosync authkey Secret is created when
+//! absent and never replaced when the cluster holds one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,11 +64,40 @@ fn node(name: &str, labels: &BTreeMap<String, String>) -> Value {
 }
 
 impl Fake {
+    fn is_applied(&self, plural: &str, name: &str) -> bool {
+        self.applied
+            .iter()
+            .any(|p| p.ends_with(&format!("{plural}/{name}")))
+    }
+
+    /// The DB Deployment as the cluster reports it now; each read counts as one poll.
+    fn deployment(&mut self, name: &str) -> Option<Value> {
+        if !self.is_applied("deployments", name) {
+            return None;
+        }
+        self.deployment_polls += 1;
+        let available = match self.available_after {
+            Some(n) if self.deployment_polls > n => 3,
+            _ => 1,
+        };
+        Some(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "resourceVersion": self.deployment_polls.to_string()},
+            "status": {"availableReplicas": available}}))
+    }
+
+    fn endpoints(&self, name: &str) -> Option<Value> {
+        self.is_applied("endpoints", name).then(|| {
+            json!({"apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": name, "resourceVersion": "1"},
+                "subsets": [{"addresses": [{"ip": "10.0.2.100"}]}]})
+        })
+    }
+
     fn answer(&mut self, seen: &Seen, body: &[u8]) -> Response<Body> {
         if self
             .forbidden
             .as_ref()
-            .is_some_and(|f| seen.path.contains(f.as_str()))
+            .is_some_and(|f| format!("{}?{}", seen.path, seen.query).contains(f.as_str()))
         {
             return status(StatusCode::FORBIDDEN, "Forbidden");
         }
@@ -121,36 +151,28 @@ impl Fake {
                 Some(v) => ok(v.clone()),
                 None => status(StatusCode::NOT_FOUND, "NotFound"),
             },
-            ("GET", [.., "deployments", name]) => {
-                if !self
-                    .applied
-                    .iter()
-                    .any(|p| p.ends_with(&format!("deployments/{name}")))
-                {
-                    return status(StatusCode::NOT_FOUND, "NotFound");
-                }
-                self.deployment_polls += 1;
-                let available = match self.available_after {
-                    Some(n) if self.deployment_polls > n => 3,
-                    _ => 1,
+            // kube-runtime's watcher: a list, then watches; each watch answers at once with the
+            // object as it is (a finite body), and the watcher watches again.
+            ("GET", [.., plural @ ("deployments" | "endpoints")]) => {
+                let name = seen
+                    .query
+                    .split('&')
+                    .find_map(|q| q.strip_prefix("fieldSelector=metadata.name%3D"))
+                    .unwrap()
+                    .to_string();
+                let object = if *plural == "deployments" {
+                    self.deployment(&name)
+                } else {
+                    self.endpoints(&name)
                 };
-                ok(
-                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-                    "status": {"availableReplicas": available}}),
-                )
-            }
-            ("GET", [.., "endpoints", name]) => {
-                if !self
-                    .applied
-                    .iter()
-                    .any(|p| p.ends_with(&format!("endpoints/{name}")))
-                {
-                    return status(StatusCode::NOT_FOUND, "NotFound");
+                if seen.query.contains("watch=true") {
+                    let event = object.map(|o| json!({"type": "MODIFIED", "object": o}));
+                    let line = event.map(|e| format!("{e}\n")).unwrap_or_default();
+                    Response::new(Body::from(line.into_bytes()))
+                } else {
+                    ok(json!({"apiVersion": "v1", "kind": "List",
+                        "metadata": {"resourceVersion": "1"}, "items": object.into_iter().collect::<Vec<_>>()}))
                 }
-                ok(
-                    json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name},
-                    "subsets": [{"addresses": [{"ip": "10.0.2.100"}]}]}),
-                )
             }
             ("DELETE", _) => {
                 let before = self.applied.len();
@@ -189,6 +211,10 @@ fn client(fake: Arc<Mutex<Fake>>) -> (kube::Client, tokio::task::JoinHandle<()>)
                     .unwrap_or_default(),
             };
             let body = req.into_body().collect_bytes().await.unwrap();
+            if seen.query.contains("watch=true") {
+                // A real watch holds its connection open; pace the fake's finite ones.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             let mut f = fake.lock().unwrap();
             let resp = f.answer(&seen, &body);
             f.seen.push(seen);
@@ -233,7 +259,6 @@ fn fast(label: &[&str], timeout_ms: u64) -> Options {
     Options {
         label_nodes: label.iter().map(|s| s.to_string()).collect(),
         wait_timeout: Duration::from_millis(timeout_ms),
-        poll_interval: Duration::from_millis(5),
     }
 }
 
@@ -291,7 +316,11 @@ async fn labels_applies_in_order_with_server_side_apply_and_waits_for_the_databa
     let last_poll = f
         .seen
         .iter()
-        .rposition(|s| s.method == "GET" && s.path.ends_with("deployments/ovnkube-db"))
+        .rposition(|s| {
+            s.method == "GET"
+                && s.path.ends_with("/deployments")
+                && s.query.contains("metadata.name%3Dovnkube-db")
+        })
         .unwrap();
     assert!(last_poll < master);
     assert_eq!(f.deployment_polls, 3);
@@ -363,6 +392,31 @@ async fn wait_is_bounded_and_stops_before_the_control_plane() {
     server.await.unwrap();
     assert!(matches!(err, ClusterError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("1/3 pods"), "{err}");
+    let f = state.lock().unwrap();
+    assert!(
+        !f.applied
+            .iter()
+            .any(|p| p.ends_with("deployments/ovnkube-master"))
+    );
+}
+
+#[tokio::test]
+async fn a_watch_refused_before_its_first_list_stops_the_wait_at_once() {
+    let state = fake(&[("n1", true), ("n2", true), ("n3", true)], Some(0));
+    // The list of the Endpoints is refused; applying them (a PATCH by name) is not.
+    state.lock().unwrap().forbidden = Some("/endpoints?".into());
+    let (client, server) = client(state.clone());
+    let err = cluster::deploy(&client, &plan(), &fast(&[], 30_000), &mut Log::default())
+        .await
+        .unwrap_err();
+    drop(client);
+    server.await.unwrap();
+    assert!(matches!(err, ClusterError::Watch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("watch Endpoints ovn-kubernetes/ovnkube-db"),
+        "{text}"
+    );
     let f = state.lock().unwrap();
     assert!(
         !f.applied
