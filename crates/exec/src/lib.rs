@@ -1,19 +1,24 @@
-//! The one subprocess layer of the tools — xtask, the benchmarks, the local cluster and the test
-//! bed — on `duct`. A command is described with `std::process::Command` (program, arguments,
-//! environment, directory) and run through [`Exec`]: optionally logged to stderr as a
-//! shell-quoted line before it starts, fed its input and read on threads of its own (so a large
-//! input cannot deadlock against a child that writes while it reads), optionally bounded in time
-//! (the child's whole process group is killed at the limit), and checked unless asked not to.
+//! The one subprocess layer of the project — the pod's entrypoint, xtask, the benchmarks, the
+//! local cluster and the test bed — on `duct`. A command is described with
+//! `std::process::Command` (program, arguments, environment, directory) and run through
+//! [`Exec`]: optionally logged to stderr as a shell-quoted line before it starts, fed its input
+//! and read on threads of its own (so a large input cannot deadlock against a child that writes
+//! while it reads), optionally bounded in time (the child's whole process group is killed at the
+//! limit), and checked unless asked not to.
 //!
-//! The pod's entrypoint keeps its own runner on `duct` (`cmd/proc.rs`): its children must be
-//! registered with its reaper before they start. The OCF agent uses this crate only off its
-//! per-second monitor path.
+//! A bounded run is waited for on a thread of its own, which returns the moment the child exits
+//! (no polling) and installs no SIGCHLD handler (duct's own timed wait would, for good, and its
+//! signals would interrupt other threads' timed reads). A process that reaps children it did not
+//! start (the entrypoint is a pod's PID 1) passes its registry as an [`Owner`], which records
+//! each child before its reaper could take the child's exit status. The OCF agent uses this
+//! crate only off its per-second monitor path.
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Output};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 /// What can go wrong running a command. Each variant quotes the command line.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +78,15 @@ fn quote(arg: &OsStr) -> String {
     }
 }
 
-/// How often a bounded wait looks at the child.
-const POLL: Duration = Duration::from_millis(5);
+/// A registry of children their starter waits for itself, kept by a process that also reaps
+/// children it did not start (a pod's PID 1): its reaper must never take these exit statuses.
+pub trait Owner: Sync {
+    /// Runs `start` (which forks and returns the new pids) with the registry locked, and records
+    /// the pids before unlocking it.
+    fn start(&self, start: &mut dyn FnMut() -> io::Result<Vec<u32>>) -> io::Result<()>;
+    /// Forgets a child once it has been waited for.
+    fn release(&self, pid: u32);
+}
 
 /// One run of a command: `Exec::new(&cmd).logged().limit(d).input(bytes).output()`.
 #[derive(Debug)]
@@ -86,6 +98,13 @@ pub struct Exec<'a> {
     checked: bool,
     stderr_shown: bool,
     log_file: Option<std::fs::File>,
+    owner: Option<&'static dyn Owner>,
+}
+
+impl std::fmt::Debug for dyn Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Owner")
+    }
 }
 
 impl<'a> Exec<'a> {
@@ -99,7 +118,14 @@ impl<'a> Exec<'a> {
             checked: true,
             stderr_shown: false,
             log_file: None,
+            owner: None,
         }
+    }
+
+    /// Starts the child as one of `owner`'s and releases it once it has been waited for.
+    pub fn owned_by(mut self, owner: &'static dyn Owner) -> Self {
+        self.owner = Some(owner);
+        self
     }
 
     /// Logs the command line (`$ …`) to stderr before it starts.
@@ -198,27 +224,49 @@ impl<'a> Exec<'a> {
         if self.logged {
             eprintln!("$ {command}");
         }
-        let handle = expression.start().map_err(|source| ExecError::Spawn {
+        let handle = self.start(&expression).map_err(|source| ExecError::Spawn {
             command: command.clone(),
             source,
         })?;
+        let pids = handle.pids();
+        let owner = self.owner;
+        let release = move || {
+            if let Some(owner) = owner {
+                pids.iter().for_each(|&pid| owner.release(pid));
+            }
+        };
         let wait_error = |source| ExecError::Wait {
             command: command.clone(),
             source,
         };
         let out = match self.limit {
-            None => handle.into_output().map_err(wait_error)?,
+            None => {
+                let out = handle.into_output();
+                release();
+                out.map_err(wait_error)?
+            }
             Some(limit) => {
-                let deadline = Instant::now() + limit;
-                loop {
-                    if handle.try_wait().map_err(wait_error)?.is_some() {
-                        break handle.into_output().map_err(wait_error)?;
-                    }
-                    if Instant::now() >= deadline {
+                // Waited for on a thread of its own, which reaps the child and outlives a
+                // timeout, so a grandchild holding the pipes open cannot hold the caller too.
+                let handle = Arc::new(handle);
+                let waiter = Arc::clone(&handle);
+                let (tx, rx) = mpsc::channel();
+                std::thread::spawn(move || {
+                    let waited = waiter.wait().cloned();
+                    release();
+                    let _ = tx.send(waited);
+                });
+                match rx.recv_timeout(limit) {
+                    Ok(out) => out.map_err(wait_error)?,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
                         kill_group(&handle);
                         return Err(ExecError::TimedOut { command, limit });
                     }
-                    std::thread::sleep(POLL);
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(wait_error(io::Error::other(
+                            "the waiting thread ended without a result",
+                        )));
+                    }
                 }
             }
         };
@@ -231,9 +279,25 @@ impl<'a> Exec<'a> {
         }
         Ok(out)
     }
+
+    /// Starts the expression, as the owner's child when there is one.
+    fn start(&self, expression: &duct::Expression) -> io::Result<duct::Handle> {
+        let Some(owner) = self.owner else {
+            return expression.start();
+        };
+        let mut started = None;
+        owner.start(&mut || {
+            let handle = expression.start()?;
+            let pids = handle.pids();
+            started = Some(handle);
+            Ok(pids)
+        })?;
+        started.ok_or_else(|| io::Error::other("the owner did not start the child"))
+    }
 }
 
-/// Kills the child's process group (it leads one, see `expression`) and reaps the child.
+/// Kills the child's process group (it leads one, see `expression`); the waiting thread reaps
+/// the child.
 fn kill_group(handle: &duct::Handle) {
     for pid in handle.pids() {
         if let Ok(pid) = i32::try_from(pid) {
@@ -244,12 +308,45 @@ fn kill_group(handle: &duct::Handle) {
         }
     }
     let _ = handle.kill();
-    let _ = handle.wait();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// An owner that records what it was asked.
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Owner for Recorder {
+        fn start(&self, start: &mut dyn FnMut() -> io::Result<Vec<u32>>) -> io::Result<()> {
+            let pids = start()?;
+            self.0.lock().unwrap().push(format!("start {}", pids.len()));
+            Ok(())
+        }
+        fn release(&self, _pid: u32) {
+            self.0.lock().unwrap().push("release".into());
+        }
+    }
+
+    #[test]
+    fn an_owner_records_the_child_before_it_is_waited_for_and_releases_it_after() {
+        static OWNER: Recorder = Recorder(Mutex::new(Vec::new()));
+        let out = Exec::new(&sh("echo hi")).owned_by(&OWNER).text().unwrap();
+        assert_eq!(out, "hi\n");
+        let out = Exec::new(&sh("echo there"))
+            .owned_by(&OWNER)
+            .limit(Duration::from_secs(20))
+            .text()
+            .unwrap();
+        assert_eq!(out, "there\n");
+        // The bounded run releases on its waiting thread, before it hands the output over.
+        assert_eq!(
+            *OWNER.0.lock().unwrap(),
+            ["start 1", "release", "start 1", "release"]
+        );
+    }
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");

@@ -500,37 +500,27 @@ fn apply_inactivity_probe(ctx: &Ctx<'_>) {
     if ctx.params.inactive_probe_interval == DEFAULT_INACTIVITY_PROBE {
         return;
     }
-    let mut children = Vec::new();
-    for l in &ctx.layouts {
-        let spawned = std::process::Command::new(server::ctl_program(l))
-            .args(server::connection_args(&ctx.params, l))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn();
-        match spawned {
-            Ok(c) => children.push((l, c)),
-            Err(e) => ctx
-                .log
-                .warn(&format!("cannot run {}: {e}", server::ctl_program(l))),
+    // NB and SB at once, each bounded (Pacemaker's promote timeout bounds the whole action).
+    std::thread::scope(|scope| {
+        for l in &ctx.layouts {
+            scope.spawn(move || {
+                let mut cmd = std::process::Command::new(server::ctl_program(l));
+                cmd.args(server::connection_args(&ctx.params, l));
+                match ovn_ha_exec::Exec::new(&cmd).limit(CTL_LIMIT).output() {
+                    Ok(_) => ctx.log.info(&format!(
+                        "{}: inactivity probe {} ms",
+                        l.db.schema_name(),
+                        ctx.params.inactive_probe_interval
+                    )),
+                    Err(e) => ctx.log.warn(&e.to_string()),
+                }
+            });
         }
-    }
-    for (l, c) in children {
-        match c.wait_with_output() {
-            Ok(out) if out.status.success() => ctx.log.info(&format!(
-                "{}: inactivity probe {} ms",
-                l.db.schema_name(),
-                ctx.params.inactive_probe_interval
-            )),
-            Ok(out) => ctx.log.warn(&format!(
-                "{} failed: {}",
-                server::ctl_program(l),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => ctx.log.warn(&format!("{}: {e}", server::ctl_program(l))),
-        }
-    }
+    });
 }
+
+/// Longest an `ovn-nbctl`/`ovn-sbctl` call of a promotion may take.
+const CTL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// demote: both databases become backups of master_ip (or of a placeholder while this host
 /// still serves master_ip). A copy found stopped is started as a backup, so the demote tells

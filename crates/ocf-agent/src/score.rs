@@ -20,8 +20,8 @@
 
 use crate::log::Logger;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Both databases healthy.
 pub const HEALTHY: i32 = 100;
@@ -271,39 +271,23 @@ pub fn set_promotion_score(score: i32, node: Option<&str>, log: &Logger) -> bool
     ok
 }
 
+/// Runs a `crm_attribute` call through the project's subprocess layer, bounded (a hung CIB
+/// must not hold the monitor); a failure is logged and returns false.
 fn run_bounded(cmd: &mut Command, log: &Logger) -> bool {
-    let line = format!("{cmd:?}");
-    let mut child = match cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    match ovn_ha_exec::Exec::new(cmd)
+        .limit(CRM_ATTRIBUTE_LIMIT)
+        .output()
     {
-        Ok(c) => c,
+        Ok(_) => true,
         Err(e) => {
-            log.warn(&format!("cannot run {line}: {e}"));
-            return false;
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => {
-                if !st.success() {
-                    log.warn(&format!("{line} failed ({st})"));
-                }
-                return st.success();
-            }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                log.warn(&format!("{line} timed out"));
-                return false;
-            }
+            log.warn(&e.to_string());
+            false
         }
     }
 }
+
+/// Longest a `crm_attribute` call may take.
+const CRM_ATTRIBUTE_LIMIT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -38,6 +38,23 @@ pub fn start<T>(
     Ok(started)
 }
 
+/// The registry as `ovn-ha-exec` takes it: `Exec::owned_by(&OWNER)`.
+pub static OWNER: Registry = Registry;
+
+/// See [`OWNER`].
+#[derive(Debug)]
+pub struct Registry;
+
+impl ovn_ha_exec::Owner for Registry {
+    fn start(&self, start: &mut dyn FnMut() -> std::io::Result<Vec<u32>>) -> std::io::Result<()> {
+        self::start(start, |pids| pids.clone()).map(|_| ())
+    }
+
+    fn release(&self, pid: u32) {
+        release(pid);
+    }
+}
+
 /// Forgets a child that has been waited for.
 pub fn release(child_id: u32) {
     if let Ok(pid) = i32::try_from(child_id) {

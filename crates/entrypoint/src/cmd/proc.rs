@@ -1,15 +1,14 @@
-//! Running helper programs (Pacemaker's and corosync's CLIs) with a time limit, on `duct`:
-//! stdin is written and stdout/stderr are read on threads of their own, so a large input (a
-//! whole CIB piped to `cibadmin`) cannot deadlock against a child that writes while it reads.
-//! A child that outlives its limit is killed and reported as a timeout; a thread of ours waits
-//! for it (duct's own timed wait would install a SIGCHLD handler for good, and its signals
-//! would interrupt other threads' timed socket reads). Every child is an owned one
-//! ([`super::owned`]): the supervisor's reaper never takes its exit status.
+//! Running helper programs (Pacemaker's and corosync's CLIs) with a time limit, through
+//! `ovn-ha-exec`: stdin is written and stdout/stderr are read on threads of their own, so a large
+//! input (a whole CIB piped to `cibadmin`) cannot deadlock against a child that writes while it
+//! reads; a child that outlives its limit is killed with its process group and reported as a
+//! timeout; no SIGCHLD handler is installed. Every child is an owned one ([`super::owned`]): the
+//! supervisor's reaper never takes its exit status.
 
 use super::owned;
-use anyhow::{Context, Result, bail};
-use std::process::Output;
-use std::sync::{Arc, mpsc};
+use anyhow::Result;
+use ovn_ha_exec::Exec;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// Runs `program args` with stdin from `input` (if any, else `/dev/null`), killing it after
@@ -31,50 +30,27 @@ pub fn output_with_env(
     limit: Duration,
     env: &[(&str, &str)],
 ) -> Result<Output> {
-    let mut expression = duct::cmd(program, args)
-        .unchecked()
-        .stdout_capture()
-        .stderr_capture();
-    expression = match input {
-        Some(text) => expression.stdin_bytes(text.as_bytes()),
-        None => expression.stdin_null(),
-    };
-    for (name, value) in env {
-        expression = expression.env(name, value);
-    }
-    let handle = owned::start(|| expression.start(), duct::Handle::pids)
-        .with_context(|| format!("starting {program}"))?;
-    let handle = Arc::new(handle);
-    // Waited for on a thread of its own (duct's own time limit would install a SIGCHLD handler
-    // for good): the thread reaps the child, releases it, and outlives a timeout, so a
-    // grandchild holding the pipes open after the kill cannot hold the caller too.
-    let (tx, rx) = mpsc::channel();
-    let waiter = Arc::clone(&handle);
-    let pids = handle.pids();
-    std::thread::spawn(move || {
-        let waited = waiter.wait().cloned();
-        release(&pids);
-        let _ = tx.send(waited);
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.with_context(|| format!("waiting for {program}")),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            let _ = handle.kill();
-            bail!(
-                "{program} {} did not finish within {limit:?}",
-                args.join(" ")
-            )
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            bail!("waiting for {program}: the waiting thread ended without a result")
-        }
-    }
+    run(program, args, input, limit, env, false)
 }
 
-fn release(pids: &[u32]) {
-    for &pid in pids {
-        owned::release(pid);
+fn run(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+    limit: Duration,
+    env: &[(&str, &str)],
+    checked: bool,
+) -> Result<Output> {
+    let mut cmd = Command::new(program);
+    cmd.args(args).envs(env.iter().copied());
+    let mut exec = Exec::new(&cmd).owned_by(&owned::OWNER).limit(limit);
+    if let Some(text) = input {
+        exec = exec.input(text.as_bytes());
     }
+    if !checked {
+        exec = exec.unchecked();
+    }
+    Ok(exec.output()?)
 }
 
 /// Like [`output`] but fails unless the program exits 0; returns stdout.
@@ -95,15 +71,7 @@ pub fn checked_with_env(
     limit: Duration,
     env: &[(&str, &str)],
 ) -> Result<String> {
-    let out = output_with_env(program, args, input, limit, env)?;
-    if !out.status.success() {
-        bail!(
-            "{program} {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let out = run(program, args, input, limit, env, true)?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -148,7 +116,7 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "oops");
         let e = checked("sh", &["-c", "echo oops >&2; exit 3"], None, LIMIT).unwrap_err();
         let text = format!("{e:#}");
-        assert!(text.starts_with("sh -c"), "{text}");
+        assert!(text.starts_with("`sh -c"), "{text}");
         assert!(text.contains("exit status: 3"), "{text}");
         assert!(text.ends_with(": oops"), "{text}");
     }
@@ -171,6 +139,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         let text = format!("{e:#}");
         assert!(text.contains("did not finish within 300ms"), "{text}");
+        assert!(text.contains("killed"), "{text}");
         let pid: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()
             .trim()
@@ -205,7 +174,10 @@ mod tests {
     fn a_missing_program_is_named() {
         let e = output("no-such-program-ovndb-ha", &[], None, LIMIT).unwrap_err();
         let text = format!("{e:#}");
-        assert!(text.contains("starting no-such-program-ovndb-ha"), "{text}");
+        assert!(
+            text.contains("cannot start `no-such-program-ovndb-ha`"),
+            "{text}"
+        );
         let e = checked("no-such-program-ovndb-ha", &["x"], Some("in"), LIMIT).unwrap_err();
         assert!(format!("{e:#}").contains("no-such-program-ovndb-ha"));
     }
