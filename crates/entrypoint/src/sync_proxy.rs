@@ -493,8 +493,11 @@ async fn client_link(
                 () = gate.released(front.unwrap_or(0)), if front.is_some() => {
                     if let Some((need, bytes)) = held.pop_front() {
                         held_bytes -= bytes.len();
-                        // A void round's bytes came from a server that died unconfirmed.
+                        // A void round's bytes came from a server that died unconfirmed:
+                        // the server is gone even if its end of file is still unread (the
+                        // hold was full), and the client still gets its nudge.
                         if gate.is_void(need) {
+                            server_gone.get_or_insert_with(Instant::now);
                             break;
                         }
                         if dw.write_all(&bytes).await.is_err() {

@@ -16,6 +16,9 @@
 //! - An idle python-ovs IDL session through the proxy, whose server is killed and restarted
 //!   in place, reconnects without its 1 s backoff (the proxy's `_Server` nudge); the same
 //!   client straight on the server's socket backs off 1 s.
+//! - A session whose proxy holds a full buffer of unconfirmed bytes (the backup stopped) when
+//!   the server dies still gets the nudge: the void round, not the server's end of file, is
+//!   what the proxy sees first there.
 //!
 //! Needs ovsdb-server, ovsdb-tool, OVN's NB schema and python3-openvswitch (the packages
 //! `cargo xtask test` installs); no root. Every process it starts is killed by pid when the test ends.
@@ -532,4 +535,69 @@ fn an_idl_session_through_the_proxy_reconnects_at_once_after_a_restart_in_place(
         assert_eq!(m["event"], "monitoring", "{m}");
         assert_eq!(m["switches"], json!(["first"]), "{m}");
     }
+}
+
+/// Reads JSON messages from `c` until it closes or `IO` passes; answers nothing.
+fn read_until_closed(c: &mut TcpStream) -> Vec<Value> {
+    c.set_read_timeout(Some(IO)).unwrap();
+    let mut bytes = Vec::new();
+    let _ = c.read_to_end(&mut bytes);
+    serde_json::Deserializer::from_slice(&bytes)
+        .into_iter::<Value>()
+        .map_while(Result::ok)
+        .collect()
+}
+
+/// The proxy holds at most 16 MiB of one session's unconfirmed bytes and stops reading the
+/// server after that, so the server's end of file is not seen before the round keeper voids
+/// the rounds (the server died, the stopped backup never confirmed). The session's `_Server`
+/// monitor must still get the update that deletes its `Database` rows before the proxy
+/// closes it: the nudge that spares an IDL client its 1 s backoff.
+#[test]
+fn a_session_with_a_full_unconfirmed_buffer_is_nudged_when_its_server_dies() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (active, _proxy, _relay, backup, client, _) = setup(dir.path());
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(IO)).unwrap();
+    let monitor = json!({"id": "server", "method": "monitor_cond",
+        "params": ["_Server", ["monid", "_Server"], {"Database": [{"columns": ["name"]}]}]});
+    c.write_all(monitor.to_string().as_bytes()).unwrap();
+    // The monitor's reply, released once the backup confirmed it.
+    let reply: Value = serde_json::Deserializer::from_reader(&mut c)
+        .into_iter::<Value>()
+        .next()
+        .expect("no reply to the _Server monitor")
+        .unwrap();
+    assert_eq!(reply["id"], "server", "{reply}");
+    let rows = reply["result"]["Database"]
+        .as_object()
+        .expect("Database rows")
+        .len();
+    assert!(rows > 0, "{reply}");
+    // The backup stops confirming; a 20 MiB echo comes back from the server and fills the
+    // proxy's hold for this session.
+    kill(backup.pid(), Signal::SIGSTOP).unwrap();
+    let big = "x".repeat(20 << 20);
+    let echo = json!({"id": "big", "method": "echo", "params": [big]});
+    c.write_all(echo.to_string().as_bytes()).unwrap();
+    // Well inside the proxy's 5 s hold, after which rounds would be released unconfirmed.
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(active.pid(), Signal::SIGKILL).unwrap();
+    let got = read_until_closed(&mut c);
+    let _ = kill(backup.pid(), Signal::SIGCONT);
+    assert!(
+        got.iter().all(|m| m["id"] != "big"),
+        "the unconfirmed echo reached the client"
+    );
+    let nudge = got
+        .iter()
+        .find(|m| m["method"] == "update2" && m["params"][0] == json!(["monid", "_Server"]));
+    let nudge = nudge.unwrap_or_else(|| panic!("no nudge before the close; got {got:?}"));
+    let deleted = nudge["params"][1]["Database"].as_object().unwrap();
+    assert_eq!(deleted.len(), rows, "{nudge}");
+    assert!(
+        deleted.values().all(|c| c.get("delete").is_some()),
+        "{nudge}"
+    );
 }
