@@ -71,6 +71,9 @@ const TEST_ONLY_APT: &[&str] = &[
     "skopeo",
     "file",
     "docker-registry",
+    // promtool, which checks the DB pods' metrics in the fault suite (no service is started:
+    // installs run with a refusing policy-rc.d).
+    "prometheus",
 ];
 
 /// PyPI packages the tests need, with the command each provides.

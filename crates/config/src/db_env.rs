@@ -38,6 +38,8 @@ pub const PEERS: &str = "OVN_DB_HA_PEERS";
 pub const REPLICAS: &str = "OVN_DB_HA_REPLICAS";
 /// Seconds the entrypoint may spend handing over after SIGTERM.
 pub const GRACE_SECONDS: &str = "OVN_DB_HA_GRACE_SECONDS";
+/// Port of the pod's Prometheus metrics (`GET /metrics`); `0` serves none.
+pub const METRICS_PORT: &str = "OVN_DB_HA_METRICS_PORT";
 /// Corosync `token` timeout in milliseconds (optional timing knob; the entrypoint has a default).
 pub const TOKEN_MS: &str = "OVN_DB_HA_TOKEN_MS";
 /// Corosync `consensus` timeout in milliseconds (optional; default 1.2 × token).
@@ -90,4 +92,5 @@ pub const RENDERED: &[&str] = &[
     DEPLOYMENT,
     REPLICAS,
     GRACE_SECONDS,
+    METRICS_PORT,
 ];

@@ -30,6 +30,9 @@ pub const MTU: &str = "1400";
 pub const NB_PORT: u16 = 6641;
 /// OVSDB Southbound port.
 pub const SB_PORT: u16 = 6642;
+/// The DB pods' Prometheus metrics port (host network; clear of ovn-kubernetes' 9409, 9410
+/// and 9476).
+pub const DB_METRICS_PORT: u16 = 9479;
 /// Fewest DB replicas: a majority must survive the loss of one node without fencing.
 pub const MIN_DB_REPLICAS: u32 = 3;
 /// Most DB replicas we render: beyond this, corosync membership changes get slow.

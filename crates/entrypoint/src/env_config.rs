@@ -90,6 +90,8 @@ pub struct DbHaConfig {
     /// many votes. Required with API discovery; optional with a static list.
     pub replicas: Option<u32>,
     pub grace: Duration,
+    /// Port of `GET /metrics` (`OVN_DB_HA_METRICS_PORT`); `None` (unset or `0`): no metrics.
+    pub metrics_port: Option<u16>,
     pub timings: Timings,
     /// Monitor intervals and `dc-deadtime` for the CIB.
     pub pacemaker: PacemakerTimings,
@@ -410,6 +412,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
     };
 
     let grace = r.number(var::GRACE_SECONDS, DEFAULT_GRACE_SECONDS, 1, 3600);
+    let metrics_port = r.number(var::METRICS_PORT, 0u16, 0, u16::MAX);
     let token_ms = r.number(var::TOKEN_MS, DEFAULT_TOKEN_MS, 200, 30_000);
     let token_coefficient_ms = r.number(
         var::TOKEN_COEFFICIENT_MS,
@@ -495,7 +498,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         node_name,
         pod_ip,
         peers,
-        grace,
+        (grace, metrics_port),
         (token_ms, token_coefficient_ms, consensus_ms),
         pacemaker,
         (crash_restart, semi_sync, client_tickle),
@@ -508,7 +511,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             Some(node_name),
             Some(pod_ip),
             Some(peers),
-            Some(grace),
+            (Some(grace), Some(metrics_port)),
             (Some(token_ms), Some(token_coefficient_ms), Some(consensus_ms)),
             Some(pacemaker),
             (Some(crash_restart), Some(semi_sync), Some(client_tickle)),
@@ -526,6 +529,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             deployment,
             replicas,
             grace: Duration::from_secs(grace),
+            metrics_port: (metrics_port != 0).then_some(metrics_port),
             timings: Timings {
                 token_ms,
                 token_coefficient_ms,

@@ -59,6 +59,7 @@ pub mod inet_diag;
 pub mod jsonrpc_frame;
 pub mod lag_gate;
 pub mod logging;
+pub mod metrics;
 pub mod peers;
 pub mod pod_peers;
 pub mod quorum_watch;

@@ -18,6 +18,7 @@ pub mod faults;
 pub mod idl_writer;
 pub mod idle_session;
 pub mod limits;
+pub mod metrics_scrape;
 pub mod northd;
 pub mod observe;
 pub mod ovsdb_rpc;

@@ -578,15 +578,55 @@ fn writers_everywhere_and_no_fault() {
 /// must be reset by the new active's tickle ACKs: without them such a session stays open to
 /// the dead host for ever (here: until the limit, and the test fails). The reset times are
 /// printed.
+/// Scrapes every DB pod's metrics (`GET /metrics` on its host's address, as Prometheus does),
+/// checks each text with `promtool check metrics`, and returns (host, text).
+fn scrape_all(c: &TestCluster) -> Vec<(String, String)> {
+    use ovn_ha_local::metrics_scrape::{self, PROMTOOL};
+    assert!(
+        std::path::Path::new(PROMTOOL).exists(),
+        "{PROMTOOL} is missing: install Debian's prometheus package (`cargo xtask test` does)"
+    );
+    ovn_ha_local::cluster::running_hosts(&c.site)
+        .into_iter()
+        .map(|h| {
+            let addr = addr_of(&h).parse().unwrap();
+            let port = ovn_ha_config::defaults::DB_METRICS_PORT;
+            let text = metrics_scrape::scrape(addr, port, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("scraping {h}'s metrics: {e}"));
+            if let Err(e) = metrics_scrape::promtool_check(&text) {
+                panic!("promtool check metrics refuses {h}'s metrics: {e}\n{text}");
+            }
+            (h, text)
+        })
+        .collect()
+}
+
+/// The hosts whose metrics say their copy of `db` is the active one.
+fn reported_active(scrapes: &[(String, String)], db: &str) -> Vec<String> {
+    let series = format!("ovn_db_ha_database_state{{database=\"{db}\",state=\"active\"}}");
+    scrapes
+        .iter()
+        .filter(|(_, t)| ovn_ha_local::metrics_scrape::value(t, &series) == Some(1.0))
+        .map(|(h, _)| h.clone())
+        .collect()
+}
+
+/// The cut of the active host's link, with every pod's metrics scraped before the fault and
+/// after convergence: one active reported before and after (the new one after), every pod
+/// quorate again, and the survivors counted the failover.
 #[test]
 fn link_cut_of_the_active_host() {
     use ovn_ha_local::idle_session::IdleSession;
+    use ovn_ha_local::metrics_scrape::value;
     let sessions = Arc::new(Mutex::new(Vec::new()));
     let cut_at = Arc::new(Mutex::new(None::<Instant>));
+    let scrapes = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let (s1, c1) = (sessions.clone(), cut_at.clone());
-    scenario_prepared(
+    let (m1, m2) = (scrapes.clone(), scrapes.clone());
+    let ran = scenario_prepared(
         "link-cut",
         move |c, active| {
+            m1.lock().unwrap().0 = scrape_all(c);
             let limit = Duration::from_secs(90);
             let nb = vip_addr(c, ovn_ha_config::defaults::NB_PORT);
             let sb = vip_addr(c, ovn_ha_config::defaults::SB_PORT);
@@ -612,8 +652,40 @@ fn link_cut_of_the_active_host() {
             *c1.lock().unwrap() = Some(Instant::now());
             faults::cut_link(active).unwrap();
         },
-        |_, active| faults::restore_link(active).unwrap(),
+        move |c, active| {
+            faults::restore_link(active).unwrap();
+            wait_converged(&c.site, Duration::from_secs(120))
+                .expect("no convergence after the link came back");
+            m2.lock().unwrap().1 = scrape_all(c);
+        },
     );
+    let (before, after) = std::mem::take(&mut *scrapes.lock().unwrap());
+    for (h, t) in before.iter().chain(&after) {
+        assert_eq!(
+            value(t, "ovn_db_ha_cluster_quorate"),
+            Some(1.0),
+            "{h}:\n{t}"
+        );
+    }
+    assert_eq!(
+        reported_active(&before, "nb"),
+        std::slice::from_ref(&ran.active)
+    );
+    assert_eq!(
+        reported_active(&before, "sb"),
+        std::slice::from_ref(&ran.active)
+    );
+    let new = ran.after.clone().expect("an active after convergence");
+    assert_ne!(new, ran.active, "the cut host stayed the active");
+    assert_eq!(reported_active(&after, "nb"), std::slice::from_ref(&new));
+    assert_eq!(reported_active(&after, "sb"), std::slice::from_ref(&new));
+    for (h, t) in after.iter().filter(|(h, _)| *h != ran.active) {
+        let moved = value(t, "ovn_db_ha_failovers_total").unwrap_or(0.0);
+        let took = value(t, "ovn_db_ha_last_failover_seconds");
+        eprintln!("  link-cut: {h} counted {moved} failover(s), the last {took:?} s");
+        assert!(moved >= 1.0, "{h} did not count the failover:\n{t}");
+        assert!(took.is_some(), "{h} has no last failover duration:\n{t}");
+    }
     let cut = cut_at.lock().unwrap().expect("the cut happened");
     let mut never = Vec::new();
     for (who, s) in std::mem::take(&mut *sessions.lock().unwrap()) {

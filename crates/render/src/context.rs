@@ -26,6 +26,7 @@ pub struct Context {
     ovn_south: String,
     nb_port: u16,
     sb_port: u16,
+    metrics_port: u16,
     node_label_key: String,
     node_label_value: String,
     /// `None`: leave the Secret out.
@@ -71,6 +72,7 @@ impl Context {
             ("PEER_SELECTOR", db_env::PEER_SELECTOR),
             ("REPLICAS", db_env::REPLICAS),
             ("GRACE_SECONDS", db_env::GRACE_SECONDS),
+            ("METRICS_PORT", db_env::METRICS_PORT),
         ]);
         Context {
             project: "ovndb-ha",
@@ -90,6 +92,7 @@ impl Context {
             ovn_south: c.ovn_south(),
             nb_port: c.nb_port,
             sb_port: c.sb_port,
+            metrics_port: defaults::DB_METRICS_PORT,
             node_label_key: c.db_node_label.key.clone(),
             node_label_value: c.db_node_label.value.clone(),
             authkey_b64: authkey.map(|k| base64::engine::general_purpose::STANDARD.encode(k)),

@@ -140,11 +140,14 @@ fn handle_death(
         (Action::RestartInPlace, Some(argv)) => {
             budget.record(found);
             match restart(pidfile, &argv) {
-                Ok(pid) => log(format!(
-                    "the active {name} server (pid {}) died; started it again in place as active (pid {pid}) in {} ms",
-                    dead.pid,
-                    found.elapsed().as_millis()
-                )),
+                Ok(pid) => {
+                    ovnkube_db_ha::metrics::EVENTS.restarted_in_place();
+                    log(format!(
+                        "the active {name} server (pid {}) died; started it again in place as active (pid {pid}) in {} ms",
+                        dead.pid,
+                        found.elapsed().as_millis()
+                    ));
+                }
                 Err(e) => {
                     log(format!(
                         "the active {name} server (pid {}) died and did not start again: {e}",

@@ -364,6 +364,7 @@ impl Watcher {
 
     /// Removes the client remotes of database `i`, remembering them for the reopen.
     fn close(&mut self, i: usize, why: &str) {
+        ovnkube_db_ha::metrics::EVENTS.fence_closed();
         let (name, ctl) = control(i);
         if let Some(p) = &self.proxy {
             p.close(i);

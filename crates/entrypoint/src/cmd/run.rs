@@ -18,6 +18,7 @@ use ovn_ha_config::db_env as var;
 use ovnkube_db_ha::cib::{Cib, DesiredCib, desired_cib};
 use ovnkube_db_ha::corosync_conf::{AUTHKEY_PATH, COROSYNC_CONF_PATH};
 use ovnkube_db_ha::env_config::{DbHaConfig, check_authkey_len, parse_env};
+use ovnkube_db_ha::metrics::{EVENTS, FailoverClock};
 use ovnkube_db_ha::peers::{Member, Peer, PeerDiscovery, PeerSource, StaticPeers, members};
 use ovnkube_db_ha::pod_peers::peers_from_pods;
 use ovnkube_db_ha::realtime;
@@ -293,6 +294,9 @@ pub fn run() -> Result<(), Failure> {
     }
 
     super::panics::install();
+    if let Some(port) = p.config.metrics_port {
+        super::metrics_http::start(port)?;
+    }
     become_subreaper();
     // A VIP left on this node by a pod that died must not answer next to the real one.
     release_vip(&p);
@@ -488,6 +492,7 @@ fn supervise(
     let mut configured = false;
     let mut last_note: Option<Instant> = None;
     let mut looks: u64 = 0;
+    let mut failovers = FailoverClock::default();
     loop {
         if let Some(what) = super::panics::first() {
             bail!("{what}; stopping");
@@ -519,6 +524,14 @@ fn supervise(
             && (!gate.is_open() || looks.is_multiple_of(2))
             && let Ok(s) = cluster_status()
         {
+            if let Some(took) = failovers.look(&s.promoted, Instant::now()) {
+                EVENTS.failover(took);
+                log(format!(
+                    "the promoted copy moved to {} ({:.1} s since the old one was last seen)",
+                    s.promoted.join(", "),
+                    took.as_secs_f64()
+                ));
+            }
             if gate.is_open() {
                 gate.lag_tick(me, &s);
             } else {
