@@ -40,7 +40,8 @@ impl Default for Options {
     }
 }
 
-fn api(client: &Client, kind: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+/// The dynamic API of `kind`, in `namespace` or cluster-wide.
+pub(crate) fn api(client: &Client, kind: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
     let ar: ApiResource = kind.api_resource();
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),

@@ -7,14 +7,14 @@
 //! object named (a missing permission or namespace does not heal by waiting). After that the
 //! watcher re-lists with its default backoff, and the overall timeout still bounds the wait.
 
-use crate::cluster::{Options, Progress};
+use crate::cluster::{Options, Progress, api};
 use crate::error::ClusterError;
 use crate::kinds;
 use crate::plan::DbRequirements;
 use futures::{StreamExt, stream};
+use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, core::ApiResource};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -102,11 +102,6 @@ impl Seen {
     }
 }
 
-fn api(client: &Client, kind: &kinds::KindInfo, namespace: &str) -> Api<DynamicObject> {
-    let ar: ApiResource = kind.api_resource();
-    Api::namespaced_with(client.clone(), namespace, &ar)
-}
-
 /// One object's watch (kube-runtime's `watch_object`: the object, or `None` while it does not
 /// exist) as (which, result) items; failed requests are paced by the watcher's default backoff.
 fn watch(
@@ -128,8 +123,8 @@ pub async fn wait_for_db(
     progress: &mut dyn Progress,
 ) -> Result<(), ClusterError> {
     let start = Instant::now();
-    let deployment = api(client, kinds::DEPLOYMENT, &db.namespace);
-    let endpoints = api(client, kinds::ENDPOINTS, &db.namespace);
+    let deployment = api(client, kinds::DEPLOYMENT, Some(&db.namespace));
+    let endpoints = api(client, kinds::ENDPOINTS, Some(&db.namespace));
     let mut events = std::pin::pin!(stream::select(
         watch(deployment, &db.deployment, Watched::Deployment),
         watch(endpoints, &db.service, Watched::Endpoints),
