@@ -1,8 +1,9 @@
 //! The contract between the DB pod's entrypoint and the OCF agent (`ovndb-servers`): which
 //! database is which, where the agent puts each server's pidfile, control socket and client
-//! socket under its `run_dir` parameter (ovn-ctl's layout), and the marker a supervisor keeps
-//! next to a pidfile while it restarts a crashed server in place. Both binaries take these
-//! names from here; neither spells them itself. No dependencies, no I/O.
+//! socket under its `run_dir` parameter (ovn-ctl's layout), the marker a supervisor keeps
+//! next to a pidfile while it restarts a crashed server in place, and the role lock both take
+//! around a change of a server's role. Both binaries take these names from here; neither
+//! spells them itself. No dependencies, no I/O.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,14 @@ pub const DEFAULT_RUN_DIR: &str = "/var/run/ovn";
 /// Suffix of the marker next to a pidfile while a restart in place is under way; the agent's
 /// monitor waits for the restart instead of reporting the server failed.
 pub const RESTARTING_SUFFIX: &str = ".restarting";
+
+/// The role lock's file name under `run_dir`. **Role lock rule:** a process that turns a
+/// server active (the agent's promote) holds an exclusive `flock` on this file from before it
+/// reads the servers' state until the change is done; a process that turns a backup into a
+/// backup again (the entrypoint's standby-link reconnect, whose `connect-active-ovsdb-server`
+/// would also turn an active copy back into a backup) holds it from before it checks that the
+/// copy is a backup until its command is answered. So a reconnect can never undo a promotion.
+pub const ROLE_LOCK: &str = "ovndb-ha.role.lock";
 
 /// One of the two databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,6 +95,11 @@ pub fn default_run_dir() -> &'static Path {
     Path::new(DEFAULT_RUN_DIR)
 }
 
+/// The role lock under `run_dir` (see [`ROLE_LOCK`]).
+pub fn role_lock(run_dir: &Path) -> PathBuf {
+    run_dir.join(ROLE_LOCK)
+}
+
 /// The restart marker for `pidfile`.
 pub fn restarting_marker(pidfile: &Path) -> PathBuf {
     let mut name = pidfile.as_os_str().to_owned();
@@ -103,6 +117,7 @@ mod tests {
         assert_eq!(Db::Nb.pidfile(run), Path::new("/var/run/ovn/ovnnb_db.pid"));
         assert_eq!(Db::Sb.ctl(run), Path::new("/var/run/ovn/ovnsb_db.ctl"));
         assert_eq!(Db::Nb.sock(run), Path::new("/var/run/ovn/ovnnb_db.sock"));
+        assert_eq!(role_lock(run), Path::new("/var/run/ovn/ovndb-ha.role.lock"));
         assert_eq!(
             restarting_marker(&Db::Sb.pidfile(run)),
             Path::new("/var/run/ovn/ovnsb_db.pid.restarting")

@@ -1,6 +1,6 @@
 //! The pure half of a Linux sock_diag client (`NETLINK_SOCK_DIAG`, inet_diag): it encodes one
-//! dump request for the ESTABLISHED TCP sockets of one address family whose LOCAL port equals a
-//! given port, and decodes the kernel's replies into [`TcpConn`]s with selected `struct
+//! dump request for the TCP sockets of one address family in a set of states whose local or
+//! remote port equals a given port, and decodes the kernel's replies into [`TcpConn`]s with selected `struct
 //! tcp_info` fields. No I/O here: the binary's `cmd/tcp_diag.rs` owns the netlink socket.
 //!
 //! Encoded: `struct nlmsghdr` + `struct inet_diag_req_v2` (with `struct inet_diag_sockid`) +
@@ -22,6 +22,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `TCP_ESTABLISHED` (the kernel's TCP state numbering, also [`TcpConn::state`]).
 pub const TCP_ESTABLISHED: u8 = 1;
+/// `TCP_SYN_SENT`: a connect under way.
+pub const TCP_SYN_SENT: u8 = 2;
+/// The state set of the replication fence's and the tickles' dumps.
+pub const ESTABLISHED: u32 = 1 << TCP_ESTABLISHED;
+/// Established or still connecting: a client's link that exists or is being made.
+pub const ESTABLISHED_OR_CONNECTING: u32 = ESTABLISHED | 1 << TCP_SYN_SENT;
 /// Bytes of one encoded [`dump_request`].
 pub const REQUEST_LEN: usize = NLMSG_HDRLEN + REQ_V2_LEN + BYTECODE_ATTR_LEN;
 
@@ -56,6 +62,7 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_INFO: u16 = 2;
 const INET_DIAG_BC_S_EQ: u8 = 11;
+const INET_DIAG_BC_D_EQ: u8 = 12;
 /// `sizeof(struct inet_diag_bc_op)`: code u8, yes u8, no u16.
 const BC_OP_LEN: usize = 4;
 /// The S_EQ program: the comparison op and the op whose `no` holds the port.
@@ -99,12 +106,29 @@ impl Family {
     }
 }
 
+/// Which end's port a dump selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// The socket's own port (a listener's accepted connections).
+    Local(u16),
+    /// The peer's port (this host's connections to a server port).
+    Remote(u16),
+}
+
+impl Port {
+    fn number(self) -> u16 {
+        match self {
+            Port::Local(p) | Port::Remote(p) => p,
+        }
+    }
+}
+
 /// One TCP socket from a dump. IPv4-mapped IPv6 addresses are canonicalised to IPv4.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpConn {
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    /// The kernel's TCP state (`idiag_state`; [`TCP_ESTABLISHED`] for this module's dumps).
+    /// The kernel's TCP state (`idiag_state`: one of the dump's states).
     pub state: u8,
     /// `idiag_wqueue`: for TCP, bytes written by the application and not yet acknowledged by
     /// the peer, sent or not (`write_seq - snd_una`).
@@ -162,11 +186,13 @@ pub enum DiagError {
     UnknownFamily { family: u8, offset: usize },
 }
 
-/// One `SOCK_DIAG_BY_FAMILY` dump request (`NLM_F_REQUEST | NLM_F_DUMP`) for `family`'s
-/// ESTABLISHED TCP sockets whose local port is `local_port`, asking for `INET_DIAG_INFO`. The
-/// port is given twice, as `id.idiag_sport` and as an `INET_DIAG_BC_S_EQ` program; either one
+/// One `SOCK_DIAG_BY_FAMILY` dump request (`NLM_F_REQUEST | NLM_F_DUMP`) for `family`'s TCP
+/// sockets in `states` (a bit per kernel TCP state, e.g. [`ESTABLISHED`]) whose `port` matches,
+/// asking for `INET_DIAG_INFO`. The port is given twice, in the request's `id` (`idiag_sport`
+/// or `idiag_dport`) and as an `INET_DIAG_BC_S_EQ` / `INET_DIAG_BC_D_EQ` program; either one
 /// makes the kernel skip every other socket.
-pub fn dump_request(family: Family, local_port: u16, seq: u32) -> Vec<u8> {
+pub fn dump_request(family: Family, port: Port, states: u32, seq: u32) -> Vec<u8> {
+    let number = port.number();
     let mut b = Vec::with_capacity(REQUEST_LEN);
     // struct nlmsghdr (the length is a small constant).
     b.extend_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
@@ -179,10 +205,15 @@ pub fn dump_request(family: Family, local_port: u16, seq: u32) -> Vec<u8> {
     b.push(IPPROTO_TCP);
     b.push(1 << (INET_DIAG_INFO - 1)); // idiag_ext
     b.push(0); // pad
-    b.extend_from_slice(&(1u32 << TCP_ESTABLISHED).to_ne_bytes()); // idiag_states
+    b.extend_from_slice(&states.to_ne_bytes()); // idiag_states
     // struct inet_diag_sockid: sport (network order), then dport, src, dst, if, cookie = 0.
     debug_assert_eq!(b.len(), NLMSG_HDRLEN + REQ_V2_ID);
-    b.extend_from_slice(&local_port.to_be_bytes());
+    let (code, sport, dport) = match port {
+        Port::Local(p) => (INET_DIAG_BC_S_EQ, p, 0),
+        Port::Remote(p) => (INET_DIAG_BC_D_EQ, 0, p),
+    };
+    b.extend_from_slice(&sport.to_be_bytes());
+    b.extend_from_slice(&dport.to_be_bytes());
     b.resize(NLMSG_HDRLEN + REQ_V2_LEN, 0);
     // struct rtattr INET_DIAG_REQ_BYTECODE
     b.extend_from_slice(&(BYTECODE_ATTR_LEN as u16).to_ne_bytes());
@@ -190,13 +221,13 @@ pub fn dump_request(family: Family, local_port: u16, seq: u32) -> Vec<u8> {
     // The program (inet_diag_bc_audit: `yes` and `no` at least the op's length including its
     // port op, multiples of 4, at most len + 4). A match jumps `yes` = 8 to the end (accept);
     // a mismatch jumps `no` = len + 4 past it (reject).
-    b.push(INET_DIAG_BC_S_EQ);
+    b.push(code);
     b.push(BYTECODE_LEN as u8);
     b.extend_from_slice(&((BYTECODE_LEN + 4) as u16).to_ne_bytes());
     // The port op: only its `no` is read, the port in host order.
     b.push(0);
     b.push(0);
-    b.extend_from_slice(&local_port.to_ne_bytes());
+    b.extend_from_slice(&number.to_ne_bytes());
     debug_assert_eq!(b.len(), REQUEST_LEN);
     b
 }
@@ -405,7 +436,7 @@ mod tests {
 
     #[test]
     fn request_layout() {
-        let b = dump_request(Family::V4, 6641, SEQ);
+        let b = dump_request(Family::V4, Port::Local(6641), ESTABLISHED, SEQ);
         assert_eq!(b.len(), 84);
         assert_eq!(REQUEST_LEN, 84);
         // nlmsghdr
@@ -428,18 +459,36 @@ mod tests {
         assert_eq!(&b[80..82], &[0, 0]);
         assert_eq!(u16_at(&b, 82), 6641);
 
-        let v6 = dump_request(Family::V6, 0xabcd, 7);
+        let v6 = dump_request(Family::V6, Port::Local(0xabcd), ESTABLISHED, 7);
         assert_eq!(v6[16], 10);
         assert_eq!(&v6[24..26], &[0xab, 0xcd]);
         assert_eq!(u16_at(&v6, 82), 0xabcd);
         assert_eq!(u32_at(&v6, 8), 7);
     }
 
+    #[test]
+    fn a_remote_port_request_selects_the_destination_port_and_its_states() {
+        let b = dump_request(
+            Family::V4,
+            Port::Remote(6643),
+            ESTABLISHED_OR_CONNECTING,
+            SEQ,
+        );
+        assert_eq!(b.len(), REQUEST_LEN);
+        assert_eq!(u32_at(&b, 20), 0b110, "ESTABLISHED and SYN_SENT");
+        assert_eq!(&b[24..26], &[0, 0]); // id.idiag_sport
+        assert_eq!(&b[26..28], &6643u16.to_be_bytes()); // id.idiag_dport
+        assert!(b[28..72].iter().all(|&x| x == 0));
+        assert_eq!(&b[76..78], &[INET_DIAG_BC_D_EQ, 8]);
+        assert_eq!(u16_at(&b, 78), 12);
+        assert_eq!(u16_at(&b, 82), 6643);
+    }
+
     /// The bytecode passes the kernel's `inet_diag_bc_audit` rules and `inet_diag_bc_run`
     /// accepts exactly the port, replayed here.
     #[test]
     fn bytecode_audits_and_runs() {
-        let b = dump_request(Family::V4, 6642, 1);
+        let b = dump_request(Family::V4, Port::Local(6642), ESTABLISHED, 1);
         let bc = &b[76..84];
         let len = bc.len() as i32;
         let (code, yes, no) = (bc[0], i32::from(bc[1]), i32::from(u16_at(bc, 2)));
@@ -652,7 +701,7 @@ mod tests {
 
         // NLMSG_ERROR: errno, then the request's header.
         let mut err = (-22i32).to_ne_bytes().to_vec();
-        err.extend_from_slice(&dump_request(Family::V4, 1, SEQ)[..16]);
+        err.extend_from_slice(&dump_request(Family::V4, Port::Local(1), ESTABLISHED, SEQ)[..16]);
         let error = nlmsg(NLMSG_ERROR, SEQ, &err);
         assert_eq!(parse_dump(&error), Err(DiagError::Kernel(22)));
         assert!(

@@ -547,11 +547,16 @@ async fn client_link(
 /// Connects to the server's socket; while it is missing or refuses (a server restarting in
 /// place), retries for up to [`RESTART_WAIT`] unless the listeners close meanwhile.
 async fn connect_server(sock: &PathBuf, closed: &mut watch::Receiver<bool>) -> Option<UnixStream> {
+    connect_server_while(sock, || !*closed.borrow()).await
+}
+
+/// Connects to the server's socket, retrying for up to [`RESTART_WAIT`] while `wanted`.
+async fn connect_server_while(sock: &PathBuf, wanted: impl Fn() -> bool) -> Option<UnixStream> {
     let deadline = Instant::now() + RESTART_WAIT;
     loop {
         match UnixStream::connect(sock).await {
             Ok(up) => return Some(up),
-            Err(_) if Instant::now() < deadline && !*closed.borrow() => {
+            Err(_) if Instant::now() < deadline && wanted() => {
                 tokio::time::sleep(RECONNECT_POLL).await;
             }
             Err(_) => return None,
@@ -858,7 +863,9 @@ async fn replica_link(
     hub: mpsc::UnboundedSender<HubEvent>,
     link: u64,
 ) {
-    let Ok(up) = UnixStream::connect(&sock).await else {
+    // A standby reconnects at once after the server died (its entrypoint's standby-link
+    // watch): it waits here for the server restarted in place, as a client does.
+    let Some(up) = connect_server_while(&sock, || !hub.is_closed()).await else {
         return;
     };
     let (barriers, mut barrier_rx) = mpsc::unbounded_channel();

@@ -10,7 +10,9 @@
 #[path = "../src/cmd/tcp_diag.rs"]
 mod tcp_diag;
 
-use ovnkube_db_ha::inet_diag::{TCP_ESTABLISHED, TcpConn, TcpInfo};
+use ovnkube_db_ha::inet_diag::{
+    ESTABLISHED_OR_CONNECTING, Port, TCP_ESTABLISHED, TcpConn, TcpInfo,
+};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
@@ -152,6 +154,37 @@ fn transfer_on(ip: IpAddr) {
     let unused_port = unused.local_addr().unwrap().port();
     assert!(query(&mut diag, unused_port).is_empty());
     assert_eq!(query(&mut diag, port_a).len(), 1);
+}
+
+/// A query by remote port returns exactly the clients' sockets to that port (the standby-link
+/// watch's question), established or connecting, and nothing once they are closed.
+#[test]
+fn a_remote_port_query_finds_the_clients_of_a_port() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let other = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let to = listener.local_addr().unwrap();
+    let a = connect(&listener, to);
+    let _b = connect(&other, other.local_addr().unwrap());
+    let mut diag = Diag::open().unwrap();
+    let by_remote = |diag: &mut Diag| {
+        diag.sockets(Port::Remote(to.port()), ESTABLISHED_OR_CONNECTING)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.local, c.remote))
+            .collect::<Vec<_>>()
+    };
+    let client = (a.client.local_addr().unwrap(), to);
+    assert_eq!(by_remote(&mut diag), vec![client]);
+    drop(a);
+    let mut left = by_remote(&mut diag);
+    for _ in 0..POLLS {
+        if left.is_empty() {
+            break;
+        }
+        thread::sleep(STEP);
+        left = by_remote(&mut diag);
+    }
+    assert!(left.is_empty(), "closed both ways: {left:?}");
 }
 
 #[test]

@@ -714,12 +714,34 @@ fn vip_addr(c: &TestCluster, port: u16) -> std::net::SocketAddr {
 
 /// A crash of the active NB server (`kill -9`): the copy is recovered or moved without losing
 /// what was acknowledged.
+///
+/// Restarted in place, the server answers no client before a standby has reconnected and
+/// confirmed; each standby's entrypoint reconnects its server at once when the link ends
+/// (rather than after OVS's 1 s backoff), which the standbys' logs must show.
 #[test]
 fn kill_9_of_the_active_nb_server() {
     scenario(
         "kill-nb",
         |_, active| assert_eq!(faults::kill9(active, "ovsdb-server", "ovnnb_db"), 1),
-        nothing,
+        |c, active| {
+            // Only when the copy was restarted in place (Pacemaker's monitor may also have
+            // caught the crash and moved it).
+            if observe::active_host(&observe::sample(&c.site)) != Some(active) {
+                return;
+            }
+            let lines = log_lines(&c.site, "NB: the replication link to");
+            for (h, l) in &lines {
+                eprintln!("  {h}: {l}");
+            }
+            for s in others(c, active) {
+                assert!(
+                    lines
+                        .iter()
+                        .any(|(h, l)| *h == s && l.contains("reconnected at once")),
+                    "kill-nb: standby {s} did not reconnect at once after the restart in place: {lines:?}"
+                );
+            }
+        },
     );
 }
 

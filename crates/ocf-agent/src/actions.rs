@@ -442,8 +442,10 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
 }
 
 /// promote: one `disconnect-active-ovsdb-server` per database (pipelined with a check).
-/// Changes no node attribute.
+/// Changes no node attribute. Holds the role lock from before it observes until both are
+/// active, so no standby-link reconnect can turn a promoted copy back into a backup.
 pub fn promote(ctx: &Ctx<'_>) -> Result<Rc> {
+    let _role = crate::role_lock::hold(&ctx.params.run_dir, crate::role_lock::WAIT)?;
     let states = ctx.observe();
     match action_plan::promote(&status::classify(&states[0], &states[1])) {
         action_plan::Promote::AlreadyActive => return Ok(Rc::Success),

@@ -17,6 +17,7 @@ mod notify;
 mod ocf;
 mod params;
 mod procs;
+mod role_lock;
 mod score;
 mod server;
 mod status;

@@ -15,6 +15,7 @@ mod probe;
 mod proc;
 mod quorum;
 mod run;
+mod standby_link;
 mod status;
 mod supervise;
 mod tcp_diag;

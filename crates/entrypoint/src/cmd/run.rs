@@ -9,6 +9,7 @@ use super::fence::FenceWatch;
 use super::membership::{Membership, corosync_conf_text};
 use super::pcmk::{CibTarget, cluster_status, corosync_answers, ensure_configuration, set_standby};
 use super::pod_watch::{self, WatchReport, WatchTarget};
+use super::standby_link::StandbyLinkWatch;
 use super::supervise::{
     Daemon, become_subreaper, reap_orphans, stop_children_except, stop_remaining_children,
 };
@@ -54,6 +55,8 @@ struct Guards {
     gate: std::cell::RefCell<Gate>,
     /// Tickle ACKs for the old active's clients when this node takes the VIP (`None`: off).
     tickle: Option<TickleWatch>,
+    /// Reconnects this standby's servers at once when their replication link ends.
+    standby: StandbyLinkWatch,
     /// The semi-synchronous proxy; dropped last, after the fence that uses its control.
     _proxy: Option<SyncProxy>,
 }
@@ -393,6 +396,7 @@ pub fn run() -> Result<(), Failure> {
             log("client tickles are off (OVN_DB_HA_CLIENT_TICKLE)");
             None
         },
+        standby: StandbyLinkWatch::start(p.config.vip.addr, p.config.replication_ports),
         _proxy: proxy,
         gate: std::cell::RefCell::new(gate),
     };
@@ -416,6 +420,7 @@ pub fn run() -> Result<(), Failure> {
     });
     // Every stop from here on is planned: no restarts in place.
     guards.crash.pause();
+    guards.standby.pause();
     match outcome {
         Ok(asked) => {
             log(format!(
@@ -506,6 +511,7 @@ fn supervise(
         if term.load(Ordering::SeqCst) {
             log("stop requested: handing over");
             guards.crash.pause();
+            guards.standby.pause();
             let asked = Instant::now();
             hand_over(p, me, &guards.fence, corosync, pacemaker)?;
             return Ok(asked);

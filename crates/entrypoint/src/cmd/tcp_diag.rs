@@ -1,14 +1,13 @@
 //! The I/O half of the sock_diag client (the pure half is `ovnkube_db_ha::inet_diag`): one
 //! `NETLINK_SOCK_DIAG` socket, kept open across polls, that asks the kernel for this network
-//! namespace's ESTABLISHED TCP sockets with a given LOCAL port, IPv4 then IPv6. The kernel does
-//! the port filtering, so a poll costs the same on a node with 10,000 sockets as with 10.
+//! namespace's TCP sockets in given states with a given local or remote port, IPv4 then IPv6.
+//! The kernel does the filtering, so a poll costs the same on a node with 10,000 sockets as
+//! with 10.
 //!
 //! Every wait is bounded: each receive by [`RECV_TIMEOUT`], one query by [`MAX_RECVS`] receives,
 //! [`QUERY_LIMIT`] and [`MAX_CONNS`] sockets. A reply with another sequence number (what is left
 //! of an abandoned query) is skipped, and after any failure the socket is replaced on the next
 //! query, so a half-read dump never poisons the following ones.
-
-// The replication fence (`cmd/fence.rs`) is its caller; until then only the tests use it.
 
 use nix::errno::Errno;
 use nix::sys::socket::sockopt::ReceiveTimeout;
@@ -17,7 +16,9 @@ use nix::sys::socket::{
     setsockopt, socket,
 };
 use nix::sys::time::{TimeVal, TimeValLike};
-use ovnkube_db_ha::inet_diag::{DiagError, Family, TcpConn, dump_request, parse_dump_seq};
+use ovnkube_db_ha::inet_diag::{
+    DiagError, ESTABLISHED, Family, Port, TcpConn, dump_request, parse_dump_seq,
+};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -55,20 +56,32 @@ impl Diag {
     /// This network namespace's ESTABLISHED TCP sockets (IPv4, then IPv6) whose local port is
     /// `port`, with their `tcp_info`. The error names what failed.
     pub fn established_from_port(&mut self, port: u16) -> io::Result<Vec<TcpConn>> {
+        self.sockets(Port::Local(port), ESTABLISHED)
+    }
+
+    /// This network namespace's TCP sockets (IPv4, then IPv6) in `states` (a bit per kernel
+    /// TCP state) whose `port` matches. The error names what failed.
+    pub fn sockets(&mut self, port: Port, states: u32) -> io::Result<Vec<TcpConn>> {
         let mut conns = Vec::new();
         for family in [Family::V4, Family::V6] {
-            if let Err(e) = self.query(family, port, &mut conns) {
+            if let Err(e) = self.query(family, port, states, &mut conns) {
                 self.fd = None;
                 return Err(io::Error::new(
                     e.kind(),
-                    format!("sock_diag query of {family:?} TCP sockets on local port {port}: {e}"),
+                    format!("sock_diag query of {family:?} TCP sockets with {port:?}: {e}"),
                 ));
             }
         }
         Ok(conns)
     }
 
-    fn query(&mut self, family: Family, port: u16, conns: &mut Vec<TcpConn>) -> io::Result<()> {
+    fn query(
+        &mut self,
+        family: Family,
+        port: Port,
+        states: u32,
+        conns: &mut Vec<TcpConn>,
+    ) -> io::Result<()> {
         let fd = match self.fd.take() {
             Some(fd) => fd,
             None => open_socket()?,
@@ -76,7 +89,7 @@ impl Diag {
         let fd = self.fd.insert(fd).as_raw_fd();
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let request = dump_request(family, port, seq);
+        let request = dump_request(family, port, states, seq);
         let sent = sendto(fd, &request, &NetlinkAddr::new(0, 0), MsgFlags::empty())
             .map_err(|e| errno("send the request", e))?;
         if sent != request.len() {

@@ -83,7 +83,7 @@ impl Drop for TickleWatch {
 
 /// Whether an interface here holds `vip` (`getifaddrs`: one netlink dump, no process; a bind
 /// test would be fooled by `ip_nonlocal_bind`).
-fn held(vip: IpAddr) -> bool {
+pub(super) fn held(vip: IpAddr) -> bool {
     nix::ifaddrs::getifaddrs().is_ok_and(|mut addrs| {
         addrs.any(|a| {
             a.address.as_ref().is_some_and(|s| {

@@ -1,0 +1,183 @@
+//! The standby-link thread (see `standby_link` for why): every [`POLL`] it checks whether this
+//! node holds the VIP (`getifaddrs`) and, if not, lists this host's TCP sockets to each
+//! database's replication port at the VIP (sock_diag, established or connecting). When an
+//! established link is gone, it takes the role lock without waiting, looks again (no link
+//! established or being made), asks the server for its sync-status and, if it is a backup,
+//! sends `ovsdb-server/connect-active-ovsdb-server`. The supervisor pauses it before a planned stop.
+//! Every failure is logged and the thread goes on: at worst the server reconnects after its
+//! own backoff, as it would without this thread.
+
+use super::tcp_diag::Diag;
+use super::tickle::held;
+use ovn_ha_contract::{Db, default_run_dir, role_lock};
+use ovnkube_db_ha::inet_diag::{ESTABLISHED_OR_CONNECTING, Port, TCP_ESTABLISHED};
+use ovnkube_db_ha::standby_link::{POLL, Seen, Step, Watch, may_reconnect};
+use ovsdb_unixctl::Client;
+use std::fs::{OpenOptions, TryLockError};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Limit of each unixctl call.
+const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+
+ovnkube_db_ha::log_part!("standby link");
+
+/// The running thread.
+pub struct StandbyLinkWatch {
+    active: Arc<AtomicBool>,
+    quit: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StandbyLinkWatch {
+    /// Starts watching the links to `vip`'s replication ports `ports` (NB, SB).
+    pub fn start(vip: IpAddr, ports: [u16; 2]) -> Self {
+        let active = Arc::new(AtomicBool::new(true));
+        let quit = Arc::new(AtomicBool::new(false));
+        let (a, q) = (Arc::clone(&active), Arc::clone(&quit));
+        let thread = std::thread::Builder::new()
+            .name("standby-link".into())
+            .spawn(move || run(vip, ports, &a, &q))
+            .map_err(|e| log(format!("cannot start: {e}")))
+            .ok();
+        StandbyLinkWatch {
+            active,
+            quit,
+            thread,
+        }
+    }
+
+    /// Stops acting (a planned stop is coming); idempotent.
+    pub fn pause(&self) {
+        self.active.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for StandbyLinkWatch {
+    fn drop(&mut self) {
+        self.pause();
+        self.quit.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(vip: IpAddr, ports: [u16; 2], active: &AtomicBool, quit: &AtomicBool) {
+    let mut diag: Option<Diag> = None;
+    let mut watches = [Watch::default(), Watch::default()];
+    let mut failing = false;
+    while !quit.load(Ordering::SeqCst) {
+        std::thread::sleep(POLL);
+        if !active.load(Ordering::SeqCst) {
+            continue;
+        }
+        let holds = held(vip);
+        for ((db, port), watch) in Db::BOTH.into_iter().zip(ports).zip(&mut watches) {
+            let seen = if holds {
+                Seen::HoldsVip
+            } else {
+                match linked(&mut diag, vip, port) {
+                    Ok(seen) => seen,
+                    Err(e) => {
+                        if !std::mem::replace(&mut failing, true) {
+                            log(format!("cannot list the links to {vip}:{port}: {e}"));
+                        }
+                        continue;
+                    }
+                }
+            };
+            failing = false;
+            if watch.observe(Instant::now(), seen) == Step::Reconnect {
+                reconnect(&mut diag, db, vip, port);
+            }
+        }
+    }
+}
+
+/// This host's link to `vip:port`: established, only being made, or none.
+fn linked(diag: &mut Option<Diag>, vip: IpAddr, port: u16) -> std::io::Result<Seen> {
+    let d = match diag {
+        Some(d) => d,
+        None => diag.insert(Diag::open()?),
+    };
+    let conns = d.sockets(Port::Remote(port), ESTABLISHED_OR_CONNECTING)?;
+    let mut to_vip = conns.iter().filter(|c| c.remote.ip() == vip).peekable();
+    Ok(if to_vip.peek().is_none() {
+        Seen::Unlinked
+    } else if to_vip.any(|c| c.state == TCP_ESTABLISHED) {
+        Seen::Established
+    } else {
+        Seen::Connecting
+    })
+}
+
+/// Under the role lock: if `db`'s server still has no link and is a backup, reconnect it.
+fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
+    let run_dir = default_run_dir();
+    let lock_path = role_lock(run_dir);
+    let lock = match OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            log(format!(
+                "{}: cannot open {}: {e}",
+                db.label(),
+                lock_path.display()
+            ));
+            return;
+        }
+    };
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            log(format!(
+                "{}: the replication link to {vip}:{port} ended while the agent changes roles; \
+                 left to the server",
+                db.label()
+            ));
+            return;
+        }
+        Err(TryLockError::Error(e)) => {
+            log(format!(
+                "{}: cannot lock {}: {e}",
+                db.label(),
+                lock_path.display()
+            ));
+            return;
+        }
+    }
+    // The agent may have re-pointed the server meanwhile (it holds the lock only to promote).
+    if !matches!(linked(diag, vip, port), Ok(Seen::Unlinked)) {
+        return;
+    }
+    let outcome = Client::connect(db.ctl(run_dir), CALL_TIMEOUT).and_then(|mut c| {
+        let status = c.sync_status()?;
+        let role = status.get(db.schema_name()).map(|s| s.role.clone());
+        if role.as_ref().is_some_and(may_reconnect) {
+            c.connect_active()?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    });
+    drop(lock);
+    match outcome {
+        Ok(true) => log(format!(
+            "{}: the replication link to {vip}:{port} ended; reconnected at once",
+            db.label()
+        )),
+        Ok(false) => {}
+        Err(e) => log(format!(
+            "{}: the replication link to {vip}:{port} ended; reconnect failed: {e}",
+            db.label()
+        )),
+    }
+}

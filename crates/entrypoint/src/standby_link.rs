@@ -1,0 +1,159 @@
+//! The standby's replication link watch — the pure part.
+//!
+//! When the active's server dies and is restarted in place, the active's proxy ends every
+//! replica connection with it. A standby's ovsdb-server then waits its replication client's
+//! reconnect backoff (OVS's 1 s minimum) before it connects again, and the restarted server,
+//! which must not answer a client before a replica has confirmed (the proxy's restart hold),
+//! answers nothing meanwhile. So each standby's entrypoint watches its own connections to the
+//! VIP's replication ports (sock_diag, every [`POLL`]); when an established one is gone and no
+//! new one is being made, it asks its server to reconnect at once
+//! (`ovsdb-server/connect-active-ovsdb-server`, which on OVS 3.1 opens a fresh session with no
+//! backoff; the proxy holds the new connection until the restarted server's socket is there).
+//! The server's own sync-status cannot tell: it still says `replicating` during its backoff.
+//!
+//! **Reconnect rule (invariant):** the command is sent only under the role lock
+//! (`ovn_ha_contract::ROLE_LOCK`), after the server was seen, under that lock, to be a backup
+//! ([`may_reconnect`]) with no link to the port established or being made, and never while
+//! this host holds the VIP — so it never undoes a promotion, and it only shortens a wait the
+//! server would end by itself. A link the server is making on its own (its first connect, the
+//! agent's re-point after a failover) is left alone; at most one reconnect per [`MIN_GAP`].
+//! This module decides; `cmd/standby_link.rs` does the I/O.
+
+use ovsdb_unixctl::{Link as ReplicationLink, Role};
+use std::time::{Duration, Instant};
+
+/// How often the links are looked at.
+pub const POLL: Duration = Duration::from_millis(20);
+/// Shortest time between two reconnects of one database.
+pub const MIN_GAP: Duration = Duration::from_millis(500);
+
+/// What one poll saw of this host's link to the VIP's replication port of one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// This host holds the VIP: its copy is the one followed, not a follower.
+    HoldsVip,
+    /// An established connection to the port.
+    Established,
+    /// Only a connection being made (`SYN_SENT`): the server's own attempt.
+    Connecting,
+    /// None.
+    Unlinked,
+}
+
+/// What to do after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Wait,
+    /// Check the server under the role lock and, if [`may_reconnect`], reconnect it.
+    Reconnect,
+}
+
+/// One database's link, across polls.
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    /// An established link was seen at the last poll.
+    had: bool,
+    last_reconnect: Option<Instant>,
+}
+
+impl Watch {
+    /// The step after a poll at `now` that saw `seen`.
+    pub fn observe(&mut self, now: Instant, seen: Seen) -> Step {
+        match seen {
+            Seen::HoldsVip | Seen::Connecting => {
+                self.had = false;
+                Step::Wait
+            }
+            Seen::Established => {
+                self.had = true;
+                Step::Wait
+            }
+            Seen::Unlinked => {
+                if !std::mem::take(&mut self.had) {
+                    return Step::Wait;
+                }
+                if self
+                    .last_reconnect
+                    .is_some_and(|t| now.saturating_duration_since(t) < MIN_GAP)
+                {
+                    return Step::Wait;
+                }
+                self.last_reconnect = Some(now);
+                Step::Reconnect
+            }
+        }
+    }
+}
+
+/// Whether a server in `role` may be told to reconnect: a backup whose replication has not
+/// failed. An active copy never (the command would make it a backup); a failed or unconfigured
+/// one is the agent's to handle. `replicating` qualifies: OVS keeps saying so while it waits
+/// out its backoff after the link ended.
+pub fn may_reconnect(role: &Role) -> bool {
+    matches!(
+        role,
+        Role::Backup(b) if matches!(
+            b.link,
+            ReplicationLink::Connecting | ReplicationLink::NotConnected | ReplicationLink::Replicating
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ovsdb_unixctl::BackupStatus;
+
+    fn backup(link: ReplicationLink) -> Role {
+        Role::Backup(BackupStatus {
+            target: "tcp:198.18.0.100:6643".into(),
+            link,
+            replicated: vec![],
+            excluded: None,
+        })
+    }
+
+    #[test]
+    fn only_a_link_that_existed_and_is_gone_asks_for_a_reconnect() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut w = Watch::default();
+        // (time, seen, step)
+        let table = [
+            (0, Seen::Connecting, Step::Wait),     // the server's first connect
+            (20, Seen::Unlinked, Step::Wait),      // refused: its own backoff, never linked
+            (40, Seen::Established, Step::Wait),   // replicating
+            (60, Seen::Established, Step::Wait),   // still
+            (80, Seen::Unlinked, Step::Reconnect), // the active's server died
+            (100, Seen::Unlinked, Step::Wait),     // asked once, not again
+            (120, Seen::Established, Step::Wait),  // reconnected
+            (140, Seen::Unlinked, Step::Wait),     // gone again within MIN_GAP: its own backoff
+            (700, Seen::Established, Step::Wait),
+            (720, Seen::Connecting, Step::Wait), // re-pointed by the agent: a new link
+            (740, Seen::Unlinked, Step::Wait),   // that one failed: not ours to hurry
+            (760, Seen::Established, Step::Wait),
+            (780, Seen::Unlinked, Step::Reconnect), // past MIN_GAP
+            (800, Seen::Established, Step::Wait),
+            (820, Seen::HoldsVip, Step::Wait), // promoted here: nothing to follow
+            (840, Seen::Unlinked, Step::Wait), // the link ended with the promotion
+        ];
+        for (at, seen, want) in table {
+            assert_eq!(w.observe(ms(at), seen), want, "at {at} ms, {seen:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_backup_that_is_not_replicating_is_reconnected() {
+        let table = [
+            (Role::Active, false),
+            (backup(ReplicationLink::Connecting), true),
+            (backup(ReplicationLink::NotConnected), true),
+            (backup(ReplicationLink::Replicating), true),
+            (backup(ReplicationLink::Failed), false),
+            (backup(ReplicationLink::NotConfigured), false),
+        ];
+        for (role, want) in table {
+            assert_eq!(may_reconnect(&role), want, "{role:?}");
+        }
+    }
+}
