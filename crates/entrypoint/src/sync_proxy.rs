@@ -736,6 +736,11 @@ async fn keep_rounds(
                         // since it stopped confirming, and every later round waits for it.
                         if held.is_none() && current.is_none() {
                             control.settle(i, s.addr.ip());
+                        } else if control.unconfirmed(i).contains_key(&s.addr.ip()) {
+                            // Replies may be held for this host already, and their clients
+                            // send nothing more until they are released: start a round it
+                            // can confirm (it covers every byte held, which arrived before it).
+                            gate.request();
                         }
                     }
                 }

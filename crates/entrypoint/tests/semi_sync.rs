@@ -601,3 +601,37 @@ fn a_session_with_a_full_unconfirmed_buffer_is_nudged_when_its_server_dies() {
         "{nudge}"
     );
 }
+
+/// The restart hold ends by the backup's confirmation, not by `CONFIRM_LIMIT` (10 s): a reply
+/// the restarted server gave while the backup was away is held, and its client waits for it,
+/// sending nothing that would start another round; the backup's new link, once it has its
+/// initial copy, must get a round of its own to confirm.
+#[test]
+fn a_reply_held_after_a_restart_in_place_is_released_once_the_backup_is_back() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (active, _proxy, _relay, _backup, client, _) = setup(dir.path());
+    kill(active.pid(), Signal::SIGKILL).unwrap();
+    drop(active);
+    let _restarted = start_server(dir.path(), "active", None);
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    send_insert(&mut c, "after-the-restart");
+    let early = read_reply(&mut c);
+    assert!(
+        early.is_none(),
+        "replied before the backup was back: {early:?}"
+    );
+    // The standby-link watch's command; the backup may also have come back by its own
+    // reconnect, which the round keeper sees the same way.
+    let mut ctl = ovsdb_unixctl::Client::connect(dir.path().join("backup.ctl"), IO).unwrap();
+    ctl.connect_active().unwrap();
+    // Half of CONFIRM_LIMIT: a reply by then was released by a confirmation.
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(
+        read_reply(&mut c).is_some(),
+        "the held reply was not released after the backup reconnected and had its copy"
+    );
+    wait_replicated(dir.path(), "after-the-restart");
+}

@@ -348,7 +348,7 @@ fn scenario_mixed(
     }
     let closes = fence_closes(&c.site);
     let fallbacks = log_lines(&c.site, "replying without a confirmation").len();
-    for needle in ["sync proxy:", "promotion gate:"] {
+    for needle in ["sync proxy:", "promotion gate:", "standby link:"] {
         for (host, l) in log_lines(&c.site, needle) {
             eprintln!("  {host}: {l}");
         }
@@ -730,9 +730,6 @@ fn kill_9_of_the_active_nb_server() {
                 return;
             }
             let lines = log_lines(&c.site, "NB: the replication link to");
-            for (h, l) in &lines {
-                eprintln!("  {h}: {l}");
-            }
             for s in others(c, active) {
                 assert!(
                     lines
