@@ -25,6 +25,15 @@ use std::time::{Duration, Instant};
 /// Longest wait in `monitor` for a restart in place that the supervisor has marked.
 const RESTART_WAIT: Duration = Duration::from_secs(2);
 
+/// Longest wait for a supervisor's restart marker after an unclean death (ten of the crash
+/// watcher's 20 ms polls).
+const MARKER_GRACE: Duration = Duration::from_millis(200);
+
+/// Whether `pidfile` names a server that is gone (a clean stop removes the pidfile).
+fn unclean_death(pidfile: &Path) -> bool {
+    procs::read_pidfile(pidfile).is_some_and(|pid| !procs::is_running(pid, SERVER_COMM))
+}
+
 /// The marker a supervisor (the pod's entrypoint) keeps next to a pidfile while it restarts a
 /// crashed server in place.
 fn restart_marker(pidfile: &Path) -> std::path::PathBuf {
@@ -75,7 +84,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Waits (at most [`RESTART_WAIT`]) while a supervisor restarts a crashed server in place:
-    /// it marks that with `<pidfile>.restarting`. Returns whether it waited.
+    /// it marks that with `<pidfile>.restarting`. A server found dead with its pidfile still
+    /// there (an unclean death, which the supervisor restarts) may not be marked yet — the
+    /// supervisor looks every 20 ms — so then the marker is waited for up to [`MARKER_GRACE`]
+    /// first; reporting the death at once would make Pacemaker move a copy that is back a
+    /// moment later. Returns whether it waited for a restart.
     fn wait_for_restart_in_place(&self) -> bool {
         let marked = || {
             self.layouts
@@ -83,7 +96,16 @@ impl<'a> Ctx<'a> {
                 .any(|l| restart_marker(&l.pidfile).exists())
         };
         if !marked() {
-            return false;
+            if !self.layouts.iter().any(|l| unclean_death(&l.pidfile)) {
+                return false;
+            }
+            let deadline = Instant::now() + MARKER_GRACE;
+            while !marked() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !marked() {
+                return false;
+            }
         }
         let deadline = Instant::now() + RESTART_WAIT;
         while marked() && Instant::now() < deadline {
@@ -710,6 +732,41 @@ mod tests {
             ("OCF_RESKEY_CRM_meta_notify_promote_uname", promote),
         ];
         Notify::from_env(&Env::from_pairs(pairs))
+    }
+
+    /// A server dead with its pidfile left: monitor waits for the supervisor's marker that
+    /// comes a moment later, then for the restart; with no marker coming it gives up after
+    /// the grace; with no unclean death it does not wait at all.
+    #[test]
+    fn an_unclean_death_waits_for_the_restart_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().to_str().unwrap().to_string();
+        let env = Env::from_pairs([
+            ("OCF_RESKEY_master_ip", "192.0.2.10"),
+            ("OCF_RESKEY_run_dir", run.as_str()),
+            ("OCF_RESKEY_state_dir", run.as_str()),
+        ]);
+        let log = Logger::from_env(&env);
+        let ctx = Ctx::new(&env, &log).unwrap();
+        assert!(!ctx.wait_for_restart_in_place(), "nothing dead, no marker");
+        // A pid that is surely not an ovsdb-server: this test's own.
+        let pidfile = ctx.layouts[0].pidfile.clone();
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        assert!(!ctx.wait_for_restart_in_place(), "no marker comes");
+        let marker = restart_marker(&pidfile);
+        let m = marker.clone();
+        let supervisor = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(40));
+            std::fs::write(&m, b"").unwrap();
+            std::thread::sleep(Duration::from_millis(40));
+            std::fs::remove_file(&m).unwrap();
+        });
+        assert!(
+            ctx.wait_for_restart_in_place(),
+            "the marker came within the grace"
+        );
+        supervisor.join().unwrap();
+        assert!(!marker.exists());
     }
 
     #[test]
