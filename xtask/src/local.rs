@@ -78,6 +78,7 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
         extra_env: Vec::new(),
         extra_mounts: Vec::new(),
         realtime: true,
+        ssl: Vec::new(),
     };
     let report = cluster::up(&site, &opts, &mut Log)
         .context("the local cluster did not come up; `cargo xtask down` removes what was made")?;

@@ -237,7 +237,7 @@ const UPSTREAM_FLAGS: &[&str] = &[
 ];
 
 #[test]
-fn every_upstream_flag_is_accepted_or_refused_with_a_reason() {
+fn every_upstream_flag_is_accepted_or_ignored_with_a_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("yaml");
     let without_ssl: Vec<&str> = UPSTREAM_FLAGS
@@ -272,18 +272,24 @@ fn every_upstream_flag_is_accepted_or_refused_with_a_reason() {
     );
     assert!(node.contains("mountPropagation: Bidirectional"), "--kind");
 
-    // --ssl: one error naming it and why, exit 2, nothing written.
-    let before = snapshot(&dir);
+    // --ssl, rendered into the same directory: certificates are made once, then kept.
     let o = render_into(&dir, UPSTREAM_FLAGS);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("error: 1 problem; nothing was written"),
-        "{err}"
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("TLS certificates: a new CA and keys"), "{err}");
+    let setup = std::fs::read_to_string(dir.join("ovn-setup.yaml")).unwrap();
+    assert!(setup.contains("ovnkube-db-tls") && setup.contains("ovncontroller-cert.pem"));
+    let master = std::fs::read_to_string(dir.join("ovnkube-master.yaml")).unwrap();
+    assert!(master.contains("ssl:"), "{master}");
+    let o = render_into(&dir, UPSTREAM_FLAGS);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("TLS certificates: kept from"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ovn-setup.yaml")).unwrap(),
+        setup,
+        "a re-render changed the certificates or the authkey"
     );
-    assert!(err.contains("--ssl: is not supported yet"), "{err}");
-    assert!(err.contains("TLS"), "{err}");
-    assert_eq!(snapshot(&dir), before);
 }
 
 #[test]

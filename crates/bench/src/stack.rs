@@ -164,7 +164,7 @@ fn manifests(site: &Site) -> Result<(tempfile::TempDir, ovn_ha_config::Config)> 
     let dir = tempfile::tempdir().context("temporary directory")?;
     let mut key = vec![0u8; 256];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
-    let files = ovn_ha_render::render_all(&config, Some(&key))?;
+    let files = ovn_ha_render::render_all(&config, Some(&key), None)?;
     ovn_ha_render::write_atomically(dir.path(), &files)?;
     Ok((dir, config))
 }
@@ -207,6 +207,7 @@ pub fn up_pacemaker(
             .collect(),
         extra_mounts: stack.extra_mounts(),
         realtime,
+        ssl: Vec::new(),
     };
     let report = cluster::up(&site, &opts, &mut Quiet)?;
     Ok(PacemakerUp {

@@ -66,6 +66,12 @@ pub const SEMI_SYNC: &str = "OVN_DB_HA_SEMI_SYNC";
 /// active's clients so that their stale sessions are reset at once (optional).
 pub const CLIENT_TICKLE: &str = "OVN_DB_HA_CLIENT_TICKLE";
 
+/// `yes` or `no` (default): whether the databases speak TLS (upstream's variable). With `yes`
+/// the entrypoint's proxy ends `ssl:` sessions on the client and replication ports with the
+/// key, certificate and CA under `/ovn-cert` (upstream's layout), and the standbys replicate
+/// over `ssl:` (optional).
+pub const SSL_ENABLE: &str = "OVN_SSL_ENABLE";
+
 /// Name of the DB Deployment the templates render, the entrypoint's default for [`DEPLOYMENT`].
 pub const DEFAULT_DEPLOYMENT: &str = "ovnkube-db";
 

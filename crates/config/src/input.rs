@@ -526,16 +526,22 @@ mod tests {
     }
 
     #[test]
-    fn ssl_is_refused_with_the_other_problems() {
+    fn ssl_makes_the_control_plane_dial_ssl() {
         let mut i = seed();
         i.upstream.ssl = true;
-        i.db_vip = None;
-        let err = i.validate().unwrap_err();
-        assert_eq!(err.fields(), [Field::DbVip, Field::Ssl]);
+        let v = i.validate().unwrap();
+        assert!(v.config.control_plane.ssl);
         assert!(
-            err.to_string().contains("--ssl: is not supported yet"),
-            "{err}"
+            v.config.ovn_north().starts_with("ssl:"),
+            "{}",
+            v.config.ovn_north()
         );
+        assert!(
+            v.config.ovn_south().starts_with("ssl:"),
+            "{}",
+            v.config.ovn_south()
+        );
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Same spellings and defaults as upstream. Flags that only meant something for upstream's own
 //! DB pods (the RAFT ports and election timers, the NB/SB log levels) are accepted and ignored
-//! with a warning that says why; `--ssl` is refused until the DB pods serve TLS.
+//! with a warning that says why. `--ssl` makes every OVN connection TLS (the DB pods' proxy ends
+//! `ssl:` sessions; the renderer adds the certificates).
 
 use crate::problem::{Field, Problem};
 use serde::Serialize;
@@ -328,14 +329,6 @@ impl UpstreamInput {
                 "--ovnkube-logfile-maxage=5",
             ),
         );
-        if self.ssl {
-            c.problems.push(Problem::new(
-                Field::Ssl,
-                "is not supported yet: the Pacemaker DB pods serve plain TCP only, so ovnkube-master, \
-                 ovn-northd and ovn-controller would dial ssl: at the VIP and find no TLS there; \
-                 render without --ssl",
-            ));
-        }
         let master_count = c.take(
             Field::OvnMasterCount,
             parse_number(&self.ovn_master_count, 1..=9, "--ovn-master-count=3"),
@@ -463,7 +456,7 @@ impl UpstreamInput {
                 logfile_maxsize,
                 logfile_maxbackups,
                 logfile_maxage,
-                ssl: false,
+                ssl: self.ssl,
                 master_count,
                 hybrid_overlay,
             }),
@@ -644,7 +637,6 @@ mod tests {
                 Field::OvnkubeLogfileMaxage,
                 "3650",
             ),
-            (|i| i.ssl = true, Field::Ssl, "TLS"),
             (
                 |i| i.ovn_master_count = "0".into(),
                 Field::OvnMasterCount,

@@ -245,7 +245,7 @@ mod tests {
         .validate()
         .unwrap()
         .config;
-        ovn_ha_render::render_all(&config, Some(&[1u8; 256]))
+        ovn_ha_render::render_all(&config, Some(&[1u8; 256]), None)
             .unwrap()
             .into_iter()
             .map(|f| (f.name.to_string(), f.contents))

@@ -103,6 +103,8 @@ pub struct DbHaConfig {
     /// Whether the node that takes the VIP tickles the old active's clients
     /// (`OVN_DB_HA_CLIENT_TICKLE`, default on).
     pub client_tickle: bool,
+    /// Whether the databases speak TLS (`OVN_SSL_ENABLE`, upstream's `yes`/`no`, default no).
+    pub ssl: bool,
 }
 
 /// One bad variable and how to fix it.
@@ -170,6 +172,25 @@ impl Reader<'_> {
     }
 
     /// `on`/`off` (also `true`/`false`, `1`/`0`), or `default` when absent.
+    /// Upstream's `yes`/`no` (also `on`/`off`, `true`/`false`, `1`/`0`); absent: `default`.
+    fn yes_no(&mut self, name: &'static str, default: bool) -> Option<bool> {
+        let Some(text) = self.get(name).map(str::to_ascii_lowercase) else {
+            return Some(default);
+        };
+        match text.as_str() {
+            "yes" | "on" | "true" | "1" => Some(true),
+            "no" | "off" | "false" | "0" => Some(false),
+            _ => {
+                let default = if default { "yes" } else { "no" };
+                self.problem(
+                    name,
+                    format!("`{text}` must be `yes` or `no` (default {default})"),
+                );
+                None
+            }
+        }
+    }
+
     fn switch(&mut self, name: &'static str, default: bool) -> Option<bool> {
         let Some(text) = self.get(name).map(str::to_ascii_lowercase) else {
             return Some(default);
@@ -489,6 +510,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
     let crash_restart = r.switch(var::CRASH_RESTART, true);
     let semi_sync = r.switch(var::SEMI_SYNC, true);
     let client_tickle = r.switch(var::CLIENT_TICKLE, true);
+    let ssl = r.yes_no(var::SSL_ENABLE, false);
 
     match (
         vip,
@@ -501,7 +523,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
         (grace, metrics_port),
         (token_ms, token_coefficient_ms, consensus_ms),
         pacemaker,
-        (crash_restart, semi_sync, client_tickle),
+        (crash_restart, semi_sync, client_tickle, ssl),
     ) {
         (
             Some(vip),
@@ -514,7 +536,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             (Some(grace), Some(metrics_port)),
             (Some(token_ms), Some(token_coefficient_ms), Some(consensus_ms)),
             Some(pacemaker),
-            (Some(crash_restart), Some(semi_sync), Some(client_tickle)),
+            (Some(crash_restart), Some(semi_sync), Some(client_tickle), Some(ssl)),
         ) if r.problems.is_empty() => Ok(DbHaConfig {
             vip,
             nb_port,
@@ -539,6 +561,7 @@ pub fn parse_env(env: &BTreeMap<String, String>) -> Result<DbHaConfig, Vec<EnvPr
             crash_restart,
             semi_sync,
             client_tickle,
+            ssl,
         }),
         _ => Err(r.problems),
     }

@@ -72,6 +72,7 @@ pub mod standby_link;
 pub mod status_view;
 pub mod sync_proxy;
 pub mod sync_state;
+pub mod tls;
 pub mod vip_release;
 
 #[cfg(test)]

@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::{Notify, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
 /// The databases' names in the log, NB then SB.
 const NAMES: [&str; 2] = [
@@ -41,6 +42,8 @@ pub struct Endpoints {
     pub replication: SocketAddr,
     /// The server's unix socket.
     pub socket: PathBuf,
+    /// TLS on both listeners (`ssl:` sessions end here), or plain TCP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 /// One read.
 const CHUNK: usize = 64 * 1024;
@@ -55,6 +58,8 @@ const RECONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(10)
 const NUDGE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Most bytes held for one client before the proxy stops reading its server's side.
 const MAX_HELD: usize = 16 * 1024 * 1024;
+/// Longest TLS handshake of an accepted connection.
+const HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -175,12 +180,20 @@ pub struct SyncProxy {
 
 impl SyncProxy {
     /// Starts proxying `vip`'s client ports `ports` and replication ports `replication` (NB,
-    /// SB) to the local servers' client sockets (the agent's default `run_dir`).
-    pub fn start(vip: IpAddr, ports: [u16; 2], replication: [u16; 2]) -> std::io::Result<Self> {
-        let endpoints = [0, 1].map(|i| Endpoints {
+    /// SB) to the local servers' client sockets (the agent's default `run_dir`), with `tls`
+    /// on each database's listeners if given.
+    pub fn start(
+        vip: IpAddr,
+        ports: [u16; 2],
+        replication: [u16; 2],
+        tls: [Option<Arc<rustls::ServerConfig>>; 2],
+    ) -> std::io::Result<Self> {
+        let [nb_tls, sb_tls] = tls;
+        let endpoints = [(0, nb_tls), (1, sb_tls)].map(|(i, tls)| Endpoints {
             client: SocketAddr::new(vip, ports[i]),
             replication: SocketAddr::new(vip, replication[i]),
             socket: ovn_ha_contract::Db::BOTH[i].sock(ovn_ha_contract::default_run_dir()),
+            tls,
         });
         Self::start_on(endpoints)
     }
@@ -190,12 +203,20 @@ impl SyncProxy {
         let control = Arc::new(Control::new());
         let mut listeners = Vec::new();
         for e in &endpoints {
-            listeners.push((bind(e.client)?, bind(e.replication)?, e.socket.clone()));
+            listeners.push((
+                bind(e.client)?,
+                bind(e.replication)?,
+                e.socket.clone(),
+                e.tls.clone().map(TlsAcceptor::from),
+            ));
         }
+        let scheme = |e: &Endpoints| if e.tls.is_some() { "ssl" } else { "tcp" };
         let described = format!(
-            "NB {}/{}, SB {}/{}",
+            "NB {}:{}/{}, SB {}:{}/{}",
+            scheme(&endpoints[0]),
             endpoints[0].client,
             endpoints[0].replication.port(),
+            scheme(&endpoints[1]),
             endpoints[1].client,
             endpoints[1].replication.port()
         );
@@ -217,8 +238,17 @@ impl SyncProxy {
                     }
                 };
                 rt.block_on(async move {
-                    for (i, (client, replica, socket)) in listeners.into_iter().enumerate() {
-                        serve(i, client, replica, socket, &c);
+                    for (i, (client, replica, socket, tls)) in listeners.into_iter().enumerate() {
+                        serve(
+                            i,
+                            Listeners {
+                                client,
+                                replica,
+                                tls,
+                            },
+                            socket,
+                            &c,
+                        );
                     }
                     let _ = stopped.await;
                 });
@@ -287,14 +317,50 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(std::net::TcpListener::from(fd))
 }
 
-/// Starts database `i`'s accept loops and its round keeper.
-fn serve(
-    i: usize,
+/// One database's listening sockets and their TLS.
+struct Listeners {
     client: std::net::TcpListener,
     replica: std::net::TcpListener,
-    sock: PathBuf,
-    control: &Arc<Control>,
-) {
+    tls: Option<TlsAcceptor>,
+}
+
+/// Ends an accepted connection's TLS handshake (bounded; a failure is logged), or passes a
+/// plain connection on; then runs `link` on the stream.
+async fn with_tls<F>(
+    down: TcpStream,
+    tls: Option<TlsAcceptor>,
+    what: &'static str,
+    link: impl FnOnce(Stream) -> F,
+) where
+    F: std::future::Future<Output = ()>,
+{
+    let Some(acceptor) = tls else {
+        return link(Box::new(down)).await;
+    };
+    let peer = down
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    match tokio::time::timeout(HANDSHAKE_LIMIT, acceptor.accept(down)).await {
+        Ok(Ok(s)) => link(Box::new(s)).await,
+        Ok(Err(e)) => log(format!("{what} {peer}: TLS handshake failed: {e}")),
+        Err(_) => log(format!(
+            "{what} {peer}: no TLS handshake within {HANDSHAKE_LIMIT:?}"
+        )),
+    }
+}
+
+/// An accepted connection, plain or TLS.
+trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
+type Stream = Box<dyn Duplex>;
+
+/// Starts database `i`'s accept loops and its round keeper.
+fn serve(i: usize, listeners: Listeners, sock: PathBuf, control: &Arc<Control>) {
+    let Listeners {
+        client,
+        replica,
+        tls,
+    } = listeners;
     let gate = Arc::new(Gate::default());
     let (hub_tx, hub_rx) = mpsc::unbounded_channel();
     tokio::spawn(keep_rounds(
@@ -304,8 +370,14 @@ fn serve(
         Arc::clone(control),
     ));
     let closed = control.closed[i].subscribe();
-    tokio::spawn(accept_clients(client, sock.clone(), gate, closed));
-    tokio::spawn(accept_replicas(replica, sock, hub_tx));
+    tokio::spawn(accept_clients(
+        client,
+        tls.clone(),
+        sock.clone(),
+        gate,
+        closed,
+    ));
+    tokio::spawn(accept_replicas(replica, tls, sock, hub_tx));
 }
 
 /// The barrier rounds of one database, as the client connections see them.
@@ -357,6 +429,7 @@ impl Gate {
 
 async fn accept_clients(
     listener: std::net::TcpListener,
+    tls: Option<TlsAcceptor>,
     sock: PathBuf,
     gate: Arc<Gate>,
     mut closed: watch::Receiver<bool>,
@@ -407,7 +480,10 @@ async fn accept_clients(
                 accepted = l.accept() => match accepted {
                     Ok((down, _)) => {
                         let _ = down.set_nodelay(true);
-                        tokio::spawn(client_link(down, sock.clone(), Arc::clone(&gate), closed.clone()));
+                        let (sock, gate, closed) = (sock.clone(), Arc::clone(&gate), closed.clone());
+                        tokio::spawn(with_tls(down, tls.clone(), "client", move |s| {
+                            client_link(s, sock, gate, closed)
+                        }));
                     }
                     Err(e) => {
                         log(format!("accepting on {addr}: {e}"));
@@ -433,7 +509,7 @@ async fn accept_clients(
 /// database is gone from `_Server` (`reconnect_nudge`), so it reconnects at once rather than
 /// after its 1 s backoff; its new session waits here until the restarted server listens.
 async fn client_link(
-    down: TcpStream,
+    down: Stream,
     sock: PathBuf,
     gate: Arc<Gate>,
     mut closed: watch::Receiver<bool>,
@@ -441,7 +517,7 @@ async fn client_link(
     let Some(up) = connect_server(&sock, &mut closed).await else {
         return;
     };
-    let (mut dr, mut dw) = down.into_split();
+    let (mut dr, mut dw) = tokio::io::split(down);
     let (mut ur, mut uw) = up.into_split();
     let monitor = Mutex::new(ServerMonitor::default());
     let (client_done_tx, mut client_done) = watch::channel(false);
@@ -811,6 +887,7 @@ fn exclude(
 
 async fn accept_replicas(
     listener: std::net::TcpListener,
+    tls: Option<TlsAcceptor>,
     sock: PathBuf,
     hub: mpsc::UnboundedSender<HubEvent>,
 ) {
@@ -827,7 +904,10 @@ async fn accept_replicas(
             Ok((down, addr)) => {
                 next += 1;
                 let _ = down.set_nodelay(true);
-                tokio::spawn(replica_link(down, addr, sock.clone(), hub.clone(), next));
+                let (sock, hub, link) = (sock.clone(), hub.clone(), next);
+                tokio::spawn(with_tls(down, tls.clone(), "replica", move |s| {
+                    replica_link(s, addr, sock, hub, link)
+                }));
             }
             Err(e) => {
                 log(format!("accepting a replica: {e}"));
@@ -862,7 +942,7 @@ impl Messages {
 
 /// One replica connection, forwarded message by message with the rounds' echoes.
 async fn replica_link(
-    down: TcpStream,
+    down: Stream,
     addr: SocketAddr,
     sock: PathBuf,
     hub: mpsc::UnboundedSender<HubEvent>,
@@ -885,7 +965,7 @@ async fn replica_link(
         return;
     }
     let monitors: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let (mut dr, mut dw) = down.into_split();
+    let (mut dr, mut dw) = tokio::io::split(down);
     let (mut ur, mut uw) = up.into_split();
     // Replica → server: its requests, with the rounds' first echoes put in.
     let up_dir = async {

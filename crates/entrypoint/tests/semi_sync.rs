@@ -19,8 +19,15 @@
 //! - A session whose proxy holds a full buffer of unconfirmed bytes (the backup stopped) when
 //!   the server dies still gets the nudge: the void round, not the server's end of file, is
 //!   what the proxy sees first there.
+//! - A server restarted in place holds its replies while the backup it lost is away; once the
+//!   backup has reconnected (as the standby-link watch makes it) and confirms, the held reply
+//!   is released, though its client sends nothing more.
+//! - Over TLS (`OVN_SSL_ENABLE=yes`): the proxy ends `ssl:` sessions with a CA-signed key and
+//!   certificate (made here with rcgen); the backup replicates over `ssl:` and a client's
+//!   `ovsdb-client` write over `ssl:` is acknowledged only once the backup holds it; a plain
+//!   TCP client and a client whose certificate another CA signed are refused.
 //!
-//! Needs ovsdb-server, ovsdb-tool, OVN's NB schema and python3-openvswitch (the packages
+//! Needs ovsdb-server, ovsdb-tool, ovsdb-client, OVN's NB schema and python3-openvswitch (the packages
 //! `cargo xtask test` installs); no root. Every process it starts is killed by pid when the test ends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -40,6 +47,7 @@ use std::time::{Duration, Instant};
 
 const SERVER: &str = "/usr/sbin/ovsdb-server";
 const TOOL: &str = "/usr/bin/ovsdb-tool";
+const CLIENT: &str = "/usr/bin/ovsdb-client";
 const SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
 const IO: Duration = Duration::from_secs(10);
 const PYTHON: &str = "/usr/bin/python3";
@@ -162,7 +170,7 @@ impl Server {
 }
 
 fn prerequisites() {
-    let missing: Vec<&str> = [SERVER, TOOL, SCHEMA, PYTHON_OVS]
+    let missing: Vec<&str> = [SERVER, TOOL, CLIENT, SCHEMA, PYTHON_OVS]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
         .collect();
@@ -184,17 +192,36 @@ fn free_port() -> u16 {
 /// Starts a server on `dir/NAME.db` listening on `dir/NAME.sock`, a backup of `sync_from` if
 /// given.
 fn server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
+    server_with(
+        dir,
+        name,
+        sync_from.map(|port| format!("tcp:127.0.0.1:{port}")),
+        &[],
+    )
+}
+
+/// [`server`] with a full `--sync-from` target and `extra` arguments.
+fn server_with(dir: &Path, name: &str, sync_from: Option<String>, extra: &[String]) -> Server {
     let db = dir.join(format!("{name}.db"));
     let st = Command::new(TOOL)
         .args(["create", db.to_str().unwrap(), SCHEMA])
         .status()
         .unwrap();
     assert!(st.success(), "ovsdb-tool create");
-    start_server(dir, name, sync_from)
+    launch(dir, name, sync_from, extra)
 }
 
 /// Starts a server on the existing `dir/NAME.db` (a restart in place).
 fn start_server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
+    launch(
+        dir,
+        name,
+        sync_from.map(|port| format!("tcp:127.0.0.1:{port}")),
+        &[],
+    )
+}
+
+fn launch(dir: &Path, name: &str, sync_from: Option<String>, extra: &[String]) -> Server {
     let db = dir.join(format!("{name}.db"));
     let mut cmd = Command::new(SERVER);
     cmd.arg(format!("--remote=punix:{}", sock(dir, name).display()))
@@ -208,9 +235,10 @@ fn start_server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
         ))
         .arg("-vconsole:off")
         .arg("--no-chdir");
-    if let Some(port) = sync_from {
-        cmd.arg(format!("--sync-from=tcp:127.0.0.1:{port}"));
+    if let Some(target) = sync_from {
+        cmd.arg(format!("--sync-from={target}"));
     }
+    cmd.args(extra);
     let child = cmd.arg(&db).spawn().unwrap();
     let s = Server(child);
     let deadline = Instant::now() + IO;
@@ -298,6 +326,14 @@ fn wait_replicated_on(dir: &Path, server: &str, name: &str) {
 /// addresses). A port picked free can be taken by another test's connection before the proxy
 /// binds it, so a bounded number of fresh picks is tried.
 fn start_proxy(dir: &Path) -> (SyncProxy, SocketAddr, SocketAddr) {
+    start_proxy_with(dir, None)
+}
+
+/// [`start_proxy`] with TLS on the first database's listeners.
+fn start_proxy_with(
+    dir: &Path,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (SyncProxy, SocketAddr, SocketAddr) {
     let at = |p| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
     let mut last = None;
     for _ in 0..10 {
@@ -307,11 +343,13 @@ fn start_proxy(dir: &Path) -> (SyncProxy, SocketAddr, SocketAddr) {
                 client,
                 replication,
                 socket: sock(dir, "active"),
+                tls: tls.clone(),
             },
             Endpoints {
                 client: at(free_port()),
                 replication: at(free_port()),
                 socket: dir.join("none.sock"),
+                tls: None,
             },
         ]);
         match started {
@@ -634,4 +672,98 @@ fn a_reply_held_after_a_restart_in_place_is_released_once_the_backup_is_back() {
         "the held reply was not released after the backup reconnected and had its copy"
     );
     wait_replicated(dir.path(), "after-the-restart");
+}
+
+/// A CA and, signed by it, one certificate for servers and clients alike (OVS checks the chain,
+/// not names), written as PEM under `dir` with upstream's file names for NB; returns the
+/// OVS arguments that use them.
+fn write_pki(dir: &Path, ca_name: &str) -> Vec<String> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, ca_name);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["ovnnb".to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "ovnnb");
+    leaf.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let files = ovnkube_db_ha::tls::TlsFiles::in_dir(dir, ovn_ha_contract::Db::Nb);
+    std::fs::write(&files.private_key, key.serialize_pem()).unwrap();
+    std::fs::write(&files.certificate, cert.pem()).unwrap();
+    std::fs::write(&files.ca_cert, ca_cert.pem()).unwrap();
+    vec![
+        format!("--private-key={}", files.private_key.display()),
+        format!("--certificate={}", files.certificate.display()),
+        format!("--ca-cert={}", files.ca_cert.display()),
+    ]
+}
+
+/// One `ovsdb-client transact` inserting switch `name` at `remote` with `ssl` arguments;
+/// whether it succeeded, and its stderr.
+fn client_insert(remote: &str, ssl: &[String], name: &str) -> (bool, String) {
+    let txn = json!(["OVN_Northbound",
+        {"op": "insert", "table": "Logical_Switch", "row": {"name": name}}]);
+    let out = Command::new(CLIENT)
+        .args(ssl)
+        .args(["--timeout=10", "transact", remote, &txn.to_string()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn over_tls_the_backup_replicates_and_a_write_is_acknowledged_once_it_holds_it() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = write_pki(&dir.path().join("pki"), "ovn-ha test CA");
+    let _active = server(dir.path(), "active", None);
+    let tls = ovnkube_db_ha::tls::server_config(&ovnkube_db_ha::tls::TlsFiles::in_dir(
+        &dir.path().join("pki"),
+        ovn_ha_contract::Db::Nb,
+    ))
+    .unwrap();
+    let (_proxy, client, replication) = start_proxy_with(dir.path(), Some(tls));
+    let relay = Relay::start(replication);
+    let _backup = server_with(
+        dir.path(),
+        "backup",
+        Some(format!("ssl:127.0.0.1:{}", relay.port)),
+        &pki,
+    );
+    let remote = format!("ssl:{client}");
+    // Until the backup has its first copy nothing waits for it: a first write, seen there.
+    let (ok, err) = client_insert(&remote, &pki, "first");
+    assert!(ok, "the first TLS write failed: {err}");
+    wait_replicated(dir.path(), "first");
+    let (ok, err) = client_insert(&remote, &pki, "over-tls");
+    assert!(ok, "the TLS write failed: {err}");
+    let on_backup = switches(dir.path(), "backup");
+    assert!(
+        on_backup.iter().any(|n| n == "over-tls"),
+        "acknowledged before the backup held it: {on_backup:?}"
+    );
+    // Refused: plain TCP on the TLS port, and a certificate from another CA.
+    let (ok, _) = client_insert(&format!("tcp:{client}"), &[], "plain");
+    assert!(!ok, "a plain TCP client wrote through the TLS port");
+    let stranger = write_pki(&dir.path().join("other"), "another CA");
+    let (ok, _) = client_insert(&remote, &stranger, "stranger");
+    assert!(!ok, "a client certified by another CA wrote");
+    let left = switches(dir.path(), "active");
+    assert!(
+        !left.iter().any(|n| n == "plain" || n == "stranger"),
+        "{left:?}"
+    );
 }

@@ -137,6 +137,9 @@ pub struct UpOptions {
     /// Give each container's cgroup a real-time budget where the kernel needs one (see
     /// [`crate::limits::RealtimeBudget`]); `false` reproduces a node without one.
     pub realtime: bool,
+    /// `ovn-nbctl`'s key, certificate and CA options when the manifests were rendered with
+    /// `--ssl` (the wait for writes then dials `ssl:`); empty: plain TCP.
+    pub ssl: Vec<String>,
 }
 
 /// Where an extra bind mount's source lives.
@@ -263,15 +266,18 @@ fn start_container(
     Ok(())
 }
 
-/// Whether the VIP accepts a write now (`ovn-nbctl init` creates NB_Global if missing).
-pub fn vip_takes_writes(vip: IpAddr, timeout_s: u32) -> bool {
+/// Whether the VIP accepts a write now (`ovn-nbctl init` creates NB_Global if missing), over
+/// `ssl:` with `ssl`'s options if any.
+pub fn vip_takes_writes(vip: IpAddr, timeout_s: u32, ssl: &[String]) -> bool {
     let host = match vip {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
     };
+    let scheme = if ssl.is_empty() { "tcp" } else { "ssl" };
     Command::new("ovn-nbctl")
-        .arg(format!("--db=tcp:{host}:6641"))
+        .arg(format!("--db={scheme}:{host}:6641"))
         .arg(format!("--timeout={timeout_s}"))
+        .args(ssl)
         .arg("init")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -397,7 +403,7 @@ pub fn up(
     reporter.step(&format!("waiting until {} takes writes", opts.vip));
     let deadline = start + opts.wait;
     while Instant::now() < deadline {
-        if vip_takes_writes(opts.vip, 2) {
+        if vip_takes_writes(opts.vip, 2, &opts.ssl) {
             return Ok(UpReport {
                 hosts,
                 bootstrap: start.elapsed(),

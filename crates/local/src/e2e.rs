@@ -49,18 +49,66 @@ pub fn lock(waiting: impl FnOnce()) -> Result<Flock<File>, E2eError> {
 /// Renders the manifests for `site` into `dir`, with a fixed authkey (the cluster lives for
 /// one run on this machine's own bridge); returns the validated configuration.
 pub fn render(site: &Site, dir: &Path) -> Result<ovn_ha_config::Config, E2eError> {
-    let config = ovn_ha_config::RenderInput {
+    render_with(site, dir, false).map(|(config, _)| config)
+}
+
+/// [`render`], with `tls` as `--ssl` does it: fresh certificates in the Secrets, and the
+/// client's key, certificate and CA (ovn-controller's, as ovnkube-node uses them) written under
+/// `dir/client-tls`; returns the configuration and the `ovn-nbctl` options that use those files
+/// (none without TLS).
+pub fn render_with(
+    site: &Site,
+    dir: &Path,
+    tls: bool,
+) -> Result<(ovn_ha_config::Config, Vec<String>), E2eError> {
+    let mut input = ovn_ha_config::RenderInput {
         db_vip: Some(site.vip_cidr()),
         ..Default::default()
-    }
-    .validate()
-    .map_err(|p| E2eError::Render(p.to_string()))?
-    .config;
+    };
+    input.upstream.ssl = tls;
+    let config = input
+        .validate()
+        .map_err(|p| E2eError::Render(p.to_string()))?
+        .config;
     let key: Vec<u8> = (0..256u32).map(|i| (i * 7 + 3) as u8).collect();
-    let files = ovn_ha_render::render_all(&config, Some(&key))
-        .map_err(|e| E2eError::Render(e.to_string()))?;
-    ovn_ha_render::write_atomically(dir, &files).map_err(|e| E2eError::Render(e.to_string()))?;
-    Ok(config)
+    let render_error = |e: &dyn std::fmt::Display| E2eError::Render(e.to_string());
+    let pki = if tls {
+        Some(ovn_ha_render::pki::generate().map_err(|e| render_error(&e))?)
+    } else {
+        None
+    };
+    let files = ovn_ha_render::render_all(&config, Some(&key), pki.as_ref())
+        .map_err(|e| render_error(&e))?;
+    ovn_ha_render::write_atomically(dir, &files).map_err(|e| render_error(&e))?;
+    let ssl = match &pki {
+        Some(p) => client_files(&dir.join("client-tls"), p)?,
+        None => Vec::new(),
+    };
+    Ok((config, ssl))
+}
+
+/// Writes the client's TLS files into `dir`; the `ovn-nbctl` options naming them.
+fn client_files(dir: &Path, pki: &ovn_ha_render::pki::Pki) -> Result<Vec<String>, E2eError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| E2eError::Local(LocalError::Io { path, source })
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut options = Vec::new();
+    for (option, file) in [
+        ("--private-key", "ovncontroller-privkey.pem"),
+        ("--certificate", "ovncontroller-cert.pem"),
+        ("--ca-cert", ovn_ha_render::pki::CA_CERT),
+    ] {
+        let text = pki
+            .client
+            .get(file)
+            .ok_or_else(|| E2eError::Render(format!("the rendered TLS material has no {file}")))?;
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(io(&path))?;
+        options.push(format!("{option}={}", path.display()));
+    }
+    Ok(options)
 }
 
 /// The image layout `cargo xtask image` builds in the workspace, if it is there.
@@ -89,8 +137,10 @@ impl Reporter for Quiet {
 pub struct TestCluster {
     /// Its site.
     pub site: Site,
-    /// The NB remote at the VIP (`tcp:VIP:6641`).
+    /// The NB remote at the VIP (`tcp:VIP:6641`, or `ssl:` with TLS).
     pub remote: String,
+    /// `ovn-nbctl`'s options for the `ssl:` remote (empty without TLS).
+    pub ssl: Vec<String>,
     /// How the start went.
     pub report: UpReport,
     _manifests: tempfile::TempDir,
@@ -107,13 +157,18 @@ impl Drop for TestCluster {
 /// Brings up `hosts` hosts of `site` from the workspace's image (removing an earlier, killed
 /// run's leftovers first) and waits until the VIP takes writes.
 pub fn up(site: Site, hosts: usize) -> Result<TestCluster, E2eError> {
+    up_with(site, hosts, false)
+}
+
+/// [`up`], with every OVN connection over TLS when `tls` (rendered with `--ssl`).
+pub fn up_with(site: Site, hosts: usize, tls: bool) -> Result<TestCluster, E2eError> {
     cluster::down(&site, &mut Quiet)?;
     let layout = image_layout()?;
     let manifests = tempfile::tempdir().map_err(|source| LocalError::Io {
         path: std::env::temp_dir(),
         source,
     })?;
-    let config = render(&site, manifests.path())?;
+    let (config, ssl) = render_with(&site, manifests.path(), tls)?;
     let opts = UpOptions {
         manifests: manifests.path().to_path_buf(),
         image: format!("{}:latest", layout.display()),
@@ -123,9 +178,11 @@ pub fn up(site: Site, hosts: usize) -> Result<TestCluster, E2eError> {
         extra_env: Vec::new(),
         extra_mounts: Vec::new(),
         realtime: true,
+        ssl: ssl.clone(),
     };
     let mut c = TestCluster {
         remote: config.ovn_north(),
+        ssl,
         site,
         report: UpReport {
             hosts: Vec::new(),

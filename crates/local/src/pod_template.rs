@@ -215,7 +215,7 @@ pub(crate) mod tests {
         .validate()
         .unwrap()
         .config;
-        let files = ovn_ha_render::render_all(&config, Some(&[1u8; 256])).unwrap();
+        let files = ovn_ha_render::render_all(&config, Some(&[1u8; 256]), None).unwrap();
         files
             .into_iter()
             .find(|f| f.name == "ovnkube-db-ha.yaml")

@@ -65,7 +65,7 @@ mod tests {
         .unwrap()
         .config;
         let key: Vec<u8> = (0..=255).collect();
-        let files = ovn_ha_render::render_all(&config, Some(&key)).unwrap();
+        let files = ovn_ha_render::render_all(&config, Some(&key), None).unwrap();
         let setup = &files[0].contents;
         let secrets = parse(setup).unwrap();
         assert_eq!(secrets["ovnkube-db-corosync-authkey"]["authkey"], key);
@@ -78,7 +78,7 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o400
         );
-        let without = ovn_ha_render::render_all(&config, None).unwrap();
+        let without = ovn_ha_render::render_all(&config, None, None).unwrap();
         let err = write(tmp.path(), &parse(&without[0].contents).unwrap(), &template).unwrap_err();
         assert!(err.to_string().contains("--omit-authkey-secret"));
     }

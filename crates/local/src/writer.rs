@@ -33,6 +33,8 @@ pub struct WriterSpec {
     /// with every large write); `Some(k)`, on one of `k` ballast switches of this writer
     /// (`<tag>-ballast-<i>`), overwritten in turn, so that the data stays bounded in a long run.
     pub ballast_ring: Option<u32>,
+    /// `ovn-nbctl`'s key, certificate and CA options for an `ssl:` remote (empty: none).
+    pub ssl: Vec<String>,
 }
 
 /// Payload of a large write: above 256 KiB, in external_ids values under the kernel's limit for
@@ -52,6 +54,7 @@ impl WriterSpec {
             netns: None,
             big_every: 0,
             ballast_ring: None,
+            ssl: Vec::new(),
         }
     }
 }
@@ -118,7 +121,7 @@ impl Writer {
                     }
                     _ => write_args(&name, big),
                 };
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let args: Vec<&str> = spec.ssl.iter().chain(&args).map(String::as_str).collect();
                 let started = epoch.elapsed();
                 let acked =
                     write_once_from(spec.netns.as_deref(), &spec.remote, spec.timeout_s, &args);
@@ -208,9 +211,15 @@ fn blob_pieces(bytes: usize) -> impl Iterator<Item = String> {
 
 /// The names of the logical switches the remote holds now (`None` if it cannot be read).
 pub fn switches(remote: &str, timeout_s: u32) -> Option<Vec<String>> {
+    switches_with(remote, &[], timeout_s)
+}
+
+/// [`switches`] with `ovn-nbctl`'s `ssl` options (an `ssl:` remote).
+pub fn switches_with(remote: &str, ssl: &[String], timeout_s: u32) -> Option<Vec<String>> {
     let out = Command::new("ovn-nbctl")
         .arg(format!("--db={remote}"))
         .arg(format!("--timeout={timeout_s}"))
+        .args(ssl)
         .args(["--bare", "--columns=name", "list", "Logical_Switch"])
         .stdin(Stdio::null())
         .output()

@@ -17,6 +17,10 @@
 //!
 //! It prints how often the replication fence closed (from the containers' logs).
 //!
+//! The link cut and the `kill -9` of the active's NB server run a second time over TLS
+//! (rendered with `--ssl`): the writers dial `ssl:VIP` with the rendered client certificate and
+//! the standbys replicate over `ssl:`.
+//!
 //! Timings are reported (printed), never asserted: `cargo xtask bench failover` measures them.
 //! Needs root, the packages `cargo xtask test` installs, and the image layout that
 //! `cargo xtask image` builds (`cargo xtask test` builds it before running the tests).
@@ -50,7 +54,12 @@ fn site() -> Site {
 }
 
 fn up() -> TestCluster {
-    let c = e2e::up(site(), HOSTS).unwrap();
+    up_with(false)
+}
+
+/// [`up`], with every OVN connection over TLS when `tls` (rendered with `--ssl`).
+fn up_with(tls: bool) -> TestCluster {
+    let c = e2e::up_with(site(), HOSTS, tls).unwrap();
     eprintln!(
         "  cold bootstrap: first write {:.2} s after the containers started",
         c.report.bootstrap.as_secs_f64()
@@ -160,7 +169,13 @@ enum Mix {
 }
 
 impl Writers {
-    fn start(remote: &str, name: &str, active: &str, standby: &str, mix: Mix) -> Writers {
+    fn start(
+        (remote, ssl): (&str, &[String]),
+        name: &str,
+        active: &str,
+        standby: &str,
+        mix: Mix,
+    ) -> Writers {
         let big = if mix == Mix::Mixed { 10 } else { 0 };
         let running = [
             (Seat::Machine, None, big),
@@ -173,6 +188,7 @@ impl Writers {
             spec.netns = netns.map(str::to_string);
             spec.big_every = big_every;
             spec.timeout_s = 2;
+            spec.ssl = ssl.to_vec();
             (seat, Writer::start(spec))
         })
         .collect();
@@ -250,26 +266,28 @@ fn scenario_prepared(
     fault: impl FnOnce(&TestCluster, &str),
     recover: impl FnOnce(&TestCluster, &str),
 ) -> Ran {
-    scenario_mixed(name, Mix::Mixed, prepare, fault, recover)
+    scenario_mixed(name, Mix::Mixed, false, prepare, fault, recover)
 }
 
-/// [`scenario_prepared`] with a choice of the writers' transactions.
+/// [`scenario_prepared`] with a choice of the writers' transactions, and over TLS when `tls`
+/// (rendered with `--ssl`: the writers dial `ssl:` with a client certificate).
 fn scenario_mixed(
     name: &str,
     mix: Mix,
+    tls: bool,
     prepare: impl FnOnce(&TestCluster, &str),
     fault: impl FnOnce(&TestCluster, &str),
     recover: impl FnOnce(&TestCluster, &str),
 ) -> Ran {
     let _serial = serial();
     eprintln!("scenario {name}");
-    let c = up();
+    let c = up_with(tls);
     let views = wait_converged(&c.site, Duration::from_secs(90))
         .expect("the cluster did not converge after bootstrap");
     let active = observe::active_host(&views).unwrap().to_string();
     let standby = others(&c, &active).remove(0);
     let sampler = Sampler::start(c.site.clone());
-    let w = Writers::start(&c.remote, name, &active, &standby, mix);
+    let w = Writers::start((&c.remote, &c.ssl), name, &active, &standby, mix);
     std::thread::sleep(Duration::from_secs(3));
     prepare(&c, &active);
     // A busy server can miss one sample's deadline: up to five samples to see one active.
@@ -311,8 +329,8 @@ fn scenario_mixed(
         .as_deref()
         .and_then(observe::active_host)
         .map(str::to_string);
-    let present =
-        writer::switches(&c.remote, 5).expect("the VIP does not answer reads after the scenario");
+    let present = writer::switches_with(&c.remote, &c.ssl, 5)
+        .expect("the VIP does not answer reads after the scenario");
     let mut problems = Vec::new();
     for (seat, epoch, records) in &runs {
         // The fault on this writer's clock.
@@ -497,7 +515,7 @@ fn cold_start_with_a_stale_copy() {
     let mut serving = false;
     // Bounded: 120 tries of at most ~1 s.
     for _ in 0..120 {
-        if cluster::vip_takes_writes(vip, 1) {
+        if cluster::vip_takes_writes(vip, 1, &[]) {
             serving = true;
             break;
         }
@@ -723,22 +741,68 @@ fn kill_9_of_the_active_nb_server() {
     scenario(
         "kill-nb",
         |_, active| assert_eq!(faults::kill9(active, "ovsdb-server", "ovnnb_db"), 1),
+        |c, active| standbys_reconnected_at_once(c, active, "kill-nb"),
+    );
+}
+
+/// After a restart in place of the active's NB server (when the copy stayed; Pacemaker's
+/// monitor may also have caught the crash and moved it), both standbys logged that they
+/// reconnected at once.
+fn standbys_reconnected_at_once(c: &TestCluster, active: &str, name: &str) {
+    if observe::active_host(&observe::sample(&c.site)) != Some(active) {
+        return;
+    }
+    let lines = log_lines(&c.site, "NB: the replication link to");
+    for s in others(c, active) {
+        assert!(
+            lines
+                .iter()
+                .any(|(h, l)| *h == s && l.contains("reconnected at once")),
+            "{name}: standby {s} did not reconnect at once after the restart in place: {lines:?}"
+        );
+    }
+}
+
+/// Over TLS (rendered with `--ssl`): the DB pods' proxy ends `ssl:` sessions with the rendered
+/// certificates, the standbys replicate over `ssl:`, and the writers dial `ssl:VIP` with the
+/// client certificate. The active host's link is cut: the same promises as over TCP — nothing
+/// acknowledged lost, never two writable copies, convergence, writes after the fault.
+#[test]
+fn link_cut_of_the_active_host_over_tls() {
+    let ran = scenario_mixed(
+        "link-cut-tls",
+        Mix::Mixed,
+        true,
+        nothing,
+        |_, active| faults::cut_link(active).unwrap(),
         |c, active| {
-            // Only when the copy was restarted in place (Pacemaker's monitor may also have
-            // caught the crash and moved it).
-            if observe::active_host(&observe::sample(&c.site)) != Some(active) {
-                return;
-            }
-            let lines = log_lines(&c.site, "NB: the replication link to");
-            for s in others(c, active) {
-                assert!(
-                    lines
-                        .iter()
-                        .any(|(h, l)| *h == s && l.contains("reconnected at once")),
-                    "kill-nb: standby {s} did not reconnect at once after the restart in place: {lines:?}"
-                );
-            }
+            faults::restore_link(active).unwrap();
+            wait_converged(&c.site, Duration::from_secs(120))
+                .expect("no convergence after the link came back");
         },
+    );
+    assert_ne!(
+        ran.after.as_deref(),
+        Some(ran.active.as_str()),
+        "the cut host stayed the active"
+    );
+}
+
+/// Over TLS: `kill -9` of the active's NB server, restarted in place; the standbys' TLS
+/// replication sessions reconnect at once (as over TCP, see [`kill_9_of_the_active_nb_server`]).
+#[test]
+fn kill_9_of_the_active_nb_server_over_tls() {
+    let ran = scenario_mixed(
+        "kill-nb-tls",
+        Mix::Mixed,
+        true,
+        nothing,
+        |_, active| assert_eq!(faults::kill9(active, "ovsdb-server", "ovnnb_db"), 1),
+        |c, active| standbys_reconnected_at_once(c, active, "kill-nb-tls"),
+    );
+    assert_eq!(
+        ran.fallbacks, 0,
+        "kill-nb-tls: the proxy replied without a confirmation (no standby confirmed for 5 s)"
     );
 }
 
@@ -1135,6 +1199,7 @@ fn throttled_standby_then_the_active_dies() {
     scenario_mixed(
         "throttled",
         Mix::SmallOnly,
+        false,
         move |c, active| {
             let standby = others(c, active).remove(0);
             faults::throttle(&standby, "2mbit").unwrap();

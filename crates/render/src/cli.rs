@@ -7,6 +7,7 @@
 //! manifests must still join the running ones), and only a first render makes a fresh one. An
 //! `ovn-setup.yaml` whose key cannot be read back is an error, never a silent new key.
 
+use crate::pki::{self, Pki};
 use crate::secrets::SecretParseError;
 use anyhow::{Context, Result};
 use ovn_ha_config::upstream::default as up;
@@ -347,6 +348,51 @@ fn describe_source(a: &Authkey, dir: &Path) -> String {
     }
 }
 
+/// The TLS material of an earlier render's `ovn-setup.yaml` in `dir`: `None` when there is none
+/// (no file, or a render without `--ssl`).
+fn kept_pki(dir: &Path) -> Result<Option<(Pki, PathBuf)>, String> {
+    let path = dir.join(SECRET_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("{}: cannot read it ({e})", path.display())),
+    };
+    let fix = |why: String| {
+        format!(
+            "{}: {why}, so its TLS certificates cannot be kept for this render; delete the \
+             Secrets {} and {} from it (or the file) to make new ones",
+            path.display(),
+            pki::DB_SECRET,
+            pki::CLIENT_SECRET
+        )
+    };
+    let secrets = crate::secrets::parse(&text).map_err(|e| fix(e.to_string()))?;
+    Ok(pki::from_secrets(&secrets)
+        .map_err(|e| fix(e.to_string()))?
+        .map(|p| (p, path)))
+}
+
+/// With `--ssl` (and the Secrets not left out), the certificates an earlier render left in
+/// `dir`, else fresh ones, and the line that says which.
+fn choose_pki(ssl: bool, omit: bool, dir: &Path) -> Result<Option<(Pki, String)>, String> {
+    if !ssl || omit {
+        return Ok(None);
+    }
+    Ok(Some(match kept_pki(dir)? {
+        Some((p, path)) => (p, format!("TLS certificates: kept from {}", path.display())),
+        None => (
+            pki::generate().map_err(|e| e.to_string())?,
+            format!(
+                "TLS certificates: a new CA and keys for NB, SB, ovn-northd and ovn-controller; \
+                 later renders into {} keep them",
+                dir.display()
+            ),
+        ),
+    }))
+}
+
 pub fn run(args: &RenderArgs) -> Result<ExitCode> {
     let dir = args.output_dir();
     let validated = args.input().validate();
@@ -355,11 +401,15 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
     } else {
         choose_authkey(args.corosync_authkey_file.as_deref(), &dir, &args.namespace).map(Some)
     };
+    let tls = choose_pki(args.ssl, args.omit_authkey_secret, &dir);
     let mut problems: Vec<String> = match &validated {
         Ok(_) => Vec::new(),
         Err(p) => p.0.iter().map(Problem::to_string).collect(),
     };
     if let Err(e) = &authkey {
+        problems.push(e.clone());
+    }
+    if let Err(e) = &tls {
         problems.push(e.clone());
     }
     if !problems.is_empty() {
@@ -373,7 +423,7 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(2));
     }
-    let (Ok(validated), Ok(authkey)) = (validated, authkey) else {
+    let (Ok(validated), Ok(authkey), Ok(tls)) = (validated, authkey, tls) else {
         unreachable!("problems were reported above")
     };
     for w in &validated.warnings {
@@ -390,10 +440,14 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         _ => None,
     };
     let key = authkey.as_ref().map(|a| a.key.as_slice());
-    let files = crate::render_all(&validated.config, key).context("rendering failed")?;
+    let files = crate::render_all(&validated.config, key, tls.as_ref().map(|(p, _)| p))
+        .context("rendering failed")?;
     crate::write_atomically(&dir, &files)?;
     if let Some(a) = &authkey {
         eprintln!("{}", describe_source(a, &dir));
+    }
+    if let Some((_, said)) = &tls {
+        eprintln!("{said}");
     }
     if let Some(path) = replaces {
         eprintln!(
@@ -565,7 +619,7 @@ mod tests {
 
     /// The Secret file as a render with `key` writes it.
     fn rendered_secret_file(key: Option<&[u8]>) -> String {
-        let files = crate::render_all(&seed_config(), key).unwrap();
+        let files = crate::render_all(&seed_config(), key, None).unwrap();
         let f = files.iter().find(|f| f.name == SECRET_FILE).unwrap();
         f.contents.clone()
     }
@@ -575,7 +629,7 @@ mod tests {
 
     #[test]
     fn the_key_reads_back_from_what_render_wrote() {
-        let files = crate::render_all(&seed_config(), Some(&[7u8; 300])).unwrap();
+        let files = crate::render_all(&seed_config(), Some(&[7u8; 300]), None).unwrap();
         let secret_files: Vec<&str> = files.iter().filter(|f| f.secret).map(|f| f.name).collect();
         assert_eq!(
             secret_files,
@@ -614,7 +668,7 @@ mod tests {
         // A first render: nothing there (not even the directory).
         let first = choose_authkey(None, &dir, "ns").unwrap();
         assert_eq!(first.source, KeySource::New);
-        let files = crate::render_all(&seed_config(), Some(&first.key)).unwrap();
+        let files = crate::render_all(&seed_config(), Some(&first.key), None).unwrap();
         crate::write_atomically(&dir, &files).unwrap();
         // A re-render keeps it.
         let again = choose_authkey(None, &dir, "ns").unwrap();

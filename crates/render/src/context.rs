@@ -1,5 +1,6 @@
 //! The values the templates see, computed once from the validated config.
 
+use crate::pki::{self, Pki};
 use base64::Engine;
 use ovn_ha_config::{Config, ControlPlane, db_env, defaults, upstream};
 use serde::Serialize;
@@ -49,6 +50,16 @@ pub struct Context {
     daemonset_version: &'static str,
     /// `OVN_SSL_ENABLE`: `yes` or `no`.
     ssl_enable: &'static str,
+    /// `--ssl`: the pods mount the TLS Secrets at `/ovn-cert`.
+    tls: bool,
+    /// The TLS Secrets' data (file name → base64); `None`: left out of the manifests.
+    db_tls: Option<BTreeMap<String, String>>,
+    client_tls: Option<BTreeMap<String, String>>,
+    db_tls_secret: &'static str,
+    client_tls_secret: &'static str,
+    tls_dir: &'static str,
+    /// What ovnkube-node mounts of the client Secret.
+    node_tls_files: [&'static str; 3],
     /// `OVN_REMOTE_PROBE_INTERVAL` of ovnkube-node, in ms (upstream's default; no flag).
     remote_probe_interval: u32,
 }
@@ -58,7 +69,17 @@ pub const PEER_SELECTOR: &str =
     "app.kubernetes.io/name=ovnkube-db,app.kubernetes.io/component=database";
 
 impl Context {
-    pub fn new(c: &Config, authkey: Option<&[u8]>) -> Self {
+    pub fn new(c: &Config, authkey: Option<&[u8]>, pki: Option<&Pki>) -> Self {
+        let b64 = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        base64::engine::general_purpose::STANDARD.encode(v),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
         let env = BTreeMap::from([
             ("VIP", db_env::VIP),
             ("VIP_PREFIX", db_env::VIP_PREFIX),
@@ -73,6 +94,7 @@ impl Context {
             ("REPLICAS", db_env::REPLICAS),
             ("GRACE_SECONDS", db_env::GRACE_SECONDS),
             ("METRICS_PORT", db_env::METRICS_PORT),
+            ("SSL_ENABLE", db_env::SSL_ENABLE),
         ]);
         Context {
             project: "ovndb-ha",
@@ -108,6 +130,13 @@ impl Context {
             upstream_revision: upstream::REVISION,
             daemonset_version: upstream::DAEMONSET_VERSION,
             ssl_enable: if c.control_plane.ssl { "yes" } else { "no" },
+            tls: c.control_plane.ssl,
+            db_tls: pki.filter(|_| c.control_plane.ssl).map(|p| b64(&p.db)),
+            client_tls: pki.filter(|_| c.control_plane.ssl).map(|p| b64(&p.client)),
+            db_tls_secret: pki::DB_SECRET,
+            client_tls_secret: pki::CLIENT_SECRET,
+            tls_dir: pki::MOUNT_DIR,
+            node_tls_files: pki::NODE_FILES,
             remote_probe_interval: upstream::default::REMOTE_PROBE_INTERVAL_MS,
         }
     }

@@ -6,13 +6,15 @@
 //! Rendering is pure and strict (an undefined template variable is an error). Its only I/O is
 //! [`write_atomically`], which writes every file or none. It does not validate input (the
 //! config crate did) and never generates secrets itself: the caller hands in the corosync
-//! authkey bytes. The caller that reads flags and chooses the key is [`cli`], the command line
+//! authkey bytes and, with `--ssl`, the TLS material ([`pki`] makes it). The caller that reads
+//! flags and chooses them is [`cli`], the command line
 //! of `dist/images/daemonset.sh` (this crate's `ovn-ha-render` binary, so rendering builds
 //! only what it needs) and of `cargo xtask render`.
 
 pub mod cli;
 mod context;
 mod output;
+pub mod pki;
 pub mod secrets;
 mod templates;
 
@@ -50,10 +52,12 @@ pub const AUTHKEY_LEN: usize = 256;
 
 /// Renders the four manifests, in the order they are applied. With `authkey` `None` the
 /// corosync authkey Secret is left out (for published example manifests); `ovn-setup.yaml` then
-/// says how to create it.
+/// says how to create it. With `--ssl`, `pki` is the TLS Secrets' material (`None`: left out
+/// likewise).
 pub fn render_all(
     config: &Config,
     authkey: Option<&[u8]>,
+    pki: Option<&pki::Pki>,
 ) -> Result<Vec<RenderedFile>, RenderError> {
     if let Some(key) = authkey
         && !AUTHKEY_LEN_RANGE.contains(&key.len())
@@ -62,7 +66,7 @@ pub fn render_all(
     }
     let env = templates::environment()
         .map_err(|(name, source)| RenderError::Template { name, source })?;
-    let ctx = context::Context::new(config, authkey);
+    let ctx = context::Context::new(config, authkey, pki);
     templates::OUTPUTS
         .iter()
         .map(|t| {

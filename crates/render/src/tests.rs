@@ -48,7 +48,7 @@ fn env_value(container: &Value, name: &str) -> Option<String> {
 
 #[test]
 fn four_files_in_apply_order() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let names: Vec<_> = files.iter().map(|f| f.name).collect();
     assert_eq!(
         names,
@@ -68,7 +68,7 @@ fn four_files_in_apply_order() {
 
 #[test]
 fn every_object_is_labelled() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let objs = objects(&files);
     assert_eq!(objs.len(), 22);
     for (file, o) in &objs {
@@ -92,7 +92,7 @@ fn every_object_is_labelled() {
 
 #[test]
 fn db_service_is_headless_without_selector_and_points_at_the_vip() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let objs = objects(&files);
     let svc = find(&objs, "Service", "ovnkube-db");
     assert_eq!(svc["spec"]["clusterIP"], "None");
@@ -116,7 +116,7 @@ fn db_service_is_headless_without_selector_and_points_at_the_vip() {
 
 #[test]
 fn rbac_is_least_privilege() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let objs = objects(&files);
     for (_, o) in &objs {
         if o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding" {
@@ -140,7 +140,7 @@ fn rbac_is_least_privilege() {
 
 #[test]
 fn db_deployment_matches_the_contract() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let objs = objects(&files);
     let d = find(&objs, "Deployment", "ovnkube-db");
     assert_eq!(d["spec"]["replicas"], 3);
@@ -205,7 +205,7 @@ fn db_deployment_matches_the_contract() {
 
 #[test]
 fn vip_reaches_master_and_node_env() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let objs = objects(&files);
     let master = find(&objs, "Deployment", "ovnkube-master");
     let node = find(&objs, "DaemonSet", "ovnkube-node");
@@ -251,7 +251,7 @@ fn ipv6_vip_is_bracketed_and_prefix_rendered() {
     input.net_cidr = "fd00:10:128::/48/64".into();
     input.svc_cidr = "fd00:172:30::/112".into();
     let config = input.validate().unwrap().config;
-    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let objs = objects(&files);
     let node = find(&objs, "DaemonSet", "ovnkube-node");
     let c = &node["spec"]["template"]["spec"]["containers"][1];
@@ -269,7 +269,7 @@ fn ipv6_vip_is_bracketed_and_prefix_rendered() {
 #[test]
 fn authkey_is_in_the_secret_and_checked() {
     let key: Vec<u8> = (0..=255).collect();
-    let files = render_all(&seed_config(), Some(&key)).unwrap();
+    let files = render_all(&seed_config(), Some(&key), None).unwrap();
     let objs = objects(&files);
     let secret = find(&objs, "Secret", db_env::AUTHKEY_SECRET);
     use base64::Engine;
@@ -279,14 +279,14 @@ fn authkey_is_in_the_secret_and_checked() {
         .unwrap();
     assert_eq!(decoded, key);
     assert!(matches!(
-        render_all(&seed_config(), Some(&[0u8; 16])),
+        render_all(&seed_config(), Some(&[0u8; 16]), None),
         Err(RenderError::AuthkeyLength(16))
     ));
 }
 
 #[test]
 fn authkey_secret_can_be_left_out() {
-    let files = render_all(&seed_config(), None).unwrap();
+    let files = render_all(&seed_config(), None, None).unwrap();
     let objs = objects(&files);
     assert!(!objs.iter().any(|(_, o)| o["kind"] == "Secret"));
     assert_eq!(objs.len(), 21);
@@ -299,7 +299,7 @@ fn authkey_secret_can_be_left_out() {
 
 #[test]
 fn write_is_all_or_nothing() {
-    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN])).unwrap();
+    let files = render_all(&seed_config(), Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("yaml");
     write_atomically(&out, &files).unwrap();
@@ -318,4 +318,116 @@ fn write_is_all_or_nothing() {
         write_atomically(&blocked, &files),
         Err(WriteError::NotADirectory(_))
     ));
+}
+
+/// `--ssl`: the two TLS Secrets with upstream's file names, `OVN_SSL_ENABLE=yes` and `ssl:` at
+/// the VIP for every pod, the DB pods' Secret at /ovn-cert, and upstream's `host-ovn-cert`
+/// volume turned into the client Secret (on nodes without ovn-northd's key).
+#[test]
+fn ssl_renders_the_secrets_and_mounts_them_where_upstream_reads_them() {
+    let mut input = RenderInput::seed_example();
+    input.upstream.ssl = true;
+    let config = input.validate().unwrap().config;
+    let pki = crate::pki::generate().unwrap();
+    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN]), Some(&pki)).unwrap();
+    let objs = objects(&files);
+    let db_secret = find(&objs, "Secret", crate::pki::DB_SECRET);
+    let keys = |s: &Value| {
+        s["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(db_secret),
+        [
+            "ca-cert.pem",
+            "ovnnb-cert.pem",
+            "ovnnb-privkey.pem",
+            "ovnsb-cert.pem",
+            "ovnsb-privkey.pem"
+        ]
+    );
+    let client_secret = find(&objs, "Secret", crate::pki::CLIENT_SECRET);
+    assert_eq!(keys(client_secret).len(), 5);
+    // Read back, the Secrets are the material given.
+    let secrets = crate::secrets::parse(&files[0].contents).unwrap();
+    assert_eq!(crate::pki::from_secrets(&secrets).unwrap(), Some(pki));
+
+    let db = find(&objs, "Deployment", "ovnkube-db");
+    let pod = &db["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(env_value(c, db_env::SSL_ENABLE).as_deref(), Some("yes"));
+    assert!(
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "ovn-cert" && m["mountPath"] == "/ovn-cert")
+    );
+    let volume = |pod: &Value, name: &str| {
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no volume {name}"))
+    };
+    assert_eq!(
+        volume(pod, "ovn-cert")["secret"]["secretName"],
+        crate::pki::DB_SECRET
+    );
+    for (kind, name) in [
+        ("Deployment", "ovnkube-master"),
+        ("DaemonSet", "ovnkube-node"),
+    ] {
+        let pod = &find(&objs, kind, name)["spec"]["template"]["spec"];
+        let v = volume(pod, "host-ovn-cert");
+        assert_eq!(
+            v["secret"]["secretName"],
+            crate::pki::CLIENT_SECRET,
+            "{name}"
+        );
+        assert!(v.get("hostPath").is_none(), "{name}");
+        for c in pod["containers"].as_array().unwrap() {
+            if let Some(ssl) = env_value(c, "OVN_SSL_ENABLE") {
+                assert_eq!(ssl, "yes", "{name}");
+            }
+            if let Some(north) = env_value(c, "OVN_NORTH") {
+                assert!(north.starts_with("ssl:"), "{name}: {north}");
+            }
+        }
+    }
+    let node = &find(&objs, "DaemonSet", "ovnkube-node")["spec"]["template"]["spec"];
+    let items: Vec<_> = volume(node, "host-ovn-cert")["secret"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(items, crate::pki::NODE_FILES);
+}
+
+/// `--ssl` with the Secrets left out (published manifests): no key material, the pods still
+/// mount the Secrets, and ovn-setup.yaml says what to create.
+#[test]
+fn ssl_without_the_secrets_says_what_to_create() {
+    let mut input = RenderInput::seed_example();
+    input.upstream.ssl = true;
+    let config = input.validate().unwrap().config;
+    let files = render_all(&config, None, None).unwrap();
+    let objs = objects(&files);
+    assert!(!objs.iter().any(|(_, o)| o["kind"] == "Secret"));
+    assert!(files[0].contents.contains("ovnnb-privkey.pem"));
+    let db = find(&objs, "Deployment", "ovnkube-db");
+    assert!(
+        db["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["secret"]["secretName"] == crate::pki::DB_SECRET)
+    );
 }

@@ -484,7 +484,7 @@ fn every_row_holds_for_every_variant() {
     let mut failures = Vec::new();
     for v in variants() {
         let config = v.input.validate().unwrap().config;
-        let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN])).unwrap();
+        let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
         let r = Rendered {
             objs: objects(&files),
         };
@@ -548,7 +548,7 @@ fn the_doc_mirrors_the_table() {
 #[test]
 fn checks_can_fail() {
     let config = variants().remove(0).input.validate().unwrap().config;
-    let files = render_all(&config, None).unwrap();
+    let files = render_all(&config, None, None).unwrap();
     let r = Rendered {
         objs: objects(&files),
     };

@@ -13,7 +13,7 @@ pub fn seed_files() -> Vec<(String, String)> {
     .validate()
     .unwrap()
     .config;
-    ovn_ha_render::render_all(&config, Some(&[1u8; 256]))
+    ovn_ha_render::render_all(&config, Some(&[1u8; 256]), None)
         .unwrap()
         .into_iter()
         .map(|f| (f.name.to_string(), f.contents))

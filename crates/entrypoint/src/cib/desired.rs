@@ -4,6 +4,7 @@
 
 use super::model::{Cib, CloneResource, Constraint, NvPair, Op, Primitive, Resource, Role};
 use ovn_ha_config::Vip;
+use std::path::Path;
 
 /// Id of the OVN DB primitive (its promotion attribute is `master-ovndb_servers`).
 pub const DB_RESOURCE: &str = "ovndb_servers";
@@ -75,6 +76,9 @@ pub struct DesiredCib {
     pub timings: PacemakerTimings,
     /// The entrypoint's semi-synchronous proxy holds the ports (the agent's `client_proxy`).
     pub client_proxy: bool,
+    /// The databases speak TLS: the agent's `*_master_protocol` is `ssl`, with the key,
+    /// certificate and CA files under `/ovn-cert` (the standbys replicate over `ssl:`).
+    pub ssl: bool,
 }
 
 /// Builds the CIB configuration.
@@ -123,6 +127,19 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         // The entrypoint's semi-synchronous proxy (`semi_sync`) holds the TCP ports.
         NvPair::new("client_proxy", if d.client_proxy { "yes" } else { "no" }),
     ];
+    if d.ssl {
+        for db in ovn_ha_contract::Db::BOTH {
+            let files = crate::tls::TlsFiles::in_dir(Path::new(crate::tls::CERT_DIR), db);
+            let short = db.short();
+            let path = |p: &Path| p.display().to_string();
+            db_params.extend([
+                NvPair::new(&format!("{short}_master_protocol"), "ssl"),
+                NvPair::new(&format!("ovn_{short}_db_privkey"), path(&files.private_key)),
+                NvPair::new(&format!("ovn_{short}_db_cert"), path(&files.certificate)),
+                NvPair::new(&format!("ovn_{short}_db_cacert"), path(&files.ca_cert)),
+            ]);
+        }
+    }
     db_params.sort_by(|a, b| a.name.cmp(&b.name));
     let db = Primitive {
         id: DB_RESOURCE.to_string(),
@@ -234,6 +251,7 @@ mod tests {
             replication_ports: [6643, 6644],
             timings: PacemakerTimings::default(),
             client_proxy: true,
+            ssl: false,
         })
     }
 
@@ -258,6 +276,7 @@ mod tests {
                 transition_delay_ms: 0,
             },
             client_proxy: true,
+            ssl: false,
         });
         let xml = cib.document().to_xml();
         assert!(xml.contains("name=\"dc-deadtime\" value=\"20s\""), "{xml}");
@@ -280,6 +299,7 @@ mod tests {
             replication_ports: [6643, 6644],
             timings: PacemakerTimings::default(),
             client_proxy: true,
+            ssl: false,
         });
         let xml = cib.resources().to_xml();
         assert!(!xml.contains("cidr_netmask"));

@@ -157,6 +157,7 @@ mod tests {
             replication_ports: [6643, 6644],
             timings: Default::default(),
             client_proxy: true,
+            ssl: false,
         })
     }
 
@@ -205,6 +206,7 @@ mod tests {
             replication_ports: [6643, 6644],
             timings: Default::default(),
             client_proxy: true,
+            ssl: false,
         });
         assert!(ensure_configuration(&moved, &target).unwrap());
         let text = std::fs::read_to_string(&path).unwrap();

@@ -67,6 +67,8 @@ struct Prepared {
     members: Vec<Member>,
     authkey: Vec<u8>,
     cib: Cib,
+    /// TLS for the proxy's listeners (NB, SB), read before anything starts.
+    tls: [Option<std::sync::Arc<rustls::ServerConfig>>; 2],
     /// The pod watcher's reports (API discovery only).
     watch: Option<Receiver<WatchReport>>,
 }
@@ -87,6 +89,7 @@ fn prepare() -> Result<Prepared, Failure> {
     })?;
     check_authkey_len(authkey.len())
         .map_err(|e| Failure::Config(vec![format!("{}: {e}", var::AUTHKEY_FILE)]))?;
+    let tls = tls_configs(&config)?;
     let me = Peer {
         name: config.node_name.clone(),
         addr: config.pod_ip,
@@ -115,14 +118,38 @@ fn prepare() -> Result<Prepared, Failure> {
         replication_ports: config.replication_ports,
         timings: config.pacemaker,
         client_proxy: config.semi_sync,
+        ssl: config.ssl,
     });
     Ok(Prepared {
         config,
         members,
         authkey,
         cib,
+        tls,
         watch,
     })
+}
+
+/// With `OVN_SSL_ENABLE=yes` and the proxy on, each database's key, certificate and CA under
+/// `/ovn-cert`, read now so that a missing file stops the pod before anything starts. (With
+/// the proxy off the servers end `ssl:` sessions themselves: the agent gives them the files.)
+fn tls_configs(
+    config: &DbHaConfig,
+) -> Result<[Option<std::sync::Arc<rustls::ServerConfig>>; 2], Failure> {
+    if !(config.ssl && config.semi_sync) {
+        return Ok([None, None]);
+    }
+    let dir = std::path::Path::new(ovnkube_db_ha::tls::CERT_DIR);
+    let [nb, sb] = ovn_ha_contract::Db::BOTH.map(|db| {
+        ovnkube_db_ha::tls::server_config(&ovnkube_db_ha::tls::TlsFiles::in_dir(dir, db))
+            .map_err(|e| format!("{}: {e}", var::SSL_ENABLE))
+    });
+    match (nb, sb) {
+        (Ok(nb), Ok(sb)) => Ok([Some(nb), Some(sb)]),
+        (nb, sb) => Err(Failure::Config(
+            [nb.err(), sb.err()].into_iter().flatten().collect(),
+        )),
+    }
 }
 
 /// Starts the pod watcher and waits for its first pod list that shows this node (bounded:
@@ -314,6 +341,7 @@ pub fn run() -> Result<(), Failure> {
                 p.config.vip.addr,
                 [p.config.nb_port, p.config.sb_port],
                 p.config.replication_ports,
+                p.tls.clone(),
             )
             .context("starting the semi-synchronous proxy")?,
         )

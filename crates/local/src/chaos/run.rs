@@ -683,6 +683,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Outcome, Ch
         extra_env: Vec::new(),
         extra_mounts: Vec::new(),
         realtime: true,
+        ssl: Vec::new(),
     };
     let report = cluster::up(site, &up, &mut Silent)?;
     progress(&format!(
