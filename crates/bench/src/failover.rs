@@ -91,7 +91,8 @@ struct Clients {
 /// Idle SB subscribers per run, as ovn-controllers of a 50-node cluster.
 const CROWD: usize = 50;
 
-/// What the persistent clients saw.
+/// What the persistent clients saw (nothing when they were not run).
+#[derive(Default)]
 struct ClientFigures {
     northd: Option<Duration>,
     idl: Option<Duration>,
@@ -242,13 +243,18 @@ struct Running {
     w: Writer,
     fault_at: Duration,
     fault_instant: Instant,
-    clients: Clients,
+    clients: Option<Clients>,
 }
 
-/// Starts the writer and lets it write steadily for 3 s, `clients` running too; returns them
-/// with the fault's moment.
-fn before_fault(remote: &str, window: Window, clients: Clients) -> Running {
+/// Starts the writer (with `ssl`'s options for an `ssl:` remote) and lets it write steadily
+/// for 3 s, `clients` running too; returns them with the fault's moment.
+fn before_fault(
+    (remote, ssl): (&str, &[String]),
+    window: Window,
+    clients: Option<Clients>,
+) -> Running {
     let mut spec = WriterSpec::new(remote, "bench");
+    spec.ssl = ssl.to_vec();
     spec.max_time =
         Duration::from_secs(3) + window.recovery + window.stalls + Duration::from_secs(30);
     spec.max_writes = u32::try_from(spec.max_time.as_millis() / 50).unwrap_or(u32::MAX);
@@ -267,7 +273,7 @@ fn before_fault(remote: &str, window: Window, clients: Clients) -> Running {
 fn after_fault(
     run: Running,
     server_side: Option<Duration>,
-    remote: &str,
+    (remote, ssl): (&str, &[String]),
     window: Window,
     cut: Option<&str>,
 ) -> Result<RunResult> {
@@ -278,11 +284,14 @@ fn after_fault(
         clients,
     } = run;
     let records = finish(w, fault_at, window);
-    let seen = clients.finish(&records, fault_at, fault_instant, window.stalls);
+    let seen = match clients {
+        Some(c) => c.finish(&records, fault_at, fault_instant, window.stalls),
+        None => ClientFigures::default(),
+    };
     if let Some(host) = cut {
         faults::restore_link(host)?;
     }
-    let present = writer::switches(remote, 5).unwrap_or_default();
+    let present = writer::switches_with(remote, ssl, 5).unwrap_or_default();
     Ok(RunResult {
         northd: seen.northd,
         idl: seen.idl,
@@ -313,6 +322,9 @@ fn run_pacemaker(
         recovery: stack.recovery_allowance(),
         stalls,
     };
+    if stack == Stack::OursTls && size.scale().is_some() {
+        bail!("--stacks ours-tls runs at the empty size only (the loader speaks plain TCP)");
+    }
     let result = (|| -> Result<RunResult> {
         let up = up_pacemaker(stack, image, env, realtime)?;
         let site = &up.site;
@@ -331,7 +343,16 @@ fn run_pacemaker(
             .context("no active copy")?
             .to_string();
         let remote = up.config.ovn_north();
-        let clients = Clients::start(&remote, &up.config.ovn_south(), window, size.lead())?;
+        let clients = if up.ssl.is_empty() {
+            Some(Clients::start(
+                &remote,
+                &up.config.ovn_south(),
+                window,
+                size.lead(),
+            )?)
+        } else {
+            None
+        };
         let mut sizing = Sizing::default();
         if let Some(scale) = size.scale() {
             let vip = |port| SocketAddr::new(up.config.vip.addr, port);
@@ -350,7 +371,7 @@ fn run_pacemaker(
                 .context("the cluster did not converge after the resync")?;
             }
         }
-        let run = before_fault(&remote, window, clients);
+        let run = before_fault((&remote, &up.ssl), window, clients);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&active)?,
             Scenario::KillServer => {
@@ -387,7 +408,7 @@ fn run_pacemaker(
         })
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
-        let mut r = after_fault(run, server_side, &remote, window, cut)?;
+        let mut r = after_fault(run, server_side, (&remote, &up.ssl), window, cut)?;
         if size.scale().is_some() {
             sizing.bulk = Some(size::bulk_transaction(&remote));
             r.memory_mib = size::memory_peak_mib(&cluster::running_hosts(site));
@@ -424,7 +445,12 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
         }
         let leader = raft.leader().context("no RAFT leader")?;
         let leader_host = raft.bed().hosts()[leader].name().to_string();
-        let clients = Clients::start(&remote, &raft.sb_remotes(), window, size.lead())?;
+        let clients = Some(Clients::start(
+            &remote,
+            &raft.sb_remotes(),
+            window,
+            size.lead(),
+        )?);
         let mut sizing = Sizing::default();
         if let Some(scale) = size.scale() {
             // Any member takes a transaction (followers pass it to the leader).
@@ -437,7 +463,7 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
             sizing =
                 size::load_and_translate(scale, first(remote.clone())?, first(raft.sb_remotes())?)?;
         }
-        let run = before_fault(&remote, window, clients);
+        let run = before_fault((&remote, &[]), window, clients);
         match scenario {
             Scenario::NodeLoss => faults::cut_link(&leader_host)?,
             _ => raft.kill(leader),
@@ -447,7 +473,7 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
         })
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(leader_host.as_str());
-        let mut r = after_fault(run, server_side, &remote, window, cut)?;
+        let mut r = after_fault(run, server_side, (&remote, &[]), window, cut)?;
         if size.scale().is_some() {
             sizing.bulk = Some(size::bulk_transaction(&remote));
             let hosts: Vec<String> = raft

@@ -11,6 +11,7 @@ fn colour(stack: Stack) -> plotters::style::RGBColor {
     use plotters::style::RGBColor;
     match stack {
         Stack::Ours => RGBColor(31, 119, 180),
+        Stack::OursTls => RGBColor(23, 190, 207),
         Stack::Shell => RGBColor(214, 39, 40),
         Stack::ShellTuned => RGBColor(255, 127, 14),
         Stack::Raft => RGBColor(44, 160, 44),

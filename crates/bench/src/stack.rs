@@ -11,6 +11,10 @@ use std::time::Duration;
 pub enum Stack {
     /// Our agent and entrypoint: the local cluster of `cargo xtask deploy`.
     Ours,
+    /// The same, rendered with `--ssl`: the proxy ends TLS, the standbys replicate over
+    /// `ssl:`, and the one-shot writer dials `ssl:VIP` with the rendered client certificate
+    /// (the persistent clients are not run: the Python IDL has no TLS in the image's packages).
+    OursTls,
     /// OVN's shell agent under our entrypoint's corosync + Pacemaker with the original
     /// ovn-kubernetes settings: corosync defaults, monitors 15 s / 60 s, dc-deadtime 20 s.
     Shell,
@@ -44,6 +48,7 @@ impl fmt::Display for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stack::Ours => "ours",
+            Stack::OursTls => "ours-tls",
             Stack::Shell => "shell",
             Stack::ShellTuned => "shell-tuned",
             Stack::Raft => "raft",
@@ -152,21 +157,15 @@ pub fn site() -> Site {
     Site::named("bench", 30)
 }
 
-/// Renders the manifests for the bench site into a temporary directory.
-fn manifests(site: &Site) -> Result<(tempfile::TempDir, ovn_ha_config::Config)> {
-    let config = ovn_ha_config::RenderInput {
-        db_vip: Some(site.vip_cidr()),
-        ..Default::default()
-    }
-    .validate()
-    .map_err(|p| anyhow::anyhow!("{p}"))?
-    .config;
+/// Renders the manifests for the bench site into a temporary directory (with `--ssl` for
+/// `tls`); the `ovn-nbctl` options of the client certificate, empty without TLS.
+fn manifests(
+    site: &Site,
+    tls: bool,
+) -> Result<(tempfile::TempDir, ovn_ha_config::Config, Vec<String>)> {
     let dir = tempfile::tempdir().context("temporary directory")?;
-    let mut key = vec![0u8; 256];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
-    let files = ovn_ha_render::render_all(&config, Some(&key), None)?;
-    ovn_ha_render::write_atomically(dir.path(), &files)?;
-    Ok((dir, config))
+    let (config, ssl) = ovn_ha_local::e2e::render_with(site, dir.path(), tls)?;
+    Ok((dir, config, ssl))
 }
 
 /// The image to run: `--image`, or the workspace's default layout.
@@ -179,6 +178,8 @@ pub struct PacemakerUp {
     pub site: Site,
     pub config: ovn_ha_config::Config,
     pub bootstrap: Duration,
+    /// `ovn-nbctl`'s options for the `ssl:` remote (empty without TLS).
+    pub ssl: Vec<String>,
     _manifests: tempfile::TempDir,
 }
 
@@ -192,7 +193,7 @@ pub fn up_pacemaker(
 ) -> Result<PacemakerUp> {
     let site = site();
     cluster::down(&site, &mut Quiet)?;
-    let (dir, config) = manifests(&site)?;
+    let (dir, config, ssl) = manifests(&site, stack == Stack::OursTls)?;
     let opts = UpOptions {
         manifests: dir.path().to_path_buf(),
         image: image.to_string(),
@@ -207,13 +208,14 @@ pub fn up_pacemaker(
             .collect(),
         extra_mounts: stack.extra_mounts(),
         realtime,
-        ssl: Vec::new(),
+        ssl: ssl.clone(),
     };
     let report = cluster::up(&site, &opts, &mut Quiet)?;
     Ok(PacemakerUp {
         site,
         config,
         bootstrap: report.bootstrap,
+        ssl,
         _manifests: dir,
     })
 }
@@ -225,6 +227,7 @@ mod tests {
     #[test]
     fn stacks_differ_only_in_agent_and_timings() {
         assert!(Stack::Ours.extra_env().is_empty() && Stack::Ours.extra_mounts().is_empty());
+        assert!(Stack::OursTls.extra_env().is_empty() && Stack::OursTls.extra_mounts().is_empty());
         // Both shell stacks only switch our crash restart in place, our proxy and our client
         // tickles off; `shell` adds timings.
         let off = ("OVN_DB_HA_CRASH_RESTART".to_string(), "off".to_string());

@@ -3,6 +3,7 @@
 //! when), starts it again in place or reports the failure to Pacemaker. The supervisor pauses
 //! it before any planned stop (handover, shutdown after a daemon died).
 
+use super::guard_thread::{Flags, GuardThread};
 use super::owned;
 use ovnkube_db_ha::cib::desired::DB_RESOURCE;
 use ovnkube_db_ha::crash_restart::{
@@ -11,9 +12,6 @@ use ovnkube_db_ha::crash_restart::{
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often the servers are looked at.
@@ -24,53 +22,25 @@ const LAUNCH_LIMIT: Duration = Duration::from_secs(10);
 ovnkube_db_ha::log_part!("crash watcher");
 
 /// The running watcher.
-pub struct CrashWatch {
-    active: Arc<AtomicBool>,
-    quit: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct CrashWatch(GuardThread);
 
 impl CrashWatch {
     /// Starts watching for `node`, whose VIP is `vip`.
     pub fn start(vip: IpAddr, node: String) -> Self {
-        let active = Arc::new(AtomicBool::new(true));
-        let quit = Arc::new(AtomicBool::new(false));
-        let (a, q) = (Arc::clone(&active), Arc::clone(&quit));
-        let thread = std::thread::Builder::new()
-            .name("crash-watch".into())
-            .spawn(move || watch(vip, &node, &a, &q))
-            .map_err(|e| log(format!("cannot start: {e}")))
-            .ok();
-        CrashWatch {
-            active,
-            quit,
-            thread,
-        }
+        CrashWatch(GuardThread::spawn("crash-watch", log, move |f| {
+            watch(vip, &node, f)
+        }))
     }
 
     /// A watcher that never acts (`OVN_DB_HA_CRASH_RESTART=off`): crashes are left to
     /// Pacemaker's monitor.
     pub fn off() -> Self {
-        CrashWatch {
-            active: Arc::new(AtomicBool::new(false)),
-            quit: Arc::new(AtomicBool::new(true)),
-            thread: None,
-        }
+        CrashWatch(GuardThread::off())
     }
 
     /// Stops acting on deaths (a planned stop is coming); idempotent.
     pub fn pause(&self) {
-        self.active.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for CrashWatch {
-    fn drop(&mut self) {
-        self.pause();
-        self.quit.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.0.pause();
     }
 }
 
@@ -90,10 +60,10 @@ fn alive(pid: i32) -> bool {
         .is_ok_and(|s| state_is_alive(s.state))
 }
 
-fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
+fn watch(vip: IpAddr, node: &str, flags: &Flags) {
     let mut seen: [Option<Seen>; 2] = [None, None];
     let mut budget = RestartBudget::default();
-    while !quit.load(Ordering::SeqCst) {
+    while !flags.quit() {
         for (i, (name, pidfile)) in servers().iter().enumerate() {
             let pid = read_pid(pidfile);
             let known = seen[i].as_ref().map(|s| s.pid);
@@ -110,7 +80,7 @@ fn watch(vip: IpAddr, node: &str, active: &AtomicBool, quit: &AtomicBool) {
                 // cleanly (a clean stop removes its pidfile).
                 Some(p) if known == Some(p) => {
                     let Some(dead) = seen[i].take() else { continue };
-                    if active.load(Ordering::SeqCst) {
+                    if flags.active() {
                         handle_death(name, pidfile, &dead, vip, node, &mut budget);
                     }
                 }

@@ -5,6 +5,7 @@ mod backup;
 mod cold_start;
 mod crash_watch;
 mod fence;
+mod guard_thread;
 mod membership;
 mod metrics_http;
 mod owned;

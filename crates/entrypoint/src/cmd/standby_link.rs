@@ -7,6 +7,7 @@
 //! Every failure is logged and the thread goes on: at worst the server reconnects after its
 //! own backoff, as it would without this thread.
 
+use super::guard_thread::{Flags, GuardThread};
 use super::tcp_diag::Diag;
 use super::tickle::held;
 use ovn_ha_contract::{Db, default_run_dir, role_lock};
@@ -15,9 +16,6 @@ use ovnkube_db_ha::standby_link::{POLL, Seen, Step, Watch, may_reconnect};
 use ovsdb_unixctl::Client;
 use std::fs::{OpenOptions, TryLockError};
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Limit of each unixctl call.
@@ -26,53 +24,29 @@ const CALL_TIMEOUT: Duration = Duration::from_millis(500);
 ovnkube_db_ha::log_part!("standby link");
 
 /// The running thread.
-pub struct StandbyLinkWatch {
-    active: Arc<AtomicBool>,
-    quit: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct StandbyLinkWatch(GuardThread);
 
 impl StandbyLinkWatch {
     /// Starts watching the links to `vip`'s replication ports `ports` (NB, SB).
     pub fn start(vip: IpAddr, ports: [u16; 2]) -> Self {
-        let active = Arc::new(AtomicBool::new(true));
-        let quit = Arc::new(AtomicBool::new(false));
-        let (a, q) = (Arc::clone(&active), Arc::clone(&quit));
-        let thread = std::thread::Builder::new()
-            .name("standby-link".into())
-            .spawn(move || run(vip, ports, &a, &q))
-            .map_err(|e| log(format!("cannot start: {e}")))
-            .ok();
-        StandbyLinkWatch {
-            active,
-            quit,
-            thread,
-        }
+        StandbyLinkWatch(GuardThread::spawn("standby-link", log, move |f| {
+            run(vip, ports, f)
+        }))
     }
 
     /// Stops acting (a planned stop is coming); idempotent.
     pub fn pause(&self) {
-        self.active.store(false, Ordering::SeqCst);
+        self.0.pause();
     }
 }
 
-impl Drop for StandbyLinkWatch {
-    fn drop(&mut self) {
-        self.pause();
-        self.quit.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn run(vip: IpAddr, ports: [u16; 2], active: &AtomicBool, quit: &AtomicBool) {
+fn run(vip: IpAddr, ports: [u16; 2], flags: &Flags) {
     let mut diag: Option<Diag> = None;
     let mut watches = [Watch::default(), Watch::default()];
     let mut failing = false;
-    while !quit.load(Ordering::SeqCst) {
+    while !flags.quit() {
         std::thread::sleep(POLL);
-        if !active.load(Ordering::SeqCst) {
+        if !flags.active() {
             continue;
         }
         let holds = held(vip);
