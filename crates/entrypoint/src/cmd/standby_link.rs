@@ -43,28 +43,34 @@ impl StandbyLinkWatch {
 fn run(vip: IpAddr, ports: [u16; 2], flags: &Flags) {
     let mut diag: Option<Diag> = None;
     let mut watches = [Watch::default(), Watch::default()];
-    let mut failing = false;
+    // Per database: its last listing failed (logged once until one works again).
+    let mut failing = [false, false];
     while !flags.quit() {
         std::thread::sleep(POLL);
         if !flags.active() {
             continue;
         }
         let holds = held(vip);
-        for ((db, port), watch) in Db::BOTH.into_iter().zip(ports).zip(&mut watches) {
+        for (((db, port), watch), failing) in Db::BOTH
+            .into_iter()
+            .zip(ports)
+            .zip(&mut watches)
+            .zip(&mut failing)
+        {
             let seen = if holds {
                 Seen::HoldsVip
             } else {
                 match linked(&mut diag, vip, port) {
                     Ok(seen) => seen,
                     Err(e) => {
-                        if !std::mem::replace(&mut failing, true) {
+                        if !std::mem::replace(failing, true) {
                             log(format!("cannot list the links to {vip}:{port}: {e}"));
                         }
                         continue;
                     }
                 }
             };
-            failing = false;
+            *failing = false;
             if watch.observe(Instant::now(), seen) == Step::Reconnect {
                 reconnect(&mut diag, db, vip, port);
             }
