@@ -15,4 +15,12 @@ root=$(CDPATH='' cd -- "$here/../.." && pwd)
 if [ -n "${OVN_HA_XTASK:-}" ]; then
     exec "$OVN_HA_XTASK" render "$@"
 fi
-exec cargo run --quiet --manifest-path "$root/Cargo.toml" --package ovn-ha-render --bin ovn-ha-render -- "$@"
+# Making TLS certificates needs rcgen and ring, which take a while to build: only with --ssl.
+features=--no-default-features
+for arg in "$@"; do
+    if [ "$arg" = "--ssl" ]; then
+        features=
+    fi
+done
+# shellcheck disable=SC2086 # $features is one word or none
+exec cargo run --quiet --manifest-path "$root/Cargo.toml" --package ovn-ha-render $features --bin ovn-ha-render -- "$@"

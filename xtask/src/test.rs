@@ -41,6 +41,19 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     ]))
     .logged()
     .inherit()?;
+    // `daemonset.sh` builds the renderer without its `pki` feature unless --ssl is given.
+    Exec::new(Command::new(&cargo).current_dir(&root).args([
+        "clippy",
+        "--package",
+        "ovn-ha-render",
+        "--no-default-features",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+    .logged()
+    .inherit()?;
     // The e2e fault suite runs the image under runc: build it (cached layers are reused).
     eprintln!("==> building the image for the end-to-end tests");
     let image = crate::local::default_image_args();

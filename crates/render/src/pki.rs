@@ -34,6 +34,7 @@ pub const NODE_FILES: [&str; 3] = [
     "ovncontroller-cert.pem",
 ];
 /// Validity of a generated certificate, from the render's day.
+#[cfg(feature = "pki")]
 const VALID_YEARS: i16 = 10;
 
 /// File name → PEM text, per Secret.
@@ -46,8 +47,14 @@ pub struct Pki {
 /// Why the TLS material cannot be made or kept.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
+    #[cfg(feature = "pki")]
     #[error("generating the TLS certificates: {0}")]
     Generate(#[from] rcgen::Error),
+    #[cfg(not(feature = "pki"))]
+    #[error(
+        "this build of the renderer cannot make TLS certificates (built without its `pki` feature); run dist/images/daemonset.sh with --ssl, which builds it"
+    )]
+    NoGenerator,
     #[error("Secret {secret} lacks {key}")]
     Missing { secret: &'static str, key: String },
     #[error("Secret {secret}: {key} is not text")]
@@ -65,7 +72,14 @@ fn files(roles: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// A fresh CA and a key and certificate per role, signed by it (needs the `pki` feature).
+#[cfg(not(feature = "pki"))]
+pub fn generate() -> Result<Pki, PkiError> {
+    Err(PkiError::NoGenerator)
+}
+
 /// A fresh CA and a key and certificate per role, signed by it.
+#[cfg(feature = "pki")]
 pub fn generate() -> Result<Pki, PkiError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -148,7 +162,7 @@ pub fn from_secrets(secrets: &Secrets) -> Result<Option<Pki>, PkiError> {
     }))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "pki"))]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

@@ -324,6 +324,7 @@ fn write_is_all_or_nothing() {
 /// the VIP for every pod, the DB pods' Secret at /ovn-cert, and upstream's `host-ovn-cert`
 /// volume turned into the client Secret (on nodes without ovn-northd's key).
 #[test]
+#[cfg(feature = "pki")]
 fn ssl_renders_the_secrets_and_mounts_them_where_upstream_reads_them() {
     let mut input = RenderInput::seed_example();
     input.upstream.ssl = true;
