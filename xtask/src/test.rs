@@ -31,29 +31,21 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     )
     .logged()
     .inherit()?;
-    Exec::new(Command::new(&cargo).current_dir(&root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))
-    .logged()
-    .inherit()?;
-    // `daemonset.sh` builds the renderer without its `pki` feature unless --ssl is given.
-    Exec::new(Command::new(&cargo).current_dir(&root).args([
-        "clippy",
-        "--package",
-        "ovn-ha-render",
-        "--no-default-features",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))
-    .logged()
-    .inherit()?;
+    // The workspace, and the renderer as `daemonset.sh` builds it without --ssl (no `pki`).
+    for scope in [
+        &["--workspace"][..],
+        &["--package", "ovn-ha-render", "--no-default-features"],
+    ] {
+        Exec::new(
+            Command::new(&cargo)
+                .current_dir(&root)
+                .arg("clippy")
+                .args(scope)
+                .args(["--all-targets", "--", "-D", "warnings"]),
+        )
+        .logged()
+        .inherit()?;
+    }
     // The e2e fault suite runs the image under runc: build it (cached layers are reused).
     eprintln!("==> building the image for the end-to-end tests");
     let image = crate::local::default_image_args();
