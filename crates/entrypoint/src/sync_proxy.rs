@@ -204,10 +204,12 @@ impl SyncProxy {
         let mut listeners = Vec::new();
         for e in &endpoints {
             listeners.push((
-                bind(e.client)?,
-                bind(e.replication)?,
+                Listeners {
+                    client: bind(e.client)?,
+                    replica: bind(e.replication)?,
+                    tls: e.tls.clone().map(TlsAcceptor::from),
+                },
                 e.socket.clone(),
-                e.tls.clone().map(TlsAcceptor::from),
             ));
         }
         let scheme = |e: &Endpoints| if e.tls.is_some() { "ssl" } else { "tcp" };
@@ -238,17 +240,8 @@ impl SyncProxy {
                     }
                 };
                 rt.block_on(async move {
-                    for (i, (client, replica, socket, tls)) in listeners.into_iter().enumerate() {
-                        serve(
-                            i,
-                            Listeners {
-                                client,
-                                replica,
-                                tls,
-                            },
-                            socket,
-                            &c,
-                        );
+                    for (i, (listeners, socket)) in listeners.into_iter().enumerate() {
+                        serve(i, listeners, socket, &c);
                     }
                     let _ = stopped.await;
                 });

@@ -192,12 +192,12 @@ fn free_port() -> u16 {
 /// Starts a server on `dir/NAME.db` listening on `dir/NAME.sock`, a backup of `sync_from` if
 /// given.
 fn server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
-    server_with(
-        dir,
-        name,
-        sync_from.map(|port| format!("tcp:127.0.0.1:{port}")),
-        &[],
-    )
+    server_with(dir, name, sync_from.map(loopback_tcp), &[])
+}
+
+/// `tcp:127.0.0.1:PORT`.
+fn loopback_tcp(port: u16) -> String {
+    format!("tcp:127.0.0.1:{port}")
 }
 
 /// [`server`] with a full `--sync-from` target and `extra` arguments.
@@ -213,12 +213,7 @@ fn server_with(dir: &Path, name: &str, sync_from: Option<String>, extra: &[Strin
 
 /// Starts a server on the existing `dir/NAME.db` (a restart in place).
 fn start_server(dir: &Path, name: &str, sync_from: Option<u16>) -> Server {
-    launch(
-        dir,
-        name,
-        sync_from.map(|port| format!("tcp:127.0.0.1:{port}")),
-        &[],
-    )
+    launch(dir, name, sync_from.map(loopback_tcp), &[])
 }
 
 fn launch(dir: &Path, name: &str, sync_from: Option<String>, extra: &[String]) -> Server {
