@@ -125,6 +125,11 @@ impl Tap {
     pub fn between_messages(&self) -> bool {
         !self.broken && self.framer.between_messages()
     }
+
+    /// Whether the stream turned out not to be JSON-RPC (nothing is framed any more).
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ pub mod reconnect_nudge;
 pub mod replica_lag;
 pub mod replication_fence;
 pub mod semi_sync;
+pub mod session_replay;
 pub mod standby_link;
 pub mod status_view;
 pub mod sync_proxy;

@@ -15,6 +15,7 @@ use crate::reconnect_nudge::{self, ServerMonitor};
 use crate::semi_sync::{
     Left, Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
 };
+use crate::session_replay::Unanswered;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -500,106 +501,126 @@ async fn accept_clients(
 ///
 /// When the server dies under the session (restart in place), an OVS IDL client is told its
 /// database is gone from `_Server` (`reconnect_nudge`), so it reconnects at once rather than
-/// after its 1 s backoff; its new session waits here until the restarted server listens.
+/// after its 1 s backoff; its new session waits here until the restarted server listens, and
+/// is joined to it again if the dying server ended it before answering (`session_replay`).
 async fn client_link(
     down: Stream,
     sock: PathBuf,
     gate: Arc<Gate>,
     mut closed: watch::Receiver<bool>,
 ) {
-    let Some(up) = connect_server(&sock, &mut closed).await else {
-        return;
-    };
-    let (mut dr, mut dw) = tokio::io::split(down);
-    let (mut ur, mut uw) = up.into_split();
-    let monitor = Mutex::new(ServerMonitor::default());
-    let (client_done_tx, mut client_done) = watch::channel(false);
-    let to_server = async {
-        let mut buf = vec![0u8; CHUNK];
-        let mut tap = Tap::default();
-        let mut server_open = true;
-        loop {
-            let n = match dr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            for m in tap.feed(&buf[..n], reconnect_nudge::may_concern_requests) {
-                if let (Ok(v), Ok(mut mon)) = (
-                    serde_json::from_slice::<serde_json::Value>(&m),
-                    monitor.lock(),
-                ) {
-                    mon.on_request(&v);
+    let mut waiting = closed.clone();
+    let link = async {
+        let Some(up) = connect_server(&sock, &mut waiting).await else {
+            return;
+        };
+        let (mut dr, mut dw) = tokio::io::split(down);
+        let monitor = Mutex::new(ServerMonitor::default());
+        let mut requests = Tap::default();
+        let Some(contact) = first_contact(&mut dr, up, &sock, &mut waiting, |bytes| {
+            observe_requests(&mut requests, &monitor, bytes);
+        })
+        .await
+        else {
+            return;
+        };
+        let Contact {
+            up,
+            first,
+            client_ended,
+        } = contact;
+        let (mut ur, mut uw) = up.into_split();
+        let (client_done_tx, mut client_done) = watch::channel(client_ended);
+        let to_server = async {
+            let mut buf = vec![0u8; CHUNK];
+            let mut server_open = true;
+            // A client that ended during the first contact is not read again.
+            let mut open = !client_ended;
+            while open {
+                let n = match dr.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        open = false;
+                        continue;
+                    }
+                    Ok(n) => n,
+                };
+                observe_requests(&mut requests, &monitor, &buf[..n]);
+                // Once the server is gone the client's bytes are read and dropped, so that its
+                // closing is seen.
+                if server_open && uw.write_all(&buf[..n]).await.is_err() {
+                    server_open = false;
                 }
             }
-            // Once the server is gone the client's bytes are read and dropped, so that its
-            // closing is seen.
-            if server_open && uw.write_all(&buf[..n]).await.is_err() {
-                server_open = false;
+            let _ = client_done_tx.send(true);
+            let _ = uw.shutdown().await;
+        };
+        let to_client = async {
+            let mut buf = vec![0u8; CHUNK];
+            let mut tap = Tap::default();
+            // Bytes read from the server, each with the round that releases it, oldest first.
+            let mut held: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+            let mut held_bytes = 0usize;
+            let mut server_gone: Option<Instant> = None;
+            match first {
+                Answer::Bytes(bytes) => {
+                    held_bytes = bytes.len();
+                    held.push_back((gate.request(), bytes));
+                }
+                Answer::Ended => server_gone = Some(Instant::now()),
+                Answer::None => {}
             }
-        }
-        let _ = client_done_tx.send(true);
-        let _ = uw.shutdown().await;
-    };
-    let to_client = async {
-        let mut buf = vec![0u8; CHUNK];
-        let mut tap = Tap::default();
-        // Bytes read from the server, each with the round that releases it, oldest first.
-        let mut held: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
-        let mut held_bytes = 0usize;
-        let mut server_gone: Option<Instant> = None;
-        loop {
-            let front = held.front().map(|(need, _)| *need);
-            let reading = server_gone.is_none() && held_bytes < MAX_HELD;
-            let give_up = server_gone.map(|at| at + SLOW);
-            tokio::select! {
-                read = ur.read(&mut buf), if reading => match read {
-                    Ok(0) | Err(_) => server_gone = Some(Instant::now()),
-                    Ok(n) => {
-                        held.push_back((gate.request(), buf[..n].to_vec()));
-                        held_bytes += n;
-                    }
-                },
-                () = gate.released(front.unwrap_or(0)), if front.is_some() => {
-                    if let Some((need, bytes)) = held.pop_front() {
-                        held_bytes -= bytes.len();
-                        // A void round's bytes came from a server that died unconfirmed:
-                        // the server is gone even if its end of file is still unread (the
-                        // hold was full), and the client still gets its nudge.
-                        if gate.is_void(need) {
-                            server_gone.get_or_insert_with(Instant::now);
-                            break;
+            loop {
+                let front = held.front().map(|(need, _)| *need);
+                let reading = server_gone.is_none() && held_bytes < MAX_HELD;
+                let give_up = server_gone.map(|at| at + SLOW);
+                tokio::select! {
+                    read = ur.read(&mut buf), if reading => match read {
+                        Ok(0) | Err(_) => server_gone = Some(Instant::now()),
+                        Ok(n) => {
+                            held.push_back((gate.request(), buf[..n].to_vec()));
+                            held_bytes += n;
                         }
-                        if dw.write_all(&bytes).await.is_err() {
-                            return;
-                        }
-                        for m in tap.feed(&bytes, reconnect_nudge::may_concern_replies) {
-                            if let (Ok(v), Ok(mut mon)) = (serde_json::from_slice::<serde_json::Value>(&m), monitor.lock()) {
-                                mon.on_reply(&v);
+                    },
+                    () = gate.released(front.unwrap_or(0)), if front.is_some() => {
+                        if let Some((need, bytes)) = held.pop_front() {
+                            held_bytes -= bytes.len();
+                            // A void round's bytes came from a server that died unconfirmed:
+                            // the server is gone even if its end of file is still unread (the
+                            // hold was full), and the client still gets its nudge.
+                            if gate.is_void(need) {
+                                server_gone.get_or_insert_with(Instant::now);
+                                break;
+                            }
+                            if dw.write_all(&bytes).await.is_err() {
+                                return;
+                            }
+                            for m in tap.feed(&bytes, reconnect_nudge::may_concern_replies) {
+                                if let (Ok(v), Ok(mut mon)) = (serde_json::from_slice::<serde_json::Value>(&m), monitor.lock()) {
+                                    mon.on_reply(&v);
+                                }
                             }
                         }
                     }
+                    // The server is gone (crashed, stopped) with bytes still unconfirmed: its
+                    // replicas cannot confirm them any more, so they are never released.
+                    () = sleep_until_opt(give_up), if give_up.is_some() => break,
                 }
-                // The server is gone (crashed, stopped) with bytes still unconfirmed: its
-                // replicas cannot confirm them any more, so they are never released.
-                () = sleep_until_opt(give_up), if give_up.is_some() => break,
+                if server_gone.is_some() && held.is_empty() {
+                    break;
+                }
             }
-            if server_gone.is_some() && held.is_empty() {
-                break;
+            let nudge = match monitor.lock() {
+                Ok(mon) if server_gone.is_some() && tap.between_messages() => mon.nudge(),
+                _ => None,
+            };
+            if let Some(nudge) = nudge
+                && dw.write_all(&nudge).await.is_ok()
+            {
+                // The client closes the session itself once it has read the update.
+                let _ = tokio::time::timeout(NUDGE_GRACE, client_done.wait_for(|d| *d)).await;
             }
-        }
-        let nudge = match monitor.lock() {
-            Ok(mon) if server_gone.is_some() && tap.between_messages() => mon.nudge(),
-            _ => None,
+            let _ = dw.shutdown().await;
         };
-        if let Some(nudge) = nudge
-            && dw.write_all(&nudge).await.is_ok()
-        {
-            // The client closes the session itself once it has read the update.
-            let _ = tokio::time::timeout(NUDGE_GRACE, client_done.wait_for(|d| *d)).await;
-        }
-        let _ = dw.shutdown().await;
-    };
-    let run = async {
         tokio::pin!(to_server, to_client);
         tokio::select! {
             () = &mut to_client => {}
@@ -608,8 +629,84 @@ async fn client_link(
         }
     };
     tokio::select! {
-        () = run => {}
+        () = link => {}
         _ = closed.wait_for(|c| *c) => {}
+    }
+}
+
+/// The server's first bytes on a session, as [`first_contact`] found them.
+enum Answer {
+    /// It answered: these bytes, not yet released.
+    Bytes(Vec<u8>),
+    /// Its side ended before any answer, and the session cannot be joined to it again.
+    Ended,
+    /// The client ended its side first; nothing from the server yet.
+    None,
+}
+
+/// A session after its server's first answer.
+struct Contact {
+    up: UnixStream,
+    first: Answer,
+    client_ended: bool,
+}
+
+/// Forwards the client's bytes until the server answers anything. If the server's side ends
+/// first (a server dying as the session reached it), the session is joined to the restarted
+/// server with the same requests, unless [`Unanswered`] forbids it. `None`: no server came
+/// back within [`RESTART_WAIT`], or the listeners closed.
+async fn first_contact<R: AsyncRead + Unpin>(
+    dr: &mut R,
+    mut up: UnixStream,
+    sock: &PathBuf,
+    closed: &mut watch::Receiver<bool>,
+    mut observe: impl FnMut(&[u8]),
+) -> Option<Contact> {
+    let mut unanswered = Unanswered::default();
+    let (mut from_client, mut from_server) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    loop {
+        tokio::select! {
+            read = dr.read(&mut from_client) => match read {
+                Ok(0) | Err(_) => return Some(Contact { up, first: Answer::None, client_ended: true }),
+                Ok(n) => {
+                    observe(&from_client[..n]);
+                    unanswered.client_sent(&from_client[..n]);
+                    // A failed write shows as the server's end, read below.
+                    let _ = up.write_all(&from_client[..n]).await;
+                }
+            },
+            read = up.read(&mut from_server) => match read {
+                Ok(n) if n > 0 => {
+                    let first = Answer::Bytes(from_server[..n].to_vec());
+                    return Some(Contact { up, first, client_ended: false });
+                }
+                _ => {
+                    let Some(again) = unanswered.replay().map(<[u8]>::to_vec) else {
+                        return Some(Contact { up, first: Answer::Ended, client_ended: false });
+                    };
+                    up = connect_server(sock, closed).await?;
+                    log(format!(
+                        "{}: a new session's server ended before answering; joined to the \
+                         restarted server with its {} bytes of requests",
+                        sock.display(),
+                        again.len()
+                    ));
+                    let _ = up.write_all(&again).await;
+                }
+            },
+        }
+    }
+}
+
+/// Follows the client's requests for the `_Server` monitor its nudge would update.
+fn observe_requests(tap: &mut Tap, monitor: &Mutex<ServerMonitor>, bytes: &[u8]) {
+    for m in tap.feed(bytes, reconnect_nudge::may_concern_requests) {
+        if let (Ok(v), Ok(mut mon)) = (
+            serde_json::from_slice::<serde_json::Value>(&m),
+            monitor.lock(),
+        ) {
+            mon.on_request(&v);
+        }
     }
 }
 

@@ -22,6 +22,9 @@
 //! - A server restarted in place holds its replies while the backup it lost is away; once the
 //!   backup has reconnected (as the standby-link watch makes it) and confirms, the held reply
 //!   is released, though its client sends nothing more.
+//! - A new session that reaches a dying server and is ended unanswered is joined to the
+//!   restarted server with the same requests (the client gets its answer), unless it sent a
+//!   `transact`: that session ends, and the restarted server never gets the write.
 //! - Over TLS (`OVN_SSL_ENABLE=yes`): the proxy ends `ssl:` sessions with a CA-signed key and
 //!   certificate (made here with rcgen); the backup replicates over `ssl:` and a client's
 //!   `ovsdb-client` write over `ssl:` is acknowledged only once the backup holds it; a plain
@@ -667,6 +670,59 @@ fn a_reply_held_after_a_restart_in_place_is_released_once_the_backup_is_back() {
         "the held reply was not released after the backup reconnected and had its copy"
     );
     wait_replicated(dir.path(), "after-the-restart");
+}
+
+/// A server that dies as a new session reaches it: a listener on the active's socket that
+/// accepts one connection, reads `want` bytes from it and closes it and itself unanswered
+/// (its socket file goes too, as a crashed server's is replaced by the restart's).
+fn dying_server(dir: &Path, want: usize) -> std::thread::JoinHandle<Vec<u8>> {
+    let path = sock(dir, "active");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO)).unwrap();
+        let mut got = vec![0u8; want];
+        s.read_exact(&mut got).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        got
+    })
+}
+
+/// After a crash the nudged IDL client reconnects at once, and its new session can reach the
+/// dying server, which ends it unanswered. The proxy joins such a session to the restarted
+/// server with the same requests, so the client sees an answer, not the end that would cost it
+/// its 1 s backoff; a session that sent a `transact` is ended instead, as the dead server may
+/// have committed it.
+#[test]
+fn a_session_the_dying_server_ended_unanswered_is_joined_to_the_restarted_one() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let request = json!({"id": 1, "method": "list_dbs", "params": []}).to_string();
+    let dying = dying_server(dir.path(), request.len());
+    let (_proxy, client, _) = start_proxy(dir.path());
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(IO)).unwrap();
+    c.write_all(request.as_bytes()).unwrap();
+    assert_eq!(dying.join().unwrap(), request.as_bytes());
+    let _restarted = server(dir.path(), "active", None);
+    let reply = read_reply(&mut c).expect("no answer from the restarted server");
+    assert_eq!(reply["result"][0], "OVN_Northbound", "{reply}");
+}
+
+#[test]
+fn a_transact_the_dying_server_ended_unanswered_is_not_sent_again() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let mut request = Vec::new();
+    send_insert(&mut request, "maybe-committed");
+    let dying = dying_server(dir.path(), request.len());
+    let (_proxy, client, _) = start_proxy(dir.path());
+    let mut c = TcpStream::connect(client).unwrap();
+    c.write_all(&request).unwrap();
+    assert_eq!(dying.join().unwrap(), request);
+    let _restarted = server(dir.path(), "active", None);
+    assert_eq!(read_until_closed(&mut c), Vec::<Value>::new());
+    assert!(switches(dir.path(), "active").is_empty());
 }
 
 /// A CA and, signed by it, one certificate for servers and clients alike (OVS checks the chain,
