@@ -38,10 +38,15 @@ pub struct ImageArgs {
     /// Rebuild the Debian base layer even if it is cached (measures a cold build).
     #[arg(long)]
     pub cold: bool,
-    /// Directory of the OCI image layout (default: target/image/ovn-daemonset). It holds exactly
-    /// the image just built; an older layout there is replaced atomically.
+    /// Directory of the OCI image layout (default: target/image/ovn-daemonset, or
+    /// target/image/ovn-daemonset-SUITE with --suite). It holds exactly the image just built;
+    /// an older layout there is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Build the base from this Debian suite instead of the definition's (e.g. `trixie`, for
+    /// the newer OVN of a rolling upgrade); its sources follow.
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
 }
 
 /// The tag of the default image name: what follows `DB_IMAGE_REPOSITORY:` in `DB_IMAGE`.
@@ -59,6 +64,16 @@ const fn default_tag() -> &'static str {
 /// Where the layout goes by default, under the workspace's target directory.
 pub fn default_output(root: &Path) -> PathBuf {
     ovn_ha_local::workspace::image_layout(root)
+}
+
+/// Where the layout goes without `--output`: [`default_output`], or beside it with the suite
+/// in the name when the base is built from another suite.
+pub fn suite_output(root: &Path, suite: Option<&str>) -> PathBuf {
+    let out = default_output(root);
+    match suite {
+        None => out,
+        Some(s) => out.with_file_name(format!("ovn-daemonset-{s}")),
+    }
 }
 
 /// The cache of base layers.
@@ -191,8 +206,14 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
         .map(|r| push::parse(r, &args.tag))
         .transpose()?;
     let root = ovn_ha_local::workspace::root();
-    let def = definition::Definition::load(&root)?;
-    let out = args.output.clone().unwrap_or_else(|| default_output(&root));
+    let mut def = definition::Definition::load(&root)?;
+    if let Some(suite) = &args.suite {
+        def = def.on_suite(suite)?;
+    }
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| suite_output(&root, args.suite.as_deref()));
     let scratch = prepare_output(&out)?;
     let name = format!("{DB_IMAGE_REPOSITORY}:{}", args.tag);
     let info = build_info::BuildInfo::collect(&root)?;

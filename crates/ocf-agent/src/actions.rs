@@ -12,6 +12,8 @@ use crate::notify::Notify;
 use crate::ocf::{OcfError, Rc};
 use crate::params::{Params, Proto};
 use crate::procs;
+use crate::schema::{self, Due, Version};
+use crate::schema_change;
 use crate::score::{Health, Keeper};
 use crate::server;
 use crate::status::{self, DbState, Pair, SERVER_COMM};
@@ -38,6 +40,14 @@ fn unclean_death(pidfile: &Path) -> bool {
 /// crashed server in place.
 fn restart_marker(pidfile: &Path) -> std::path::PathBuf {
     ovn_ha_contract::restarting_marker(pidfile)
+}
+
+/// What [`Ctx::ensure_following`] re-pointed: how many databases, and how many of them after
+/// converting to the active's schema.
+#[derive(Debug, Default, Clone, Copy)]
+struct Repointed {
+    count: usize,
+    for_schema: usize,
 }
 
 /// Everything an action needs.
@@ -142,9 +152,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Points every database that is active, failed, or following the wrong target at the
-    /// desired target. Returns how many were re-pointed.
-    fn ensure_following(&self, states: &[DbState; 2]) -> Result<usize> {
-        let mut changed = 0;
+    /// desired target. A database that is active here because its replication stopped on a
+    /// schema the active does not share is first converted to the active's schema
+    /// ([`crate::schema`]: backups follow).
+    fn ensure_following(&self, states: &[DbState; 2]) -> Result<Repointed> {
+        let mut done = Repointed::default();
         for (l, st) in self.layouts.iter().zip(states) {
             let needs = match st {
                 DbState::Running { status, .. } => {
@@ -164,14 +176,106 @@ impl<'a> Ctx<'a> {
             {
                 continue;
             }
+            let converted = st.is_active() && self.follow_schema(l, &want);
             let mut c = Client::connect(&l.ctl, self.call_timeout())?;
             c.follow(&want)
                 .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
             self.log
                 .info(&format!("{} now follows {want}", l.db.schema_name()));
-            changed += 1;
+            done.count += 1;
+            done.for_schema += usize::from(converted);
         }
-        Ok(changed)
+        Ok(done)
+    }
+
+    /// Converts `l`'s running (active) database to the schema the active at `target` serves,
+    /// if that differs from its own. Returns whether it converted; a failure is logged, and
+    /// the database is re-pointed all the same.
+    fn follow_schema(&self, l: &DbLayout, target: &str) -> bool {
+        if !(target.starts_with("tcp:") || target.starts_with("ssl:")) {
+            return false;
+        }
+        let name = l.db.schema_name();
+        let step = || -> Result<Option<(Version, Version)>> {
+            let theirs = schema_change::active_schema(&self.params.ovsdb_client, l, target)?;
+            let to = schema::schema_version(&theirs)?;
+            let from = schema_change::file_version(l)?;
+            if to == from {
+                return Ok(None);
+            }
+            let file = self
+                .params
+                .state_dir
+                .join(format!("{}.active.ovsschema", l.db.short()));
+            std::fs::write(&file, theirs).with_context(|| format!("writing {}", file.display()))?;
+            schema_change::convert_running(&self.params.ovsdb_client, l, &file)?;
+            Ok(Some((from, to)))
+        };
+        match step() {
+            Ok(Some((from, to))) => {
+                self.log.info(&format!(
+                    "{name}: converted from schema {from} to the active's {to}, to replicate it"
+                ));
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.log.warn(&format!(
+                    "{name}: comparing with the active's schema: {e:#}"
+                ));
+                false
+            }
+        }
+    }
+
+    /// On the promoted copy: converts each database whose file is behind this image's schema
+    /// once every node has published an image with that schema ([`schema::upgrade_due`]).
+    /// Failures are logged; the copy keeps serving its schema.
+    fn upgrade_schema(&self) {
+        for l in &self.layouts {
+            let name = l.db.schema_name();
+            let step = || -> Result<Due> {
+                let (file, image) = (
+                    schema_change::file_version(l)?,
+                    schema_change::image_version(l)?,
+                );
+                if file >= image {
+                    return Ok(Due::No);
+                }
+                schema_change::publish(l)?;
+                let (nodes, published) = schema_change::cluster_view(l)?;
+                let due = schema::upgrade_due(file, image, &nodes, &published);
+                if let Due::Now { to } = &due {
+                    self.log.info(&format!(
+                        "{name}: every node runs an image with schema {to}; converting from {file}"
+                    ));
+                    schema_change::convert_running(&self.params.ovsdb_client, l, &l.schema)?;
+                    self.log.info(&format!("{name}: now on schema {to}"));
+                }
+                Ok(due)
+            };
+            match step() {
+                Ok(Due::Waiting { nodes }) => self.log.debug(&format!(
+                    "{name}: schema change waits for {}",
+                    nodes.join(", ")
+                )),
+                Ok(_) => {}
+                Err(e) => self.log.warn(&format!("{name}: schema change: {e:#}")),
+            }
+        }
+    }
+
+    /// Publishes this node's image schema versions (so the promoted copy knows when every
+    /// node can follow a conversion); failures are logged.
+    fn publish_schemas(&self) {
+        for l in &self.layouts {
+            if let Err(e) = schema_change::publish(l) {
+                self.log.warn(&format!(
+                    "{}: publishing the image's schema version: {e:#}",
+                    l.db.schema_name()
+                ));
+            }
+        }
     }
 
     /// Whether the promotion gate (if configured) is closed now.
@@ -380,6 +484,7 @@ pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
     ctx.keeper.forget_score(ctx.log);
     ctx.keeper
         .update(health_of(&states), ctx.gated(), true, ctx.log);
+    ctx.publish_schemas();
     Ok(Rc::Success)
 }
 
@@ -440,8 +545,17 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
     let repointed = if plan.follow {
         ctx.ensure_following(&states)?
     } else {
-        0
+        Repointed::default()
     };
+    // During an upgrade (a database behind this image's schema): this node's image schema is
+    // published at every monitor, and the promoted copy converts once every node can follow.
+    if !probe && ctx.layouts.iter().any(schema_change::behind_image) {
+        if role == Some(ExpectedRole::Promoted) && pair == Pair::Active {
+            ctx.upgrade_schema();
+        } else {
+            ctx.publish_schemas();
+        }
+    }
     if let Some(s) = plan.score {
         let health = match s.health {
             Scored::Healthy => Health::Healthy,
@@ -450,14 +564,22 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
         };
         ctx.keeper.update(health, s.gated, s.force, ctx.log);
     }
+    let n = repointed.count;
     match plan.outcome {
         Outcome::Report(rc) => Ok(rc),
         Outcome::Fail(Failure::Partial | Failure::Mixed) => Err(failed(why())),
+        // Replication stopped on the active's new schema, and this copy follows it now: a
+        // step of an upgrade, not a failure.
+        Outcome::Fail(Failure::ActiveUnpromoted | Failure::MixedUnpromoted)
+            if n > 0 && repointed.for_schema == n =>
+        {
+            Ok(Rc::Success)
+        }
         Outcome::Fail(Failure::ActiveUnpromoted) => Err(failed(format!(
-            "both databases were active on an unpromoted copy; re-pointed {repointed} as backups"
+            "both databases were active on an unpromoted copy; re-pointed {n} as backups"
         ))),
         Outcome::Fail(Failure::MixedUnpromoted) => Err(failed(format!(
-            "a database was active on an unpromoted copy ({}); re-pointed {repointed} as backup",
+            "a database was active on an unpromoted copy ({}); re-pointed {n} as backup",
             why()
         ))),
     }

@@ -18,6 +18,8 @@ mod ocf;
 mod params;
 mod procs;
 mod role_lock;
+mod schema;
+mod schema_change;
 mod score;
 mod server;
 mod status;

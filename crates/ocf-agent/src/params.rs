@@ -199,6 +199,12 @@ pub const PARAMS: &[ParamDef] = &[
         "Path of the ovsdb-tool binary.",
     ),
     p(
+        "ovsdb_client",
+        Some("/usr/bin/ovsdb-client"),
+        "ovsdb-client binary",
+        "Path of the ovsdb-client binary (online schema conversions of an upgrade).",
+    ),
+    p(
         "state_dir",
         Some("/run/ovndb-servers"),
         "Agent state directory",
@@ -287,6 +293,8 @@ pub struct Params {
     pub ovsdb_server: PathBuf,
     /// ovsdb-tool binary.
     pub ovsdb_tool: PathBuf,
+    /// ovsdb-client binary.
+    pub ovsdb_client: PathBuf,
     /// Agent state directory.
     pub state_dir: PathBuf,
     /// The promotion gate file, if any (see [`crate::score::gate_closed`]).
@@ -465,6 +473,7 @@ impl Params {
             log_dir: r.path("log_dir")?,
             ovsdb_server: r.path("ovsdb_server")?,
             ovsdb_tool: r.path("ovsdb_tool")?,
+            ovsdb_client: r.path("ovsdb_client")?,
             state_dir: r.path("state_dir")?,
             promotion_gate: match r.string("promotion_gate").as_str() {
                 "" => None,

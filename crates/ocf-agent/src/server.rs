@@ -104,8 +104,9 @@ pub fn ctl_program(l: &DbLayout) -> &'static str {
     }
 }
 
-/// Creates the database file if missing, converts it if the schema changed (keeping a
-/// backup copy first, as ovn-ctl does).
+/// Creates the database file if missing. An existing file is never converted here, whatever
+/// its schema: a copy on another schema than the active's cannot replicate it, so the schema
+/// moves only online, the active last (see [`crate::schema`]).
 pub fn prepare_db(ovsdb_tool: &Path, l: &DbLayout) -> Result<()> {
     if let Some(dir) = l.file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -113,32 +114,6 @@ pub fn prepare_db(ovsdb_tool: &Path, l: &DbLayout) -> Result<()> {
     if !l.file.exists() {
         run(Command::new(ovsdb_tool)
             .arg("create")
-            .arg(&l.file)
-            .arg(&l.schema))?;
-        return Ok(());
-    }
-    let out = output(
-        Command::new(ovsdb_tool)
-            .arg("needs-conversion")
-            .arg(&l.file)
-            .arg(&l.schema),
-    )?;
-    if out.trim() == "yes" {
-        let version = output(Command::new(ovsdb_tool).arg("db-version").arg(&l.file))?;
-        let cksum = output(Command::new(ovsdb_tool).arg("db-cksum").arg(&l.file))?;
-        let backup = l.file.with_file_name(format!(
-            "{}.backup{}-{}",
-            l.file
-                .file_name()
-                .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned()),
-            version.trim(),
-            cksum.split_whitespace().next().unwrap_or("0")
-        ));
-        std::fs::copy(&l.file, &backup)
-            .with_context(|| format!("backing up {} to {}", l.file.display(), backup.display()))?;
-        run(Command::new(ovsdb_tool).arg("compact").arg(&l.file))?;
-        run(Command::new(ovsdb_tool)
-            .arg("convert")
             .arg(&l.file)
             .arg(&l.schema))?;
     }
@@ -270,10 +245,11 @@ mod tests {
         );
     }
 
-    /// A database made from an older schema is backed up and converted; a missing one is
-    /// created. Runs the real ovsdb-tool when installed.
+    /// A missing database is created; one made from an older schema is left as it is (the
+    /// schema moves online, the active last), and both versions read back from the files. Runs
+    /// the real ovsdb-tool.
     #[test]
-    fn prepare_creates_and_converts() {
+    fn prepare_creates_and_never_converts() {
         let tool = Path::new("/usr/bin/ovsdb-tool");
         let schema = Path::new("/usr/share/ovn/ovn-nb.ovsschema");
         if !tool.exists() || !schema.exists() {
@@ -281,9 +257,7 @@ mod tests {
                 "missing prerequisite: ovsdb-tool or the NB schema (cargo xtask test installs them)"
             );
         }
-        let dir = std::env::temp_dir().join(format!("ovndb-servers-prep-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         // An "older" schema: one table fewer and a lower version.
         let mut old: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(schema).unwrap()).unwrap();
@@ -293,13 +267,13 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("bands");
-        let old_schema = dir.join("old.ovsschema");
+        let old_schema = dir.path().join("old.ovsschema");
         std::fs::write(&old_schema, old.to_string()).unwrap();
 
         let p =
             Params::from_env(&Env::from_pairs([("OCF_RESKEY_master_ip", "192.0.2.10")])).unwrap();
         let mut l = DbLayout::new(&p, Db::Nb);
-        l.file = dir.join("nb.db");
+        l.file = dir.path().join("nb.db");
         l.schema = old_schema;
         prepare_db(tool, &l).unwrap();
         assert!(l.file.exists(), "created");
@@ -310,23 +284,14 @@ mod tests {
             .arg(&l.file)
             .output()
             .unwrap();
-        let want = Command::new(tool)
-            .arg("schema-version")
-            .arg(schema)
-            .output()
-            .unwrap();
-        assert_eq!(version.stdout, want.stdout, "converted to the new schema");
-        let backups = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().contains(".backup1.0.0-"))
-            })
-            .count();
-        assert_eq!(backups, 1, "a backup of the old file was kept");
-        // Up to date: nothing more happens.
-        prepare_db(tool, &l).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(version.stdout, b"1.0.0\n", "left on its schema");
+        assert_eq!(
+            crate::schema_change::file_version(&l).unwrap(),
+            crate::schema::Version(1, 0, 0)
+        );
+        let image = crate::schema_change::image_version(&l).unwrap();
+        assert!(image > crate::schema::Version(1, 0, 0), "{image}");
+        assert!(crate::schema_change::behind_image(&l));
     }
 
     #[test]

@@ -109,6 +109,25 @@ impl Definition {
         }
     }
 
+    /// The same image on another Debian suite (`--suite`): the base's suite, and the suite of
+    /// every source line of the old one (`bookworm`, `bookworm-updates`, `bookworm-security`)
+    /// become the new one's.
+    pub fn on_suite(mut self, suite: &str) -> Result<Self> {
+        let old = std::mem::replace(&mut self.base.suite, suite.to_owned());
+        self.check().context("in --suite")?;
+        for source in &mut self.base.sources {
+            let mut words: Vec<String> = source.split_whitespace().map(str::to_owned).collect();
+            if let Some(w) = words.get_mut(2)
+                && let Some(pocket) = w.strip_prefix(old.as_str())
+                && (pocket.is_empty() || pocket.starts_with('-'))
+            {
+                *w = format!("{suite}{pocket}");
+            }
+            *source = words.join(" ");
+        }
+        Ok(self)
+    }
+
     /// The installed binaries' absolute paths.
     pub fn installed(&self) -> impl Iterator<Item = String> + '_ {
         self.binaries.install.iter().map(|b| format!("/{}", b.path))
@@ -130,6 +149,28 @@ mod tests {
             d.installed()
                 .any(|p| p == "/usr/lib/ocf/resource.d/ovn/ovndb-servers")
         );
+    }
+
+    #[test]
+    fn another_suite_takes_the_release_and_its_pockets() {
+        let d = Definition::load(&ovn_ha_local::workspace::root())
+            .unwrap()
+            .on_suite("trixie")
+            .unwrap();
+        assert_eq!(d.base.suite, "trixie");
+        assert_eq!(
+            d.base.sources,
+            [
+                "deb http://deb.debian.org/debian trixie main",
+                "deb http://deb.debian.org/debian trixie-updates main",
+                "deb http://deb.debian.org/debian-security trixie-security main",
+            ]
+        );
+        let e = Definition::load(&ovn_ha_local::workspace::root())
+            .unwrap()
+            .on_suite("tri xie")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("--suite"), "{e:#}");
     }
 
     #[test]
