@@ -69,10 +69,9 @@ pub fn default_output(root: &Path) -> PathBuf {
 /// Where the layout goes without `--output`: [`default_output`], or beside it with the suite
 /// in the name when the base is built from another suite.
 pub fn suite_output(root: &Path, suite: Option<&str>) -> PathBuf {
-    let out = default_output(root);
     match suite {
-        None => out,
-        Some(s) => out.with_file_name(format!("ovn-daemonset-{s}")),
+        None => default_output(root),
+        Some(s) => ovn_ha_local::workspace::suite_image_layout(root, s),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the README's test command. Installs the Debian, PyPI and npm packages
 //! the tests need (only what is missing; see [`crate::deps`]), then runs `cargo fmt --check`,
-//! clippy with warnings denied, builds the image (the end-to-end suite runs it), and runs every
-//! test of the workspace.
+//! clippy with warnings denied, builds the image and the same image on the upgrade suite (the
+//! end-to-end suite runs them), and runs every test of the workspace.
 
 use crate::deps;
 use anyhow::Result;
@@ -50,6 +50,15 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     eprintln!("==> building the image for the end-to-end tests");
     let image = crate::local::default_image_args();
     let code = crate::image::run(&image)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    // The upgrade scenario replaces it, pod by pod, by the same image on a newer Debian (OVN).
+    let suite = ovn_ha_local::workspace::UPGRADE_SUITE;
+    eprintln!("==> building the {suite} image for the rolling upgrade scenario");
+    let mut newer = crate::local::default_image_args();
+    newer.suite = Some(suite.to_owned());
+    let code = crate::image::run(&newer)?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }

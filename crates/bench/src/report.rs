@@ -159,6 +159,7 @@ mod tests {
             outage: Some(d(gap)),
             since_fault: Some(d(gap - 100)),
             longest_gap: Some(d(gap)),
+            longest_gap_from: Some(d(1000)),
             failed_after_recovery: 1,
             stalls_after_recovery: stalls,
         };

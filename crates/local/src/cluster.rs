@@ -91,6 +91,10 @@ pub enum LocalError {
         seconds: u64,
         logs: String,
     },
+    #[error("{host} did not exit within {seconds} s of SIGTERM; its log says why")]
+    StopTimeout { host: String, seconds: u64 },
+    #[error("{path} is not a runtime spec: {error}")]
+    BadBundle { path: PathBuf, error: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
@@ -228,6 +232,58 @@ fn unpack_image(
     let target = dir.to_string_lossy().into_owned();
     run(reporter, "umoci", &["unpack", "--image", image, &target])?;
     Ok(dir.join("rootfs"))
+}
+
+/// Unpacks another image beside the cluster's own (`state/image-NAME`), for
+/// [`replace_image`]; returns its root filesystem.
+pub fn unpack_other_image(
+    site: &Site,
+    image: &str,
+    name: &str,
+    reporter: &mut dyn Reporter,
+) -> Result<PathBuf, LocalError> {
+    let dir = site.state_dir.join(format!("image-{name}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    let target = dir.to_string_lossy().into_owned();
+    run(reporter, "umoci", &["unpack", "--image", image, &target])?;
+    Ok(dir.join("rootfs"))
+}
+
+/// Replaces a host's container by the same pod on another image, as a Deployment's rolling
+/// update replaces a pod: SIGTERM (the entrypoint hands over first), a bounded wait for it to
+/// exit, then the same configuration runs on `rootfs`; the host's volumes (its database files)
+/// stay.
+pub fn replace_image(
+    site: &Site,
+    host: &str,
+    rootfs: &Path,
+    stop_limit: Duration,
+    reporter: &mut dyn Reporter,
+) -> Result<(), LocalError> {
+    run(reporter, "runc", &["kill", host, "TERM"])?;
+    if !wait_stopped(host, stop_limit) {
+        return Err(LocalError::StopTimeout {
+            host: host.to_owned(),
+            seconds: stop_limit.as_secs(),
+        });
+    }
+    let config = site
+        .state_dir
+        .join("bundles")
+        .join(host)
+        .join("config.json");
+    let text = std::fs::read(&config).map_err(io(&config))?;
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| LocalError::BadBundle {
+            path: config.clone(),
+            error: e.to_string(),
+        })?;
+    spec["root"]["path"] = serde_json::Value::String(rootfs.display().to_string());
+    let text = serde_json::to_vec_pretty(&spec).unwrap_or_default();
+    std::fs::write(&config, text).map_err(io(&config))?;
+    restart_host(site, host, reporter)
 }
 
 /// Starts one host's container detached, its output appended to `logs/<host>.log`.

@@ -25,6 +25,10 @@ pub enum E2eError {
     Lock(std::io::Error),
     #[error("no image at {0}: run `cargo xtask image` (`cargo xtask test` does)")]
     NoImage(PathBuf),
+    #[error(
+        "no {suite} image at {layout}: run `cargo xtask image --suite {suite}` (`cargo xtask test` does)"
+    )]
+    NoSuiteImage { suite: String, layout: PathBuf },
     #[error("the manifests for the test site: {0}")]
     Render(String),
     #[error(transparent)]
@@ -118,6 +122,21 @@ pub fn image_layout() -> Result<PathBuf, E2eError> {
         Ok(layout)
     } else {
         Err(E2eError::NoImage(layout))
+    }
+}
+
+/// The image layout of the rolling upgrade's newer suite
+/// ([`crate::workspace::UPGRADE_SUITE`]), as `image:TAG` for umoci, if it is built.
+pub fn upgrade_image() -> Result<String, E2eError> {
+    let suite = crate::workspace::UPGRADE_SUITE;
+    let layout = crate::workspace::suite_image_layout(&crate::workspace::root(), suite);
+    if layout.join("index.json").is_file() {
+        Ok(format!("{}:latest", layout.display()))
+    } else {
+        Err(E2eError::NoSuiteImage {
+            suite: suite.to_owned(),
+            layout,
+        })
     }
 }
 

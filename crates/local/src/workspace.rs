@@ -18,6 +18,15 @@ pub fn image_layout(root: &Path) -> PathBuf {
     root.join("target").join("image").join("ovn-daemonset")
 }
 
+/// The Debian suite of the newer image a rolling upgrade goes to (the fault suite's upgrade
+/// scenario); `cargo xtask test` builds it with `cargo xtask image --suite`.
+pub const UPGRADE_SUITE: &str = "trixie";
+
+/// The OCI layout `cargo xtask image --suite SUITE` builds under `root`, beside the default.
+pub fn suite_image_layout(root: &Path, suite: &str) -> PathBuf {
+    image_layout(root).with_file_name(format!("ovn-daemonset-{suite}"))
+}
+
 /// The image reference the tools run when none is given: this workspace's layout, tag latest.
 pub fn default_image() -> String {
     format!("{}:latest", image_layout(&root()).display())
@@ -36,5 +45,9 @@ mod tests {
             Path::new("/w/target/image/ovn-daemonset")
         );
         assert!(default_image().ends_with("target/image/ovn-daemonset:latest"));
+        assert_eq!(
+            suite_image_layout(Path::new("/w"), "trixie"),
+            Path::new("/w/target/image/ovn-daemonset-trixie")
+        );
     }
 }

@@ -249,6 +249,8 @@ pub struct Outcome {
     /// Longest gap between consecutive acknowledged writes from the last one before the fault
     /// to the end of the run: the outage a client really saw, flapping included.
     pub longest_gap: Option<Duration>,
+    /// Where the longest gap began: the end of the acknowledged write before it.
+    pub longest_gap_from: Option<Duration>,
     /// Writes that failed after the first acknowledged write following the fault.
     pub failed_after_recovery: usize,
     /// Writes slower than `stall` in the minute after recovery.
@@ -293,17 +295,18 @@ pub fn analyze_within(
         }
         None => (0, 0),
     };
-    let longest_gap = last_ack_before.and_then(|from| {
+    let gap = last_ack_before.and_then(|from| {
         let mut ends: Vec<Duration> = acked
             .iter()
             .map(|r| r.ended)
             .filter(|e| *e >= from)
             .collect();
         ends.sort();
-        ends.windows(2).map(|w| w[1] - w[0]).max()
+        ends.windows(2).map(|w| (w[1] - w[0], w[0])).max()
     });
     Outcome {
-        longest_gap,
+        longest_gap: gap.map(|(g, _)| g),
+        longest_gap_from: gap.map(|(_, from)| from),
         writes: records.len(),
         acked: acked.len(),
         last_ack_before,

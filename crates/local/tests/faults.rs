@@ -338,11 +338,12 @@ fn scenario_mixed(
         let outcome = writer::analyze(records, at, Duration::from_millis(500));
         let lost = writer::lost(records, &present);
         eprintln!(
-            "  {name} {seat:?}: {} writes, {} acknowledged, {} lost; longest gap {:?}, first write {:?} after the fault; {} failed after recovery",
+            "  {name} {seat:?}: {} writes, {} acknowledged, {} lost; longest gap {:?} from {:?} after the fault, first write {:?} after the fault; {} failed after recovery",
             outcome.writes,
             outcome.acked,
             lost.len(),
             outcome.longest_gap,
+            outcome.longest_gap_from.map(|f| f.saturating_sub(at)),
             outcome.since_fault,
             outcome.failed_after_recovery,
         );
@@ -1406,6 +1407,120 @@ fn rolling_restart_of_all_three() {
                     "no convergence after restarting {host}"
                 );
             }
+        },
+        nothing,
+    );
+}
+
+/// The schema version a host's server of `db` (`nb` or `sb`) serves, if it answers.
+fn served_schema(host: &str, db: &str) -> Option<String> {
+    let (sock, name) = match db {
+        "nb" => ("unix:/var/run/ovn/ovnnb_db.sock", "OVN_Northbound"),
+        _ => ("unix:/var/run/ovn/ovnsb_db.sock", "OVN_Southbound"),
+    };
+    let out = cluster::exec_in(host, &["ovsdb-client", "get-schema-version", sock, name]).ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The `version` of a schema file.
+fn schema_file_version(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["version"].as_str().unwrap().to_string()
+}
+
+/// Rolling upgrade across an OVN schema change (issue 19): every pod is replaced by the same
+/// pod on the image of a newer Debian suite (`cargo xtask image --suite trixie`: OVN 25.03,
+/// OVS 3.5, Pacemaker 3.0, against bookworm's 23.03, 3.1 and 2.1), the standbys first and the
+/// active last — its SIGTERM hands the copy and the VIP over to an upgraded standby — with the
+/// writers running. No copy converts its file at start: the old schema replicates between the
+/// two OVS versions, and a copy on another schema could not. Once the last pod is back, the
+/// promoted copy converts online and the standbys follow. Besides the suite's checks (nothing
+/// acknowledged lost, never two writable copies, convergence), every copy must serve the new
+/// schemas at the end.
+#[test]
+fn rolling_upgrade_across_a_schema_change() {
+    let image = e2e::upgrade_image().unwrap();
+    scenario(
+        "upgrade",
+        |c, active| {
+            let rootfs = cluster::unpack_other_image(&c.site, &image, "upgrade", &mut Quiet)
+                .expect("unpacking the newer image");
+            let want: Vec<(&str, String)> = [("nb", "ovn-nb"), ("sb", "ovn-sb")]
+                .into_iter()
+                .map(|(db, file)| {
+                    let path = rootfs.join(format!("usr/share/ovn/{file}.ovsschema"));
+                    (db, schema_file_version(&path))
+                })
+                .collect();
+            let mut order = others(c, active);
+            order.push(active.to_string());
+            for host in &order {
+                let t = Instant::now();
+                cluster::replace_image(&c.site, host, &rootfs, Duration::from_secs(60), &mut Quiet)
+                    .unwrap();
+                assert!(
+                    wait_converged(&c.site, Duration::from_secs(120)).is_some(),
+                    "no convergence after upgrading {host}: {:?}",
+                    observe::sample(&c.site)
+                );
+                eprintln!(
+                    "  upgraded {host} in {:.1} s; it serves NB {:?}, SB {:?}",
+                    t.elapsed().as_secs_f64(),
+                    served_schema(host, "nb"),
+                    served_schema(host, "sb")
+                );
+            }
+            // Bounded: 90 s for the promoted copy to convert and the standbys to follow.
+            let t = Instant::now();
+            let served = |host: &String| -> Vec<Option<String>> {
+                want.iter().map(|(db, _)| served_schema(host, db)).collect()
+            };
+            let on_new = |host: &String| {
+                served(host)
+                    .iter()
+                    .zip(&want)
+                    .all(|(got, (_, v))| got.as_deref() == Some(v.as_str()))
+            };
+            while !order.iter().all(on_new) {
+                assert!(
+                    t.elapsed() < Duration::from_secs(90),
+                    "not every copy serves {want:?} 90 s after the last pod: {:?}",
+                    order.iter().map(|h| (h, served(h))).collect::<Vec<_>>()
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            eprintln!(
+                "  every copy serves {want:?} {:.1} s after the last pod was back",
+                t.elapsed().as_secs_f64()
+            );
+            for host in &order {
+                let log = cluster::exec_in(
+                    host,
+                    &[
+                        "grep",
+                        "-E",
+                        "schema|follows",
+                        "/var/log/pacemaker/pacemaker.log",
+                    ],
+                );
+                for l in log
+                    .map(|o| o.stdout)
+                    .unwrap_or_default()
+                    .split(|b| *b == b'\n')
+                {
+                    if !l.is_empty() {
+                        eprintln!("  {host}: {}", String::from_utf8_lossy(l));
+                    }
+                }
+            }
+            assert!(
+                wait_converged(&c.site, Duration::from_secs(120)).is_some(),
+                "no convergence after the schema change: {:?}",
+                observe::sample(&c.site)
+            );
         },
         nothing,
     );

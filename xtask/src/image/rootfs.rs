@@ -1,6 +1,6 @@
 //! The Debian base layer: mmdebstrap builds a bookworm minbase root filesystem with OVN, OVS,
 //! corosync, pacemaker and the resource agents into a tar, which is normalised into a layer and
-//! cached under `target/image/cache/base-<key>`, the key hashing the package list and every
+//! cached under `target/image/cache/base-<suite>-<key>`, the key hashing the package list and every
 //! mmdebstrap option, so an unchanged base is never rebuilt.
 
 use super::definition::Base as Definition;
@@ -107,7 +107,7 @@ pub fn base(
     cold: bool,
 ) -> Result<(Base, CacheLock)> {
     let guard = lock(cache_dir)?;
-    let entry = cache_dir.join(format!("base-{}", cache_key(def)));
+    let entry = cache_dir.join(format!("base-{}-{}", def.suite, cache_key(def)));
     if !cold {
         match read_cached(&entry) {
             Ok(Some(base)) => return Ok((base, guard)),
@@ -116,7 +116,7 @@ pub fn base(
         }
     }
     let built = build(def, cache_dir, &entry, epoch)?;
-    prune(cache_dir, &entry);
+    prune(cache_dir, &entry, &def.suite);
     Ok((built, guard))
 }
 
@@ -253,8 +253,10 @@ fn build(def: &Definition, cache_dir: &Path, entry: &Path, epoch: u64) -> Result
     })
 }
 
-/// Removes cached bases with other keys and leftovers of interrupted builds.
-fn prune(cache_dir: &Path, keep: &Path) {
+/// Removes cached bases of the same suite with other keys (one base per suite stays: the
+/// upgrade scenario needs two), entries named before the suite was in the name, and leftovers
+/// of interrupted builds.
+fn prune(cache_dir: &Path, keep: &Path, suite: &str) {
     super::remove_stale_scratch(cache_dir);
     let Ok(dir) = std::fs::read_dir(cache_dir) else {
         return;
@@ -262,7 +264,9 @@ fn prune(cache_dir: &Path, keep: &Path) {
     for e in dir.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("base-") && p != keep {
+        let legacy = name.len() == "base-".len() + 16 && !name[5..].contains('-');
+        let same_suite = name.starts_with(&format!("base-{suite}-"));
+        if name.starts_with("base-") && (same_suite || legacy) && p != keep {
             eprintln!("removing stale cache entry {}", p.display());
             std::fs::remove_dir_all(&p).ok();
         }
