@@ -28,6 +28,7 @@ pub mod runtime_spec;
 pub mod sb_crowd;
 pub mod scale;
 pub mod secrets;
+pub mod upgrade;
 pub mod workspace;
 pub mod writer;
 

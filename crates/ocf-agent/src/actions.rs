@@ -152,10 +152,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Points every database that is active, failed, or following the wrong target at the
-    /// desired target. A database that is active here because its replication stopped on a
-    /// schema the active does not share is first converted to the active's schema
-    /// ([`crate::schema`]: backups follow).
-    fn ensure_following(&self, states: &[DbState; 2]) -> Result<Repointed> {
+    /// desired target. With `schemas` (a monitor of an unpromoted copy), a database that is
+    /// active here because its replication stopped on a schema the active does not share is
+    /// first converted to the active's schema ([`crate::schema`]: backups follow); a demote or
+    /// a start never asks the active, which may be moving.
+    fn ensure_following(&self, states: &[DbState; 2], schemas: bool) -> Result<Repointed> {
         let mut done = Repointed::default();
         for (l, st) in self.layouts.iter().zip(states) {
             let needs = match st {
@@ -176,7 +177,7 @@ impl<'a> Ctx<'a> {
             {
                 continue;
             }
-            let converted = st.is_active() && self.follow_schema(l, &want);
+            let converted = schemas && st.is_active() && self.follow_schema(l, &want, false);
             let mut c = Client::connect(&l.ctl, self.call_timeout())?;
             c.follow(&want)
                 .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
@@ -188,10 +189,11 @@ impl<'a> Ctx<'a> {
         Ok(done)
     }
 
-    /// Converts `l`'s running (active) database to the schema the active at `target` serves,
-    /// if that differs from its own. Returns whether it converted; a failure is logged, and
-    /// the database is re-pointed all the same.
-    fn follow_schema(&self, l: &DbLayout, target: &str) -> bool {
+    /// Converts `l`'s running database to the schema the active at `target` serves, if that
+    /// differs from its own; a `backup` is made active first (OVSDB converts only writable
+    /// databases; no client reaches it here, and the caller re-points it at once). Returns
+    /// whether it converted; a failure is logged, and the database is re-pointed all the same.
+    fn follow_schema(&self, l: &DbLayout, target: &str, backup: bool) -> bool {
         if !(target.starts_with("tcp:") || target.starts_with("ssl:")) {
             return false;
         }
@@ -208,7 +210,15 @@ impl<'a> Ctx<'a> {
                 .state_dir
                 .join(format!("{}.active.ovsschema", l.db.short()));
             std::fs::write(&file, theirs).with_context(|| format!("writing {}", file.display()))?;
-            schema_change::convert_running(&self.params.ovsdb_client, l, &file)?;
+            if backup {
+                Client::connect(&l.ctl, self.call_timeout())?.disconnect_active()?;
+            }
+            let converted = schema_change::convert_running(&self.params.ovsdb_client, l, &file);
+            if backup && converted.is_err() {
+                // Back to what it was: a backup of the active.
+                Client::connect(&l.ctl, self.call_timeout())?.follow(target)?;
+            }
+            converted?;
             Ok(Some((from, to)))
         };
         match step() {
@@ -226,6 +236,29 @@ impl<'a> Ctx<'a> {
                 false
             }
         }
+    }
+
+    /// On an unpromoted copy whose databases replicate, during an upgrade (a database behind
+    /// this image's schema): follows an active that changed its schema without waiting for
+    /// the replication to stop on it. Returns how many databases it converted and re-pointed.
+    fn follow_schema_change(&self) -> Result<usize> {
+        let mut n = 0;
+        for l in self
+            .layouts
+            .iter()
+            .filter(|l| schema_change::behind_image(l))
+        {
+            let want = self.desired_target(l);
+            if self.follow_schema(l, &want, true) {
+                Client::connect(&l.ctl, self.call_timeout())?
+                    .follow(&want)
+                    .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
+                self.log
+                    .info(&format!("{} now follows {want}", l.db.schema_name()));
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// On the promoted copy: converts each database whose file is behind this image's schema
@@ -469,7 +502,7 @@ pub fn start(ctx: &Ctx<'_>) -> Result<Rc> {
                 ctx.log
                     .warn("servers were already running as active; making them backups");
             }
-            ctx.ensure_following(&states)?;
+            ctx.ensure_following(&states, false)?;
         }
         action_plan::Start::Restart => {
             ctx.log.warn("servers were partly running; restarting both");
@@ -543,7 +576,7 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
     }
     let why = || partial_reason(&states, &ctx.layouts);
     let repointed = if plan.follow {
-        ctx.ensure_following(&states)?
+        ctx.ensure_following(&states, role == Some(ExpectedRole::Unpromoted))?
     } else {
         Repointed::default()
     };
@@ -554,6 +587,9 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
             ctx.upgrade_schema();
         } else {
             ctx.publish_schemas();
+            if role == Some(ExpectedRole::Unpromoted) && pair == Pair::Backup {
+                ctx.follow_schema_change()?;
+            }
         }
     }
     if let Some(s) = plan.score {
@@ -689,10 +725,10 @@ pub fn demote(ctx: &Ctx<'_>) -> Result<Rc> {
         }
         action_plan::Demote::MarkHealthyThenFollow => {
             ctx.keeper.mark_healthy(ctx.log);
-            ctx.ensure_following(&states)?;
+            ctx.ensure_following(&states, false)?;
         }
         action_plan::Demote::Follow => {
-            ctx.ensure_following(&states)?;
+            ctx.ensure_following(&states, false)?;
         }
     }
     let states = ctx.observe();
