@@ -392,6 +392,17 @@ fn run_pacemaker(
                 }
             }
             Scenario::CorosyncPartition => faults::drop_corosync(&active)?,
+            Scenario::RollingUpgrade => {
+                let image = ovn_ha_local::e2e::upgrade_image()?;
+                let done = ovn_ha_local::upgrade::rolling(site, &image, &active, &mut Quiet)?;
+                eprintln!(
+                    "    upgraded {} hosts; every copy served NB {} and SB {} {:.1} s after the last",
+                    done.replaced.len(),
+                    done.schemas[0],
+                    done.schemas[1],
+                    done.converted_after.as_secs_f64()
+                );
+            }
             Scenario::Bootstrap | Scenario::Soak => {}
         }
         let same_host_may_recover = matches!(scenario, Scenario::KillServer | Scenario::SegvServer);

@@ -40,6 +40,10 @@ pub enum Scenario {
     CorosyncPartition,
     /// Cold start to the first acknowledged write.
     Bootstrap,
+    /// Every pod replaced by the same pod on the image of a newer Debian suite (OVN's schemas
+    /// change), standbys first, the active last, until every copy serves the new schemas
+    /// (`ours` only: the shell agent cannot replicate across the schema change).
+    RollingUpgrade,
     /// `--soak-minutes` under a CPU burner: unasked membership changes and promotions.
     Soak,
 }
@@ -65,6 +69,7 @@ impl fmt::Display for Scenario {
             Scenario::SegvServer => "SIGSEGV server",
             Scenario::CorosyncPartition => "corosync-only partition",
             Scenario::Bootstrap => "cold bootstrap",
+            Scenario::RollingUpgrade => "rolling upgrade",
             Scenario::Soak => "soak",
         })
     }
@@ -128,6 +133,9 @@ impl Stack {
 
     /// Whether this stack has the scenario.
     pub fn has(self, scenario: Scenario) -> bool {
+        if scenario == Scenario::RollingUpgrade {
+            return self == Stack::Ours;
+        }
         !(self == Stack::Raft
             && matches!(
                 scenario,
