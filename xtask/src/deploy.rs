@@ -34,6 +34,11 @@ pub struct DeployArgs {
     /// VIP to take writes), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub wait_timeout: u64,
+    /// Local cluster only: build the DB image on this Debian suite (e.g. `trixie`, a newer OVN)
+    /// and replace the running cluster's pods with it one by one, as a rolling update of the
+    /// DB Deployment does (on Kubernetes: `kubectl set image`, see the README).
+    #[arg(long, value_name = "SUITE", conflicts_with_all = ["dry_run", "delete"])]
+    pub upgrade_suite: Option<String>,
     /// Render flags, used for the local cluster; `--output-dir` (alias `--manifests`) is also
     /// where a Kubernetes deploy reads the manifests.
     #[command(flatten)]
@@ -111,6 +116,10 @@ pub fn run(args: &DeployArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some((kc, source)) = kubeconfig(args)? else {
+        if let Some(suite) = &args.upgrade_suite {
+            crate::deps::install(crate::deps::Needs::Deploy)?;
+            return crate::local::upgrade(suite);
+        }
         if args.delete || !args.label_db_nodes.is_empty() {
             bail!(
                 "--delete and --label-db-nodes need a Kubernetes cluster: give --kubeconfig FILE (the local cluster goes with `cargo xtask down`)"
@@ -123,6 +132,11 @@ pub fn run(args: &DeployArgs) -> Result<ExitCode> {
             Duration::from_secs(args.wait_timeout.min(300)),
         );
     };
+    if args.upgrade_suite.is_some() {
+        bail!(
+            "--upgrade-suite is for the local cluster; on Kubernetes, roll the DB Deployment onto the new image: kubectl -n NAMESPACE set image deployment/ovnkube-db ovnkube-db-ha=IMAGE"
+        );
+    }
     let plan = Plan::from_dir(&dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

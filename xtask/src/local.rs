@@ -98,6 +98,53 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `cargo xtask deploy --upgrade-suite SUITE` with no cluster named: builds the image on `suite`
+/// and replaces the running local cluster's pods with it one by one, standbys first, as a
+/// rolling update of the DB Deployment does; OVN's schemas move once every pod runs it.
+pub fn upgrade(suite: &str) -> Result<ExitCode> {
+    let site = Site::local();
+    if cluster::running_hosts(&site).is_empty() {
+        anyhow::bail!(
+            "--upgrade-suite replaces the pods of the running local cluster, and it is not running: `cargo xtask deploy` first"
+        );
+    }
+    let started = std::time::Instant::now();
+    eprintln!("==> building the image on {suite} (cached layers are reused)");
+    let mut image = default_image_args();
+    image.suite = Some(suite.to_owned());
+    let code = crate::image::run(&image)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let root = ovn_ha_local::workspace::root();
+    let layout = crate::image::suite_output(&root, Some(suite));
+    let views = ovn_ha_local::observe::sample(&site);
+    let active = ovn_ha_local::observe::active_host(&views)
+        .context("no copy is promoted now (`cargo xtask status` shows why); nothing was replaced")?
+        .to_owned();
+    let done = ovn_ha_local::upgrade::rolling(
+        &site,
+        &format!("{}:{}", layout.display(), image.tag),
+        &active,
+        &mut Log,
+    )
+    .context("the rolling upgrade stopped; `cargo xtask status` shows where")?;
+    for (host, took) in &done.replaced {
+        println!(
+            "  {host} replaced, converged in {:.1} s",
+            took.as_secs_f64()
+        );
+    }
+    println!(
+        "every copy serves NB {} and SB {} ({:.1} s after the last pod); {:.0} s in all",
+        done.schemas[0],
+        done.schemas[1],
+        done.converted_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `cargo xtask status`: hosts and containers, then the cluster as the entrypoint sees it.
 pub fn status(json: bool) -> Result<ExitCode> {
     let states = cluster::container_states(&Site::local());

@@ -17,13 +17,18 @@
 //!
 //! It prints how often the replication fence closed (from the containers' logs).
 //!
+//! A rolling upgrade replaces every pod by the same pod on the image of a newer Debian suite
+//! (`cargo xtask image --suite trixie`), across OVN's schema change, and checks at the end that
+//! every copy serves the new schemas.
+//!
 //! The link cut and the `kill -9` of the active's NB server run a second time over TLS
 //! (rendered with `--ssl`): the writers dial `ssl:VIP` with the rendered client certificate and
 //! the standbys replicate over `ssl:`.
 //!
 //! Timings are reported (printed), never asserted: `cargo xtask bench failover` measures them.
-//! Needs root, the packages `cargo xtask test` installs, and the image layout that
-//! `cargo xtask image` builds (`cargo xtask test` builds it before running the tests).
+//! Needs root, the packages `cargo xtask test` installs, and the image layouts that
+//! `cargo xtask image` and `cargo xtask image --suite trixie` build (`cargo xtask test` builds
+//! both before running the tests).
 //! Scenarios run one at a time (a lock), each on a fresh cluster that is removed by name even
 //! when the scenario fails.
 

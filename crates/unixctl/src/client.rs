@@ -185,6 +185,17 @@ impl Client {
         Ok(())
     }
 
+    /// Ends this backup's replication session and opens a fresh one to the stored target, in
+    /// one pipelined round trip (disconnect, then connect). OVS 3.3 and later ignore a connect
+    /// on a database that is already a backup, so a connect alone no longer ends a reconnect
+    /// backoff there; between the two requests the database is active.
+    pub fn reconnect_active(&mut self) -> Result<(), Error> {
+        for r in self.pipeline(&[Command::DisconnectActive, Command::ConnectActive])? {
+            r?;
+        }
+        Ok(())
+    }
+
     /// Makes this server active.
     pub fn disconnect_active(&mut self) -> Result<(), Error> {
         self.call(&Command::DisconnectActive).map(|_| ())

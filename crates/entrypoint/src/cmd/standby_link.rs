@@ -3,7 +3,9 @@
 //! database's replication port at the VIP (sock_diag, established or connecting). When an
 //! established link is gone, it takes the role lock without waiting, looks again (no link
 //! established or being made), asks the server for its sync-status and, if it is a backup,
-//! sends `ovsdb-server/connect-active-ovsdb-server`. The supervisor pauses it before a planned stop.
+//! sends `ovsdb-server/disconnect-active-ovsdb-server` and `connect-active-ovsdb-server` in one
+//! pipelined round trip (OVS 3.3 and later ignore a connect alone on a backup). The supervisor
+//! pauses it before a planned stop.
 //! Every failure is logged and the thread goes on: at worst the server reconnects after its
 //! own backoff, as it would without this thread.
 
@@ -142,7 +144,7 @@ fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
         let status = c.sync_status()?;
         let role = status.get(db.schema_name()).map(|s| s.role.clone());
         if role.as_ref().is_some_and(may_reconnect) {
-            c.connect_active()?;
+            c.reconnect_active()?;
             Ok(true)
         } else {
             Ok(false)
