@@ -1,6 +1,7 @@
 //! Integration test against a real `ovsdb-server` (skipped with a message when the binary is
-//! missing): sync-status forms, follow/disconnect, the connect-active and probe-interval traps,
-//! and `exit`. Everything runs over unix sockets in a private temporary directory.
+//! missing): sync-status forms, follow/disconnect, a reconnect in one round trip, the
+//! connect-active and probe-interval traps, and `exit`. Everything runs over unix sockets in a
+//! private temporary directory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
@@ -144,6 +145,15 @@ fn real_ovsdb_server_round_trip() {
     b.connect_active().unwrap();
     wait_link(&mut b, Link::Connecting);
     b.follow(&target).unwrap();
+    wait_link(&mut b, Link::Replicating);
+    // A fresh session to the same target in one round trip: a backup again, replicating.
+    b.reconnect_active().unwrap();
+    let s = b.sync_status().unwrap();
+    assert_eq!(
+        s.get("OVN_Northbound").unwrap().target(),
+        Some(target.as_str()),
+        "{s:?}"
+    );
     wait_link(&mut b, Link::Replicating);
 
     // exit: the server replies, then goes away.
