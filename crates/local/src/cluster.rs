@@ -225,13 +225,7 @@ fn unpack_image(
     image: &str,
     reporter: &mut dyn Reporter,
 ) -> Result<PathBuf, LocalError> {
-    let dir = site.state_dir.join("image");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
-    }
-    let target = dir.to_string_lossy().into_owned();
-    run(reporter, "umoci", &["unpack", "--image", image, &target])?;
-    Ok(dir.join("rootfs"))
+    unpack_into(&site.state_dir.join("image"), image, reporter)
 }
 
 /// Unpacks another image beside the cluster's own (`state/image-NAME`), for
@@ -242,9 +236,21 @@ pub fn unpack_other_image(
     name: &str,
     reporter: &mut dyn Reporter,
 ) -> Result<PathBuf, LocalError> {
-    let dir = site.state_dir.join(format!("image-{name}"));
+    unpack_into(
+        &site.state_dir.join(format!("image-{name}")),
+        image,
+        reporter,
+    )
+}
+
+/// Unpacks `image` into `dir` (replacing what was there); returns its root filesystem.
+fn unpack_into(
+    dir: &Path,
+    image: &str,
+    reporter: &mut dyn Reporter,
+) -> Result<PathBuf, LocalError> {
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
     let target = dir.to_string_lossy().into_owned();
     run(reporter, "umoci", &["unpack", "--image", image, &target])?;
