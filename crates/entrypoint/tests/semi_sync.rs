@@ -554,6 +554,11 @@ fn an_idl_session_through_the_proxy_reconnects_at_once_after_a_restart_in_place(
     kill(active.pid(), Signal::SIGKILL).unwrap();
     drop(active);
     let _restarted = start_server(dir.path(), "active", None);
+    // The standby-link watch's command: the restarted server's replies wait until the backup
+    // is back (the relay does not pass the proxy's end of the old link on, so without this the
+    // backup would only come back after its probe, and the reply after CONFIRM_LIMIT).
+    let mut ctl = ovsdb_unixctl::Client::connect(dir.path().join("backup.ctl"), IO).unwrap();
+    ctl.reconnect_active().unwrap();
     let d = proxied.next("disconnection");
     assert_eq!(d["event"], "disconnected", "{d}");
     assert_eq!(
