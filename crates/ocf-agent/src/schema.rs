@@ -75,18 +75,22 @@ pub fn db_version(head: &[u8]) -> Result<Version, SchemaError> {
         .iter()
         .position(|b| *b == b'\n')
         .ok_or(SchemaError::NotStandalone)?;
-    let header = std::str::from_utf8(&head[..newline]).map_err(|_| SchemaError::NotStandalone)?;
-    let mut words = header.split_whitespace();
-    let len: usize = match (words.next(), words.next(), words.next()) {
-        (Some("OVSDB"), Some("JSON"), Some(n)) => {
-            n.parse().map_err(|_| SchemaError::NotStandalone)?
-        }
-        _ => return Err(SchemaError::NotStandalone),
-    };
+    let len = record_len(&head[..newline])?;
     let record = head
         .get(newline + 1..newline + 1 + len)
         .ok_or(SchemaError::NotStandalone)?;
     schema_version(&String::from_utf8_lossy(record))
+}
+
+/// The length of the record a standalone database file's header line announces
+/// (`OVSDB JSON <length> <sha1>`, with or without its newline).
+pub fn record_len(header: &[u8]) -> Result<usize, SchemaError> {
+    let header = std::str::from_utf8(header).map_err(|_| SchemaError::NotStandalone)?;
+    let mut words = header.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some("OVSDB"), Some("JSON"), Some(n)) => n.parse().map_err(|_| SchemaError::NotStandalone),
+        _ => Err(SchemaError::NotStandalone),
+    }
 }
 
 /// The node attribute in which each member publishes its image's schema version of `db`.

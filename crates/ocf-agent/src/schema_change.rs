@@ -6,7 +6,7 @@ use crate::layout::DbLayout;
 use crate::schema::{self, SchemaError, Version};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -19,6 +19,8 @@ const FETCH_LIMIT: Duration = Duration::from_secs(3);
 const CONVERT_LIMIT: Duration = Duration::from_secs(60);
 /// Most of a database file read for its schema record (OVN's schemas are ~40 KB).
 const HEAD: u64 = 1024 * 1024;
+/// Longest header line read (`OVSDB JSON <length> <sha1>`).
+const HEADER: u64 = 256;
 
 /// The schema version `l`'s image ships.
 pub fn image_version(l: &DbLayout) -> Result<Version> {
@@ -27,12 +29,21 @@ pub fn image_version(l: &DbLayout) -> Result<Version> {
     schema::schema_version(&text).with_context(|| format!("in {}", l.schema.display()))
 }
 
-/// The schema version of `l`'s database file.
+/// The schema version of `l`'s database file: its header line, then exactly the schema record
+/// it announces (a monitor reads this every time; a large database is not read further).
 pub fn file_version(l: &DbLayout) -> Result<Version> {
-    let mut head = Vec::new();
-    std::fs::File::open(&l.file)
-        .and_then(|f| f.take(HEAD).read_to_end(&mut head))
-        .with_context(|| format!("reading {}", l.file.display()))?;
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = std::io::BufReader::new(std::fs::File::open(&l.file)?);
+        let mut head = Vec::new();
+        (&mut f).take(HEADER).read_until(b'\n', &mut head)?;
+        let len = schema::record_len(&head).unwrap_or(0);
+        let mut record = Vec::new();
+        f.take(u64::try_from(len).unwrap_or(HEAD).min(HEAD))
+            .read_to_end(&mut record)?;
+        head.extend_from_slice(&record);
+        Ok(head)
+    };
+    let head = read().with_context(|| format!("reading {}", l.file.display()))?;
     schema::db_version(&head).with_context(|| format!("in {}", l.file.display()))
 }
 
