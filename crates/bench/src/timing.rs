@@ -1,18 +1,8 @@
 //! Small helpers of time shared by the benches: a bounded poll, and how durations print.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Waits, bounded, for `done`, polling every 100 ms; the elapsed time when it became true.
-pub fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
+pub use ovn_ha_local::poll::poll;
 
 /// Seconds with two decimals, or a dash for none.
 pub fn secs(d: Option<Duration>) -> String {

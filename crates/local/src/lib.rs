@@ -23,6 +23,7 @@ pub mod northd;
 pub mod observe;
 pub mod ovsdb_rpc;
 pub mod pod_template;
+pub mod poll;
 pub mod raft;
 pub mod runtime_spec;
 pub mod sb_crowd;

@@ -7,6 +7,7 @@
 
 use crate::cluster::{self, LocalError, Reporter, Site};
 use crate::observe;
+use crate::poll::poll;
 use ovn_ha_contract::Db;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -113,9 +114,11 @@ pub fn rolling(
         let t = Instant::now();
         reporter.step(&format!("replacing {host} by the same pod on {image}"));
         cluster::replace_image(site, host, &rootfs, STOP_LIMIT, reporter)?;
-        if !wait(CONVERGE_LIMIT, || {
+        if poll(CONVERGE_LIMIT, || {
             observe::converged(&observe::sample(site), hosts)
-        }) {
+        })
+        .is_none()
+        {
             return Err(UpgradeError::NoConvergence {
                 host: host.clone(),
                 hosts,
@@ -132,7 +135,7 @@ pub fn rolling(
             .zip(&schemas)
             .all(|(got, want)| got.as_deref() == Some(want.as_str()))
     };
-    if !wait(SCHEMA_LIMIT, || order.iter().all(on_new)) {
+    if poll(SCHEMA_LIMIT, || order.iter().all(on_new)).is_none() {
         return Err(UpgradeError::NotConverted {
             want: schemas,
             limit: SCHEMA_LIMIT,
@@ -144,18 +147,4 @@ pub fn rolling(
         schemas,
         converted_after: t.elapsed(),
     })
-}
-
-/// Polls `done` every 250 ms for up to `limit`.
-fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }

@@ -178,15 +178,21 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let converted = schemas && st.is_active() && self.follow_schema(l, &want, false);
-            let mut c = Client::connect(&l.ctl, self.call_timeout())?;
-            c.follow(&want)
-                .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
-            self.log
-                .info(&format!("{} now follows {want}", l.db.schema_name()));
+            self.repoint(l, &want)?;
             done.count += 1;
             done.for_schema += usize::from(converted);
         }
         Ok(done)
+    }
+
+    /// Makes `l`'s server a backup of `want` and logs it.
+    fn repoint(&self, l: &DbLayout, want: &str) -> Result<()> {
+        Client::connect(&l.ctl, self.call_timeout())?
+            .follow(want)
+            .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
+        self.log
+            .info(&format!("{} now follows {want}", l.db.schema_name()));
+        Ok(())
     }
 
     /// Converts `l`'s running database to the schema the active at `target` serves, if that
@@ -250,11 +256,7 @@ impl<'a> Ctx<'a> {
         {
             let want = self.desired_target(l);
             if self.follow_schema(l, &want, true) {
-                Client::connect(&l.ctl, self.call_timeout())?
-                    .follow(&want)
-                    .with_context(|| format!("making {} a backup of {want}", l.db.schema_name()))?;
-                self.log
-                    .info(&format!("{} now follows {want}", l.db.schema_name()));
+                self.repoint(l, &want)?;
                 n += 1;
             }
         }
