@@ -7,7 +7,9 @@
 //! client an ACK from VIP:port with a sequence number the client does not expect; the client's
 //! kernel answers with the ACK it expects, which now reaches this node, where no socket has
 //! that 4-tuple, and this node's kernel answers that with a reset. The client sees its session
-//! reset and reconnects. Sending is left to resource-agents' `tickle_tcp` (in the image).
+//! reset and reconnects, after its own reconnect backoff (1 s for OVS's IDL). An IDL client
+//! whose nudge the old active published (`reconnect_nudge`: the proxy follows each session's
+//! `_Server` monitor) is taken over instead, without the backoff: `session_takeover`.
 //!
 //! The new active must know the old one's sessions, so the active lists its client sessions
 //! (sock_diag, local address the VIP, local port a client port) every [`LIST_EVERY`] and,
@@ -17,9 +19,10 @@
 //! active's own included. A tickle is harmless to a live session (the client's answer is a
 //! duplicate ACK there), so a stale list costs nothing but the packets.
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// The private node attribute holding the old active's client sessions.
@@ -33,7 +36,7 @@ pub const LIST_EVERY: Duration = Duration::from_secs(1);
 /// what it held).
 pub const REPUBLISH: Duration = Duration::from_secs(30);
 /// When, after taking the VIP, tickles are sent: at once, and again in case the first ones
-/// crossed the clients' ARP update.
+/// crossed the clients' ARP update (or a client's kernel limited its answers: one per 0.5 s).
 pub const ROUNDS: [Duration; 3] = [
     Duration::ZERO,
     Duration::from_millis(300),
@@ -47,12 +50,25 @@ pub struct Session {
     pub client: SocketAddr,
 }
 
+/// A published list, as [`encode`] made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub value: String,
+    /// Sessions that did not fit.
+    pub left_out: usize,
+    /// Sessions listed whose nudge did not fit (they are reset rather than taken over).
+    pub nudges_left_out: usize,
+}
+
 /// The published form: `PORT/CLIENT` entries (`6641/10.0.0.5:40122`,
-/// `6642/[2001:db8::5]:40122`) joined by commas, at most [`MAX_VALUE`] bytes; also returns
-/// how many sessions did not fit.
-pub fn encode(sessions: &BTreeSet<Session>) -> (String, usize) {
+/// `6642/[2001:db8::5]:40122`) joined by commas, then one `n=NUDGE@I.J…` entry per distinct
+/// nudge (`reconnect_nudge`; URL-safe base64 without padding) naming the positions of the
+/// sessions it belongs to (C IDL clients of one server share theirs), at most [`MAX_VALUE`]
+/// bytes in all. Sessions come first, so a full list drops nudges before sessions.
+pub fn encode(sessions: &BTreeSet<Session>, nudges: &BTreeMap<Session, Vec<u8>>) -> Encoded {
     let mut out = String::new();
     let mut left_out = 0;
+    let mut kept = Vec::new();
     for s in sessions {
         let entry = format!("{}/{}", s.server_port, s.client);
         if out.len() + entry.len() + 1 > MAX_VALUE {
@@ -63,22 +79,67 @@ pub fn encode(sessions: &BTreeSet<Session>) -> (String, usize) {
             out.push(',');
         }
         out.push_str(&entry);
+        kept.push(*s);
     }
-    (out, left_out)
+    let mut by_nudge: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    for (i, s) in kept.iter().enumerate() {
+        if let Some(n) = nudges.get(s) {
+            by_nudge.entry(n.as_slice()).or_default().push(i);
+        }
+    }
+    let mut nudges_left_out = 0;
+    for (nudge, positions) in by_nudge {
+        let mut entry = format!("n={}@", URL_SAFE_NO_PAD.encode(nudge));
+        let list: Vec<String> = positions.iter().map(usize::to_string).collect();
+        entry.push_str(&list.join("."));
+        if out.len() + entry.len() + 1 > MAX_VALUE {
+            nudges_left_out += positions.len();
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&entry);
+    }
+    Encoded {
+        value: out,
+        left_out,
+        nudges_left_out,
+    }
 }
 
-/// The sessions of a published value; malformed entries are skipped.
-pub fn decode(value: &str) -> Vec<Session> {
-    value
-        .split(',')
-        .filter_map(|entry| {
-            let (port, client) = entry.trim().split_once('/')?;
+/// The sessions of a published value, each with its nudge if one was published;
+/// malformed entries are skipped.
+pub fn decode(value: &str) -> Vec<(Session, Option<Vec<u8>>)> {
+    let mut sessions: Vec<(Session, Option<Vec<u8>>)> = Vec::new();
+    let mut nudges = Vec::new();
+    for entry in value.split(',').map(str::trim) {
+        if let Some(rest) = entry.strip_prefix("n=") {
+            if let Some((b64, positions)) = rest.split_once('@')
+                && let Ok(bytes) = URL_SAFE_NO_PAD.decode(b64)
+            {
+                nudges.push((bytes, positions.to_string()));
+            }
+            continue;
+        }
+        let parsed = entry.split_once('/').and_then(|(port, client)| {
             Some(Session {
                 server_port: port.parse().ok()?,
                 client: client.parse().ok()?,
             })
-        })
-        .collect()
+        });
+        if let Some(s) = parsed {
+            sessions.push((s, None));
+        }
+    }
+    for (bytes, positions) in nudges {
+        for p in positions.split('.').filter_map(|p| p.parse::<usize>().ok()) {
+            if let Some((_, n)) = sessions.get_mut(p) {
+                *n = Some(bytes.clone());
+            }
+        }
+    }
+    sessions
 }
 
 /// The value in `attrd_updater --query` output (`name="…" host="…" value="…"`); `None` when
@@ -91,45 +152,29 @@ pub fn parse_query(output: &str) -> Option<&str> {
     (!value.is_empty()).then_some(value)
 }
 
-/// `tickle_tcp`'s input: one `LOCAL REMOTE` line per session, the local side being
-/// `vip:server_port` (addresses as `ip:port`; the tool takes the port after the last colon).
-pub fn tickle_input(vip: IpAddr, sessions: &[Session]) -> String {
-    let mut out = String::new();
-    for s in sessions {
-        let _ = writeln!(
-            out,
-            "{vip}:{} {}:{}",
-            s.server_port,
-            s.client.ip(),
-            s.client.port()
-        );
-    }
-    out
-}
-
 /// Decides when the active publishes its session list.
 #[derive(Debug, Default)]
 pub struct Publisher {
-    last: Option<(BTreeSet<Session>, Vec<String>, Instant)>,
+    last: Option<(String, Vec<String>, Instant)>,
 }
 
 impl Publisher {
-    /// Whether to publish `sessions` to `peers` now: the list or the peers changed since the
-    /// last publication, or [`REPUBLISH`] passed. Call [`published`](Self::published) after a
-    /// publication that worked.
-    pub fn due(&self, now: Instant, sessions: &BTreeSet<Session>, peers: &[String]) -> bool {
+    /// Whether to publish `value` (an [`encode`]d list) to `peers` now: the list or the peers
+    /// changed since the last publication, or [`REPUBLISH`] passed. Call
+    /// [`published`](Self::published) after a publication that worked.
+    pub fn due(&self, now: Instant, value: &str, peers: &[String]) -> bool {
         match &self.last {
             None => !peers.is_empty(),
-            Some((s, p, at)) => {
+            Some((v, p, at)) => {
                 !peers.is_empty()
-                    && (s != sessions || p != peers || now.duration_since(*at) >= REPUBLISH)
+                    && (v != value || p != peers || now.duration_since(*at) >= REPUBLISH)
             }
         }
     }
 
     /// Records a publication.
-    pub fn published(&mut self, now: Instant, sessions: BTreeSet<Session>, peers: Vec<String>) {
-        self.last = Some((sessions, peers, now));
+    pub fn published(&mut self, now: Instant, value: String, peers: Vec<String>) {
+        self.last = Some((value, peers, now));
     }
 
     /// Forgets the last publication (this node gave up the VIP: the next active publishes).
@@ -141,12 +186,12 @@ impl Publisher {
 /// Decides when the node that took the VIP tickles: at each of [`ROUNDS`] after the VIP
 /// arrived, and never again until it is lost and taken again.
 #[derive(Debug, Default)]
-pub struct Takeover {
+pub struct Rounds {
     since: Option<Instant>,
     done: usize,
 }
 
-impl Takeover {
+impl Rounds {
     /// Whether to tickle now, given whether this node holds the VIP.
     pub fn step(&mut self, now: Instant, held: bool) -> bool {
         if !held {
@@ -168,7 +213,21 @@ impl Takeover {
     pub fn first_round(&self) -> bool {
         self.done == 1
     }
+
+    /// Whether the current takeover is over: every round done and [`ANSWER_WAIT`] passed
+    /// since the last (sessions still held are then left to this node's kernel, which resets
+    /// them at their next packet). `false` when there is none.
+    pub fn over(&self, now: Instant) -> bool {
+        let last = ROUNDS[ROUNDS.len() - 1];
+        self.done == ROUNDS.len()
+            && self
+                .since
+                .is_some_and(|since| now.duration_since(since) >= last + ANSWER_WAIT)
+    }
 }
+
+/// How long after the last round of tickles the answers are still awaited.
+pub const ANSWER_WAIT: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
@@ -189,21 +248,67 @@ mod tests {
             s(6642, "10.0.0.6:1"),
         ]
         .into();
-        let (value, left_out) = encode(&set);
-        assert_eq!(left_out, 0);
+        let e = encode(&set, &BTreeMap::new());
+        assert_eq!((e.left_out, e.nudges_left_out), (0, 0));
         assert_eq!(
-            value,
+            e.value,
             "6641/10.0.0.5:40122,6642/10.0.0.6:1,6642/[2001:db8::5]:40123"
         );
-        let back: BTreeSet<Session> = decode(&value).into_iter().collect();
+        let back: BTreeSet<Session> = decode(&e.value).into_iter().map(|(s, _)| s).collect();
         assert_eq!(back, set);
+    }
+
+    #[test]
+    fn nudges_are_published_once_each_with_the_positions_of_their_sessions() {
+        let (a, b, c) = (
+            s(6641, "10.0.0.5:40122"),
+            s(6642, "10.0.0.6:1"),
+            s(6642, "10.0.0.7:2"),
+        );
+        let set: BTreeSet<Session> = [a, b, c].into();
+        let shared =
+            br#"{"id":null,"method":"update2","params":[["monid","_Server"],{}]}"#.to_vec();
+        let nudges: BTreeMap<Session, Vec<u8>> = [(b, shared.clone()), (c, shared.clone())].into();
+        let e = encode(&set, &nudges);
+        assert_eq!(e.value.matches("n=").count(), 1, "{}", e.value);
+        assert!(e.value.ends_with("@1.2"), "{}", e.value);
+        let entry = e.value.split(',').next_back().unwrap();
+        assert!(!entry.contains(['+', '/']), "URL-safe base64: {entry}");
+        assert_eq!(
+            decode(&e.value),
+            vec![(a, None), (b, Some(shared.clone())), (c, Some(shared))]
+        );
+    }
+
+    #[test]
+    fn an_older_reader_still_finds_every_session() {
+        // The entrypoint of the previous release split entries on '/' and parsed both halves:
+        // a nudge entry must fail that parse, never look like a session.
+        let set: BTreeSet<Session> = [s(6641, "10.0.0.5:40122")].into();
+        let nudges = [(s(6641, "10.0.0.5:40122"), vec![0xff; 300])].into();
+        let e = encode(&set, &nudges);
+        let old: Vec<&str> = e
+            .value
+            .split(',')
+            .filter(|entry| {
+                entry.split_once('/').is_some_and(|(p, c)| {
+                    p.parse::<u16>().is_ok() && c.parse::<SocketAddr>().is_ok()
+                })
+            })
+            .collect();
+        assert_eq!(old, vec!["6641/10.0.0.5:40122"]);
     }
 
     #[test]
     fn decode_skips_what_it_cannot_read() {
         assert_eq!(
-            decode("6641/10.0.0.5:1,junk,70000/10.0.0.5:2,6641/10.0.0.5,,6642/10.0.0.7:3"),
-            vec![s(6641, "10.0.0.5:1"), s(6642, "10.0.0.7:3")]
+            decode(
+                "6641/10.0.0.5:1,junk,70000/10.0.0.5:2,6641/10.0.0.5,,6642/10.0.0.7:3,n=!!@0,n=e30@9.x.1"
+            ),
+            vec![
+                (s(6641, "10.0.0.5:1"), None),
+                (s(6642, "10.0.0.7:3"), Some(b"{}".to_vec()))
+            ]
         );
         assert!(decode("").is_empty());
     }
@@ -216,11 +321,18 @@ mod tests {
                 s(6642, &format!("{ip}:{}", 30_000 + (i % 30_000)))
             })
             .collect();
-        let (value, left_out) = encode(&set);
-        assert!(value.len() <= MAX_VALUE, "{}", value.len());
-        let kept = decode(&value).len();
-        assert!(kept > 2_500, "{kept}");
-        assert_eq!(kept + left_out, 10_000);
+        let nudges = set
+            .iter()
+            .map(|s| (*s, s.client.to_string().into_bytes()))
+            .collect();
+        let e = encode(&set, &nudges);
+        assert!(e.value.len() <= MAX_VALUE, "{}", e.value.len());
+        let kept = decode(&e.value);
+        assert!(kept.len() > 2_500, "{}", kept.len());
+        assert_eq!(kept.len() + e.left_out, 10_000);
+        // The sessions filled the value: their nudges were the ones left out.
+        assert_eq!(e.nudges_left_out, kept.len());
+        assert!(kept.iter().all(|(_, n)| n.is_none()));
     }
 
     #[test]
@@ -242,43 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn tickle_lines() {
-        let vip: IpAddr = "198.18.0.100".parse().unwrap();
-        assert_eq!(
-            tickle_input(vip, &[s(6641, "10.0.0.5:40122"), s(6642, "10.0.0.6:7")]),
-            "198.18.0.100:6641 10.0.0.5:40122\n198.18.0.100:6642 10.0.0.6:7\n"
-        );
-        let vip6: IpAddr = "2001:db8::100".parse().unwrap();
-        assert_eq!(
-            tickle_input(vip6, &[s(6641, "[2001:db8::5]:9")]),
-            "2001:db8::100:6641 2001:db8::5:9\n"
-        );
-    }
-
-    #[test]
     fn publication_on_change_on_new_peers_and_every_republish() {
         let t0 = Instant::now();
         let peers = vec!["h2".to_string(), "h3".to_string()];
-        let one: BTreeSet<Session> = [s(6641, "10.0.0.5:1")].into();
+        let one = "6641/10.0.0.5:1";
         let mut p = Publisher::default();
-        assert!(!p.due(t0, &one, &[]), "nobody to publish to");
-        assert!(p.due(t0, &one, &peers), "first list");
-        assert!(p.due(t0, &BTreeSet::new(), &peers), "even an empty one");
-        p.published(t0, one.clone(), peers.clone());
+        assert!(!p.due(t0, one, &[]), "nobody to publish to");
+        assert!(p.due(t0, one, &peers), "first list");
+        assert!(p.due(t0, "", &peers), "even an empty one");
+        p.published(t0, one.to_string(), peers.clone());
         let t1 = t0 + Duration::from_secs(1);
-        assert!(!p.due(t1, &one, &peers), "unchanged");
-        assert!(p.due(t1, &BTreeSet::new(), &peers), "a session ended");
-        assert!(p.due(t1, &one, &peers[..1]), "a member left");
-        assert!(p.due(t0 + REPUBLISH, &one, &peers), "republished");
+        assert!(!p.due(t1, one, &peers), "unchanged");
+        assert!(p.due(t1, "", &peers), "a session ended");
+        assert!(
+            p.due(t1, "6641/10.0.0.5:1,n=e30@0", &peers),
+            "a nudge arrived"
+        );
+        assert!(p.due(t1, one, &peers[..1]), "a member left");
+        assert!(p.due(t0 + REPUBLISH, one, &peers), "republished");
         p.reset();
-        assert!(p.due(t1, &one, &peers), "after giving up the VIP");
+        assert!(p.due(t1, one, &peers), "after giving up the VIP");
     }
 
     #[test]
     fn tickles_at_each_round_of_a_takeover_only() {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        let mut t = Takeover::default();
+        let mut t = Rounds::default();
         // (time, VIP held, tickle?)
         let table = [
             (0, false, false),
@@ -297,6 +399,8 @@ mod tests {
             if at == 100 || at == 7000 {
                 assert!(t.first_round());
             }
+            let over = (1100..6000).contains(&at) && at >= 100 + 1000 + 500;
+            assert_eq!(t.over(ms(at)), over, "over at {at} ms");
         }
     }
 }

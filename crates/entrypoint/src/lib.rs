@@ -69,10 +69,12 @@ pub mod replica_lag;
 pub mod replication_fence;
 pub mod semi_sync;
 pub mod session_replay;
+pub mod session_takeover;
 pub mod standby_link;
 pub mod status_view;
 pub mod sync_proxy;
 pub mod sync_state;
+pub mod tcp_segment;
 pub mod tls;
 pub mod vip_release;
 

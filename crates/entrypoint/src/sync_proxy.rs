@@ -10,6 +10,7 @@
 //! not marked caught up) and shares its quorum flag (no release without a confirmation while
 //! the quorum is lost).
 
+use crate::client_tickle::Session;
 use crate::jsonrpc_frame::{Framer, Tap};
 use crate::reconnect_nudge::{self, ServerMonitor};
 use crate::semi_sync::{
@@ -84,6 +85,10 @@ pub struct Control {
     confirmations: watch::Sender<u64>,
     /// Raised by the quorum watcher while this node has no quorum.
     pub quorum_lost: Arc<AtomicBool>,
+    /// Each plain-TCP client session's nudge as of now (`reconnect_nudge`), for the client
+    /// tickle thread to publish: the node that takes the VIP after this one is lost writes it
+    /// into the session (`session_takeover`).
+    nudges: Mutex<BTreeMap<Session, Vec<u8>>>,
 }
 
 /// How long the rounds wait for a replica host that stopped confirming to be shown
@@ -99,6 +104,22 @@ impl Control {
             unconfirmed: [Mutex::new(BTreeMap::new()), Mutex::new(BTreeMap::new())],
             confirmations: watch::Sender::new(0),
             quorum_lost: Arc::new(AtomicBool::new(false)),
+            nudges: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The client sessions' nudges, as the proxy last saw each session's `_Server` monitor.
+    pub fn nudges(&self) -> BTreeMap<Session, Vec<u8>> {
+        self.nudges.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// Records (or, with `None`, forgets) `session`'s nudge.
+    fn set_nudge(&self, session: Session, nudge: Option<Vec<u8>>) {
+        if let Ok(mut n) = self.nudges.lock() {
+            match nudge {
+                Some(bytes) => n.insert(session, bytes),
+                None => n.remove(&session),
+            };
         }
     }
 
@@ -370,6 +391,7 @@ fn serve(i: usize, listeners: Listeners, sock: PathBuf, control: &Arc<Control>) 
         sock.clone(),
         gate,
         closed,
+        Arc::clone(control),
     ));
     tokio::spawn(accept_replicas(replica, tls, sock, hub_tx));
 }
@@ -427,6 +449,7 @@ async fn accept_clients(
     sock: PathBuf,
     gate: Arc<Gate>,
     mut closed: watch::Receiver<bool>,
+    control: Arc<Control>,
 ) {
     let addr = match listener.local_addr() {
         Ok(a) => a,
@@ -472,11 +495,16 @@ async fn accept_clients(
         loop {
             tokio::select! {
                 accepted = l.accept() => match accepted {
-                    Ok((down, _)) => {
+                    Ok((down, peer)) => {
                         let _ = down.set_nodelay(true);
                         let (sock, gate, closed) = (sock.clone(), Arc::clone(&gate), closed.clone());
+                        // Only a plain session's bytes can be written by another node.
+                        let book = tls.is_none().then(|| NudgeEntry {
+                            control: Arc::clone(&control),
+                            session: Session { server_port: addr.port(), client: peer },
+                        });
                         tokio::spawn(with_tls(down, tls.clone(), "client", move |s| {
-                            client_link(s, sock, gate, closed)
+                            client_link(s, sock, gate, closed, book)
                         }));
                     }
                     Err(e) => {
@@ -508,6 +536,7 @@ async fn client_link(
     sock: PathBuf,
     gate: Arc<Gate>,
     mut closed: watch::Receiver<bool>,
+    book: Option<NudgeEntry>,
 ) {
     let mut waiting = closed.clone();
     let link = async {
@@ -597,6 +626,9 @@ async fn client_link(
                             for m in tap.feed(&bytes, reconnect_nudge::may_concern_replies) {
                                 if let (Ok(v), Ok(mut mon)) = (serde_json::from_slice::<serde_json::Value>(&m), monitor.lock()) {
                                     mon.on_reply(&v);
+                                    if let Some(b) = &book {
+                                        b.set(mon.nudge());
+                                    }
                                 }
                             }
                         }
@@ -631,6 +663,24 @@ async fn client_link(
     tokio::select! {
         () = link => {}
         _ = closed.wait_for(|c| *c) => {}
+    }
+}
+
+/// A client session's place in [`Control`]'s nudges, forgotten when the session ends.
+struct NudgeEntry {
+    control: Arc<Control>,
+    session: Session,
+}
+
+impl NudgeEntry {
+    fn set(&self, nudge: Option<Vec<u8>>) {
+        self.control.set_nudge(self.session, nudge);
+    }
+}
+
+impl Drop for NudgeEntry {
+    fn drop(&mut self) {
+        self.control.set_nudge(self.session, None);
     }
 }
 

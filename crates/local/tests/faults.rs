@@ -639,10 +639,20 @@ fn reported_active(scrapes: &[(String, String)], db: &str) -> Vec<String> {
 /// The cut of the active host's link, with every pod's metrics scraped before the fault and
 /// after convergence: one active reported before and after (the new one after), every pod
 /// quorate again, and the survivors counted the failover.
+///
+/// A persistent python-ovs IDL session from the machine (one write every 0.5 s) must be taken
+/// over by the new active: it is held, sent its nudge in sequence, and drops its session
+/// itself with no reconnect backoff (its library reports 0 ms, not the 1,000 ms it waits after
+/// a reset), then reconnects. The time from the cut to its new session is printed.
 #[test]
 fn link_cut_of_the_active_host() {
+    use ovn_ha_local::idl_writer::IdlWriter;
     use ovn_ha_local::idle_session::IdleSession;
     use ovn_ha_local::metrics_scrape::value;
+    let idl = Arc::new(Mutex::new(None::<IdlWriter>));
+    let idl_in = idl.clone();
+    let takeover_lines = Arc::new(Mutex::new(Vec::new()));
+    let takeover_in = takeover_lines.clone();
     let sessions = Arc::new(Mutex::new(Vec::new()));
     let cut_at = Arc::new(Mutex::new(None::<Instant>));
     let scrapes = Arc::new(Mutex::new((Vec::new(), Vec::new())));
@@ -670,6 +680,15 @@ fn link_cut_of_the_active_host() {
                 opened.push((format!("{host} NB"), s));
             }
             *s1.lock().unwrap() = opened;
+            let writer = IdlWriter::start(
+                &format!("tcp:{nb}"),
+                "idl-cut",
+                Duration::from_millis(500),
+                100_000,
+                limit,
+            )
+            .expect("starting the persistent IDL session (python3-openvswitch)");
+            *idl_in.lock().unwrap() = Some(writer);
             // The active lists its sessions every second and publishes a change at once.
             std::thread::sleep(Duration::from_millis(2500));
         },
@@ -678,6 +697,7 @@ fn link_cut_of_the_active_host() {
             faults::cut_link(active).unwrap();
         },
         move |c, active| {
+            *takeover_in.lock().unwrap() = log_lines(&c.site, "session takeover");
             faults::restore_link(active).unwrap();
             wait_converged(&c.site, Duration::from_secs(120))
                 .expect("no convergence after the link came back");
@@ -727,6 +747,36 @@ fn link_cut_of_the_active_host() {
         never.is_empty(),
         "idle sessions still open to the lost active (no tickle reached them): {never:?}"
     );
+    let writer = idl.lock().unwrap().take().expect("the IDL session ran");
+    let epoch = writer.epoch();
+    let (writes, events) = writer.stop_with_sessions();
+    let since_cut = |at: Duration| (epoch + at).saturating_duration_since(cut).as_secs_f64();
+    let after: Vec<_> = events.iter().filter(|e| epoch + e.at > cut).collect();
+    let dropped = after.iter().find(|e| !e.connected);
+    // The library notes a new session when it starts connecting, not when it is up: the
+    // first write acknowledged after the drop shows the session working again.
+    let resumed = dropped.and_then(|d| writes.iter().find(|w| w.acked && w.ended > d.at));
+    eprintln!(
+        "  link-cut: persistent IDL session dropped {:?} s after the cut (backoff {:?} ms), \
+         first write acknowledged {:?} s after it; {} writes acknowledged",
+        dropped.map(|e| since_cut(e.at)),
+        dropped.and_then(|e| e.backoff_ms),
+        resumed.map(|w| since_cut(w.ended)),
+        writes.iter().filter(|w| w.acked).count()
+    );
+    let dropped = dropped.expect("the IDL session never dropped its session to the lost active");
+    assert_eq!(
+        dropped.backoff_ms,
+        Some(0),
+        "the IDL session was reset, not taken over (it waited its backoff): {after:?}"
+    );
+    assert!(
+        resumed.is_some(),
+        "the IDL session wrote nothing after the takeover: {after:?}"
+    );
+    for (host, line) in takeover_lines.lock().unwrap().iter() {
+        eprintln!("  link-cut: {host}: {line}");
+    }
 }
 
 /// `VIP:port` of the cluster.

@@ -19,6 +19,7 @@ mod run;
 mod standby_link;
 mod status;
 mod supervise;
+mod takeover;
 mod tcp_diag;
 mod tickle;
 mod vip;

@@ -419,6 +419,7 @@ pub fn run() -> Result<(), Failure> {
                 p.config.vip.addr,
                 [p.config.nb_port, p.config.sb_port],
                 me.clone(),
+                proxy.as_ref().map(SyncProxy::control),
             ))
         } else {
             log("client tickles are off (OVN_DB_HA_CLIENT_TICKLE)");

@@ -1,15 +1,19 @@
 //! The client-tickle thread (see `client_tickle` for why): every [`STEP`] it checks whether
 //! this node holds the VIP (`getifaddrs`, no process started). While it does, it lists its
-//! client sessions every `LIST_EVERY` through sock_diag and publishes them to the other members
-//! with `attrd_updater --private`; when it has just taken the VIP, it reads the list the old
-//! active left on this node and hands it to `tickle_tcp`, at each of the takeover's rounds.
-//! Every failure is logged and the thread goes on; nothing here delays the VIP or the writes.
+//! client sessions every `LIST_EVERY` through sock_diag and publishes them, with the nudges
+//! the proxy keeps for them, to the other members with `attrd_updater --private`; when it has
+//! just taken the VIP, it reads the list the old active left on this node and takes those
+//! sessions over (`cmd/takeover.rs`): tickles at each of the takeover's rounds, nudges to the
+//! clients that answer, the hold rules removed at the end. Every failure is logged and the
+//! thread goes on; nothing here delays the VIP or the writes.
 
 use super::proc::{checked, output};
+use super::takeover::{self, Takeover};
 use super::tcp_diag::Diag;
 use ovnkube_db_ha::client_tickle::{
-    ATTRIBUTE, LIST_EVERY, Publisher, Session, Takeover, decode, encode, parse_query, tickle_input,
+    ATTRIBUTE, Encoded, LIST_EVERY, Publisher, Rounds, Session, decode, encode, parse_query,
 };
+use ovnkube_db_ha::sync_proxy::Control;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,12 +23,8 @@ use std::time::{Duration, Instant};
 
 /// How often the thread looks at the VIP.
 const STEP: Duration = Duration::from_millis(50);
-/// Limit of one `attrd_updater` or `tickle_tcp` run.
+/// Limit of one `attrd_updater` run.
 const CALL_LIMIT: Duration = Duration::from_secs(5);
-/// resource-agents' sender of tickle ACKs (Debian's path).
-const TICKLE_TCP: &str = "/usr/libexec/heartbeat/tickle_tcp";
-/// Tickles per session per round.
-const TICKLES: &str = "2";
 
 ovnkube_db_ha::log_part!("client tickle");
 
@@ -43,13 +43,14 @@ pub struct TickleWatch {
 }
 
 impl TickleWatch {
-    /// Starts the thread for `vip` and the client ports `ports`; `me` is this node's name.
-    pub fn start(vip: IpAddr, ports: [u16; 2], me: String) -> Self {
+    /// Starts the thread for `vip` and the client ports `ports`; `me` is this node's name;
+    /// `proxy` holds the sessions' nudges (none without the proxy: sessions are only reset).
+    pub fn start(vip: IpAddr, ports: [u16; 2], me: String, proxy: Option<Arc<Control>>) -> Self {
         let shared = Arc::new(Shared::default());
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("client-tickle".into())
-            .spawn(move || run(&s, vip, ports, &me))
+            .spawn(move || run(&s, vip, ports, &me, proxy.as_deref()))
             .map_err(|e| log(format!("cannot start: {e}")))
             .ok();
         TickleWatch { shared, thread }
@@ -94,27 +95,33 @@ pub(super) fn held(vip: IpAddr) -> bool {
     })
 }
 
-fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str) {
+fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&Control>) {
+    // Rules a killed predecessor left behind would hold sessions for good.
+    takeover::release(vip);
     let mut diag: Option<Diag> = None;
     let mut publisher = Publisher::default();
-    let mut takeover = Takeover::default();
+    let mut rounds = Rounds::default();
     let mut listed_at: Option<Instant> = None;
-    let mut inherited: Vec<Session> = Vec::new();
+    let mut current: Option<Takeover> = None;
     let mut failing = false;
     while !shared.quit.load(Ordering::SeqCst) {
         let now = Instant::now();
         let is_held = held(vip);
-        if takeover.step(now, is_held) {
-            if takeover.first_round() {
-                inherited = read_list(me);
-                if !inherited.is_empty() {
-                    log(format!(
-                        "took the VIP: tickling the {} client sessions of the old active",
-                        inherited.len()
-                    ));
-                }
+        if rounds.step(now, is_held) {
+            if rounds.first_round() {
+                let local = sessions(&mut diag, vip, ports).unwrap_or_default();
+                let t = Takeover::begin(vip, ports, read_list(me), &local);
+                current = (!t.is_empty()).then_some(t);
             }
-            tickle(vip, &inherited);
+            if let Some(t) = &current {
+                t.round();
+            }
+        }
+        if current.is_some()
+            && (!is_held || rounds.over(now))
+            && let Some(t) = current.take()
+        {
+            t.finish();
         }
         if !is_held {
             publisher.reset();
@@ -125,8 +132,10 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str) {
                 Ok(list) => {
                     failing = false;
                     let peers = shared.peers.lock().map(|p| p.clone()).unwrap_or_default();
-                    if publisher.due(now, &list, &peers) && publish(&list, &peers) {
-                        publisher.published(now, list, peers);
+                    let nudges = proxy.map(Control::nudges).unwrap_or_default();
+                    let encoded = encode(&list, &nudges);
+                    if publisher.due(now, &encoded.value, &peers) && publish(&encoded, &peers) {
+                        publisher.published(now, encoded.value, peers);
                     }
                 }
                 Err(e) => {
@@ -138,7 +147,13 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str) {
                 }
             }
         }
-        std::thread::sleep(STEP);
+        match &mut current {
+            Some(t) => t.listen(STEP),
+            None => std::thread::sleep(STEP),
+        }
+    }
+    if let Some(t) = current.take() {
+        t.finish();
     }
 }
 
@@ -166,12 +181,19 @@ fn sessions(
     Ok(out)
 }
 
-/// Publishes `list` on every peer's node; `true` if every write worked.
-fn publish(list: &BTreeSet<Session>, peers: &[String]) -> bool {
-    let (value, left_out) = encode(list);
-    if left_out > 0 {
+/// Publishes `encoded` on every peer's node; `true` if every write worked.
+fn publish(encoded: &Encoded, peers: &[String]) -> bool {
+    let value = &encoded.value;
+    if encoded.left_out > 0 {
         log(format!(
-            "{left_out} client sessions do not fit the attribute and will not be tickled"
+            "{} client sessions do not fit the attribute and will not be tickled",
+            encoded.left_out
+        ));
+    }
+    if encoded.nudges_left_out > 0 {
+        log(format!(
+            "the nudges of {} client sessions do not fit the attribute: they will be reset, not taken over",
+            encoded.nudges_left_out
         ));
     }
     let mut ok = true;
@@ -183,7 +205,7 @@ fn publish(list: &BTreeSet<Session>, peers: &[String]) -> bool {
             "--name",
             ATTRIBUTE,
             "--update",
-            &value,
+            value,
         ];
         if let Err(e) = checked("attrd_updater", &args, None, CALL_LIMIT) {
             log(format!("publishing the client sessions on {peer}: {e:#}"));
@@ -193,8 +215,9 @@ fn publish(list: &BTreeSet<Session>, peers: &[String]) -> bool {
     ok
 }
 
-/// The sessions the old active published on this node (none if unset or unreadable).
-fn read_list(me: &str) -> Vec<Session> {
+/// The sessions the old active published on this node, each with its nudge if it has one
+/// (none if unset or unreadable).
+fn read_list(me: &str) -> Vec<(Session, Option<Vec<u8>>)> {
     let args = ["--query", "--node", me, "--name", ATTRIBUTE];
     match output("attrd_updater", &args, None, CALL_LIMIT) {
         Ok(out) if out.status.success() => {
@@ -205,16 +228,5 @@ fn read_list(me: &str) -> Vec<Session> {
             log(format!("reading {ATTRIBUTE}: {e:#}"));
             Vec::new()
         }
-    }
-}
-
-/// One round of tickles.
-fn tickle(vip: IpAddr, sessions: &[Session]) {
-    if sessions.is_empty() {
-        return;
-    }
-    let input = tickle_input(vip, sessions);
-    if let Err(e) = checked(TICKLE_TCP, &["-n", TICKLES], Some(&input), CALL_LIMIT) {
-        log(format!("{e:#}"));
     }
 }
