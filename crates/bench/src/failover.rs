@@ -21,7 +21,7 @@ use crate::size::{self, Size, Sizing};
 use crate::stack::{Quiet, Scenario, Stack, image, site, up_pacemaker};
 use crate::timing::{clock, poll, secs};
 use anyhow::{Context, Result, bail};
-use ovn_ha_local::cluster;
+use ovn_ha_local::cluster::{self, Site};
 use ovn_ha_local::idl_writer::IdlWriter;
 use ovn_ha_local::northd::{Northd, SbWatch, first_translated};
 use ovn_ha_local::raft::Raft;
@@ -269,6 +269,18 @@ fn before_fault(
     }
 }
 
+/// Prints what the entrypoints did with the old active's client sessions (`session takeover`
+/// lines of their logs) after a node loss.
+fn print_takeovers(site: &Site) {
+    for host in cluster::running_hosts(site) {
+        let log = site.state_dir.join("logs").join(format!("{host}.log"));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains("session takeover:")) {
+            eprintln!("  {host}: {line}");
+        }
+    }
+}
+
 /// Runs out the window, reconnects a host whose link was cut, and counts what was lost.
 fn after_fault(
     run: Running,
@@ -420,6 +432,7 @@ fn run_pacemaker(
         .map(|_| run.fault_instant.elapsed());
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
         let mut r = after_fault(run, server_side, (&remote, &up.ssl), window, cut)?;
+        print_takeovers(site);
         if size.scale().is_some() {
             sizing.bulk = Some(size::bulk_transaction(&remote));
             r.memory_mib = size::memory_peak_mib(&cluster::running_hosts(site));

@@ -9,7 +9,9 @@
 //!
 //! 1. the packets of each session it has a nudge for are dropped on arrival
 //!    ([`hold_rules`], iptables' `raw` table), so this node's kernel, which has no socket for
-//!    them, does not reset them;
+//!    them, does not reset them; the rules are installed ahead, while the node is a standby,
+//!    and match only once the VIP is local, since a client's packets can arrive with the
+//!    VIP's first gratuitous ARP, before any thread here has noticed it;
 //! 2. it sends the client a tickle ([`Plan::tickles`]); the client's kernel answers with the
 //!    ACK it expects, which carries the session's sequence numbers (and the old server's last
 //!    timestamp);
@@ -18,6 +20,9 @@
 //!    reconnects at once, to this node;
 //! 4. the rules are removed ([`release_args`]) after the last round: whatever is left of the
 //!    old sessions is then reset by this node's kernel, as with a plain tickle.
+//!
+//! A standby refreshes its rules from the list every few seconds; the takeover reads the list
+//! again and refills them before the first tickle.
 //!
 //! **Takeover rule (invariant):** only a session of the old active's published list is held or
 //! written to, never one this node has a socket for, and only with the nudge that active's
@@ -150,18 +155,25 @@ impl Plan {
 
 /// The `iptables-restore --noflush` input (and which program: `iptables-restore` or
 /// `ip6tables-restore`) that drops every packet of `held` sessions to the VIP on arrival:
-/// the chain [`CHAIN`] in the `raw` table, emptied and filled, and jumped to first from
-/// `PREROUTING`.
-pub fn hold_rules(vip: IpAddr, held: &[Session]) -> (&'static str, String) {
+/// the chain [`CHAIN`] in the `raw` table, emptied and filled, and with `jump` the jump to it,
+/// first in `PREROUTING`. The jump matches only while the VIP is a local address (`addrtype`),
+/// so the rules can wait on a standby, inert, and hold from the instant the VIP arrives.
+pub fn hold_rules(vip: IpAddr, held: &[Session], jump: bool) -> (&'static str, String) {
     let (program, host) = match vip {
         IpAddr::V4(_) => ("iptables-restore", 32),
         IpAddr::V6(_) => ("ip6tables-restore", 128),
     };
-    let mut input = format!("*raw\n:{CHAIN} - [0:0]\n-I PREROUTING 1 -j {CHAIN}\n");
+    let mut input = format!("*raw\n:{CHAIN} - [0:0]\n");
+    if jump {
+        let _ = writeln!(
+            input,
+            "-I PREROUTING 1 -d {vip}/{host} -p tcp -m addrtype --dst-type LOCAL -j {CHAIN}"
+        );
+    }
     for s in held {
         let _ = writeln!(
             input,
-            "-A {CHAIN} -s {}/{host} -d {vip}/{host} -p tcp -m tcp --sport {} --dport {} -j DROP",
+            "-A {CHAIN} -s {}/{host} -p tcp -m tcp --sport {} --dport {} -j DROP",
             s.client.ip(),
             s.client.port(),
             s.server_port
@@ -173,18 +185,27 @@ pub fn hold_rules(vip: IpAddr, held: &[Session]) -> (&'static str, String) {
 
 /// The commands (program, arguments) that remove the takeover's rules, in order; each may
 /// fail when there is nothing to remove. `-w` waits for the xtables lock.
-pub fn release_args(vip: IpAddr) -> Vec<(&'static str, Vec<&'static str>)> {
-    let program = match vip {
-        IpAddr::V4(_) => "iptables",
-        IpAddr::V6(_) => "ip6tables",
+pub fn release_args(vip: IpAddr) -> Vec<(&'static str, Vec<String>)> {
+    let (program, host) = match vip {
+        IpAddr::V4(_) => ("iptables", 32),
+        IpAddr::V6(_) => ("ip6tables", 128),
+    };
+    let args = |rest: &str| -> Vec<String> {
+        ["-w", "-t", "raw"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(rest.split(' ').map(str::to_string))
+            .collect()
     };
     vec![
         (
             program,
-            vec!["-w", "-t", "raw", "-D", "PREROUTING", "-j", CHAIN],
+            args(&format!(
+                "-D PREROUTING -d {vip}/{host} -p tcp -m addrtype --dst-type LOCAL -j {CHAIN}"
+            )),
         ),
-        (program, vec!["-w", "-t", "raw", "-F", CHAIN]),
-        (program, vec!["-w", "-t", "raw", "-X", CHAIN]),
+        (program, args(&format!("-F {CHAIN}"))),
+        (program, args(&format!("-X {CHAIN}"))),
     ]
 }
 
@@ -304,34 +325,42 @@ mod tests {
 
     #[test]
     fn rules_drop_only_the_held_sessions_and_come_off_again() {
-        let (prog, input) = hold_rules(
-            "10.0.0.100".parse().unwrap(),
-            &[s(6641, "10.0.0.5:40122"), s(6642, "10.0.0.6:1")],
-        );
+        let vip: IpAddr = "10.0.0.100".parse().unwrap();
+        let held = [s(6641, "10.0.0.5:40122"), s(6642, "10.0.0.6:1")];
+        let (prog, input) = hold_rules(vip, &held, true);
         assert_eq!(prog, "iptables-restore");
         assert_eq!(
             input,
-            "*raw\n:OVNDB-HA-TAKEOVER - [0:0]\n-I PREROUTING 1 -j OVNDB-HA-TAKEOVER\n\
-             -A OVNDB-HA-TAKEOVER -s 10.0.0.5/32 -d 10.0.0.100/32 -p tcp -m tcp --sport 40122 --dport 6641 -j DROP\n\
-             -A OVNDB-HA-TAKEOVER -s 10.0.0.6/32 -d 10.0.0.100/32 -p tcp -m tcp --sport 1 --dport 6642 -j DROP\n\
+            "*raw\n:OVNDB-HA-TAKEOVER - [0:0]\n\
+             -I PREROUTING 1 -d 10.0.0.100/32 -p tcp -m addrtype --dst-type LOCAL -j OVNDB-HA-TAKEOVER\n\
+             -A OVNDB-HA-TAKEOVER -s 10.0.0.5/32 -p tcp -m tcp --sport 40122 --dport 6641 -j DROP\n\
+             -A OVNDB-HA-TAKEOVER -s 10.0.0.6/32 -p tcp -m tcp --sport 1 --dport 6642 -j DROP\n\
              COMMIT\n"
+        );
+        let (_, refill) = hold_rules(vip, &held[..1], false);
+        assert!(!refill.contains("PREROUTING"), "one jump only: {refill}");
+        assert!(
+            refill.contains(":OVNDB-HA-TAKEOVER - [0:0]"),
+            "emptied first: {refill}"
         );
         let (prog6, input6) = hold_rules(
             "2001:db8::64".parse().unwrap(),
             &[s(6641, "[2001:db8::5]:9")],
+            true,
         );
         assert_eq!(prog6, "ip6tables-restore");
-        assert!(
-            input6.contains("-s 2001:db8::5/128 -d 2001:db8::64/128"),
-            "{input6}"
-        );
-        let release = release_args("10.0.0.100".parse().unwrap());
+        assert!(input6.contains("-d 2001:db8::64/128 -p tcp"), "{input6}");
+        assert!(input6.contains("-s 2001:db8::5/128 -p tcp"), "{input6}");
+        let release = release_args(vip);
         assert_eq!(release.len(), 3);
         assert!(
             release
                 .iter()
-                .all(|(p, a)| *p == "iptables" && a.contains(&CHAIN))
+                .all(|(p, a)| *p == "iptables" && a.iter().any(|x| x == CHAIN))
         );
+        // The jump is deleted by the spec it was inserted with.
+        let jump = "-d 10.0.0.100/32 -p tcp -m addrtype --dst-type LOCAL -j OVNDB-HA-TAKEOVER";
+        assert!(input.contains(jump) && release[0].1.join(" ").ends_with(jump));
         assert_eq!(release_args("::1".parse().unwrap())[0].0, "ip6tables");
     }
 }

@@ -683,14 +683,29 @@ fn link_cut_of_the_active_host() {
             let writer = IdlWriter::start(
                 &format!("tcp:{nb}"),
                 "idl-cut",
-                Duration::from_millis(500),
+                Duration::from_millis(50),
                 100_000,
                 limit,
             )
             .expect("starting the persistent IDL session (python3-openvswitch)");
             *idl_in.lock().unwrap() = Some(writer);
-            // The active lists its sessions every second and publishes a change at once.
-            std::thread::sleep(Duration::from_millis(2500));
+            // The active lists its sessions every second and publishes a change at once; each
+            // standby reads the list every 2 s.
+            std::thread::sleep(Duration::from_millis(4000));
+            // The standbys hold the IDL session ahead (their rules wait for the VIP).
+            for host in others(c, active) {
+                let out = std::process::Command::new("ip")
+                    .args(["netns", "exec", &host, "iptables", "-w", "-t", "raw", "-S"])
+                    .output()
+                    .expect("running iptables in a host");
+                let rules = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    rules.contains("--dst-type LOCAL -j OVNDB-HA-TAKEOVER")
+                        && rules.contains("-A OVNDB-HA-TAKEOVER")
+                        && rules.contains("-j DROP"),
+                    "standby {host} holds no session ahead of a takeover:\n{rules}"
+                );
+            }
         },
         move |_, active| {
             *c1.lock().unwrap() = Some(Instant::now());

@@ -24,37 +24,92 @@ const TICKLES: usize = 2;
 
 ovnkube_db_ha::log_part!("session takeover");
 
+/// The hold rules on this node, as this thread last installed them.
+#[derive(Debug, Default)]
+pub struct Hold {
+    /// The jump from `PREROUTING` is in place.
+    jump: bool,
+    /// The sessions held, if rules are installed.
+    held: Option<Vec<Session>>,
+    /// The last install failed (logged once per streak).
+    failing: bool,
+}
+
+impl Hold {
+    /// Holds exactly `held` (no rules at all when empty); `true` if the rules are in place.
+    pub fn set(&mut self, vip: IpAddr, held: &[Session]) -> bool {
+        if held.is_empty() {
+            self.release(vip);
+            return true;
+        }
+        if self.held.as_deref() == Some(held) {
+            return true;
+        }
+        let (program, input) = hold_rules(vip, held, !self.jump);
+        match checked(program, &["--noflush", "-w"], Some(&input), CALL_LIMIT) {
+            Ok(_) => {
+                self.jump = true;
+                self.held = Some(held.to_vec());
+                self.failing = false;
+                true
+            }
+            Err(e) => {
+                if !self.failing {
+                    log(format!(
+                        "cannot hold the sessions (they are reset instead): {e:#}"
+                    ));
+                }
+                self.failing = true;
+                false
+            }
+        }
+    }
+
+    /// Whether any rule is installed.
+    pub fn is_set(&self) -> bool {
+        self.jump || self.held.is_some()
+    }
+
+    /// Removes the rules (what is left of the old sessions is reset by this node's kernel
+    /// from now on).
+    pub fn release(&mut self, vip: IpAddr) {
+        if self.is_set() {
+            release(vip);
+        }
+        self.jump = false;
+        self.held = None;
+    }
+}
+
+/// The sessions of `inherited` that a takeover here would hold (the standby's rules).
+pub fn to_hold(vip: IpAddr, inherited: Vec<(Session, Option<Vec<u8>>)>) -> Vec<Session> {
+    Plan::new(vip, inherited, &BTreeSet::new()).held()
+}
+
 /// One takeover in progress.
 pub struct Takeover {
-    vip: IpAddr,
     plan: Plan,
     raw: Option<Socket>,
     capture: Option<Socket>,
-    rules: bool,
 }
 
 impl Takeover {
     /// Starts taking over `inherited` (the old active's published sessions), leaving alone
     /// the sessions in `local` (this node's own): holds the sessions that have a nudge and
     /// opens the sockets.
+    /// `seen` is when this node saw the VIP arrive (for the log); `hold` the rules already in
+    /// place, refilled here with the sessions of this list.
     pub fn begin(
         vip: IpAddr,
         ports: [u16; 2],
         inherited: Vec<(Session, Option<Vec<u8>>)>,
         local: &BTreeSet<Session>,
+        seen: Instant,
+        hold: &mut Hold,
     ) -> Self {
         let plan = Plan::new(vip, inherited, local);
         let held = plan.held();
-        let mut rules = false;
-        if !held.is_empty() {
-            let (program, input) = hold_rules(vip, &held);
-            match checked(program, &["--noflush", "-w"], Some(&input), CALL_LIMIT) {
-                Ok(_) => rules = true,
-                Err(e) => log(format!(
-                    "cannot hold the sessions (they are reset instead): {e:#}"
-                )),
-            }
-        }
+        let rules = hold.set(vip, &held) && !held.is_empty();
         let capture = if rules {
             open_capture(vip, ports)
                 .map_err(|e| log(format!("cannot see the clients' answers: {e}")))
@@ -67,18 +122,13 @@ impl Takeover {
             .ok();
         if !plan.is_empty() {
             log(format!(
-                "took the VIP: {} client sessions of the old active, {} to take over with a nudge",
+                "took the VIP: {} client sessions of the old active, {} to take over with a nudge (list read, rules refilled {} ms after the VIP was seen)",
                 plan.tickles().len(),
-                held.len()
+                held.len(),
+                seen.elapsed().as_millis()
             ));
         }
-        Takeover {
-            vip,
-            plan,
-            raw,
-            capture,
-            rules,
-        }
+        Takeover { plan, raw, capture }
     }
 
     /// Whether there is nothing to do (no session inherited).
@@ -141,10 +191,8 @@ impl Takeover {
 
     /// Ends the takeover: removes the hold rules (what is left of the old sessions is reset
     /// by this node's kernel from now on) and logs what became of the sessions.
-    pub fn finish(self) {
-        if self.rules {
-            release(self.vip);
-        }
+    pub fn finish(self, vip: IpAddr, hold: &mut Hold) {
+        hold.release(vip);
         let (nudged, reset, waiting) = self.plan.counts();
         log(format!(
             "done: {nudged} sessions nudged to reconnect at once, {reset} reset, {waiting} never answered"
@@ -156,6 +204,7 @@ impl Takeover {
 /// a takeover leaves them on the node).
 pub fn release(vip: IpAddr) {
     for (program, args) in release_args(vip) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let _ = output(program, &args, None, CALL_LIMIT);
     }
 }

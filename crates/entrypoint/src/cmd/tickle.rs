@@ -8,7 +8,7 @@
 //! thread goes on; nothing here delays the VIP or the writes.
 
 use super::proc::{checked, output};
-use super::takeover::{self, Takeover};
+use super::takeover::{self, Hold, Takeover};
 use super::tcp_diag::Diag;
 use ovnkube_db_ha::client_tickle::{
     ATTRIBUTE, Encoded, LIST_EVERY, Publisher, Rounds, Session, decode, encode, parse_query,
@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// How often the thread looks at the VIP.
 const STEP: Duration = Duration::from_millis(50);
+/// How often a standby reads the published list to hold its sessions ahead of a takeover.
+const PREPARE_EVERY: Duration = Duration::from_secs(2);
 /// Limit of one `attrd_updater` run.
 const CALL_LIMIT: Duration = Duration::from_secs(5);
 
@@ -103,6 +105,8 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
     let mut rounds = Rounds::default();
     let mut listed_at: Option<Instant> = None;
     let mut current: Option<Takeover> = None;
+    let mut hold = Hold::default();
+    let mut prepared_at: Option<Instant> = None;
     let mut failing = false;
     while !shared.quit.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -110,7 +114,7 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
         if rounds.step(now, is_held) {
             if rounds.first_round() {
                 let local = sessions(&mut diag, vip, ports).unwrap_or_default();
-                let t = Takeover::begin(vip, ports, read_list(me), &local);
+                let t = Takeover::begin(vip, ports, read_list(me), &local, now, &mut hold);
                 current = (!t.is_empty()).then_some(t);
             }
             if let Some(t) = &current {
@@ -121,7 +125,18 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
             && (!is_held || rounds.over(now))
             && let Some(t) = current.take()
         {
-            t.finish();
+            t.finish(vip, &mut hold);
+        }
+        if is_held {
+            // Rules left from the standby's days with nothing to take over.
+            if current.is_none() && hold.is_set() {
+                hold.release(vip);
+            }
+            prepared_at = None;
+        } else if prepared_at.is_none_or(|at| now.duration_since(at) >= PREPARE_EVERY) {
+            // Inert until the VIP is here, then holding from its first packet.
+            prepared_at = Some(now);
+            hold.set(vip, &takeover::to_hold(vip, read_list(me)));
         }
         if !is_held {
             publisher.reset();
@@ -153,8 +168,9 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
         }
     }
     if let Some(t) = current.take() {
-        t.finish();
+        t.finish(vip, &mut hold);
     }
+    hold.release(vip);
 }
 
 /// This node's client sessions on the VIP's client ports.
