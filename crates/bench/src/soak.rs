@@ -313,7 +313,8 @@ pub fn run(stack: Stack, length: Duration, image: &str, realtime: bool) -> Resul
             eprintln!("    {line}");
         }
         let minutes = start.elapsed().as_secs_f64() / 60.0;
-        let present = writer::switches(&remote, 5).unwrap_or_default();
+        let present = writer::switches_within(&remote, &[], Duration::from_secs(60))
+            .with_context(|| format!("the end check read no switch list through {remote}"))?;
         let (membership_changes, late_tokens, promotions) = marks.count();
         Ok(SoakResult {
             stack: stack.to_string(),

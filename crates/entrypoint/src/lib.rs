@@ -54,6 +54,7 @@ pub mod cold_start;
 pub mod corosync_conf;
 pub mod crash_restart;
 pub mod crm_mon;
+pub mod deletion_cost;
 pub mod env_config;
 pub mod inet_diag;
 pub mod jsonrpc_frame;

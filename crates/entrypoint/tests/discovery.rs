@@ -11,7 +11,10 @@
 //! node list and are logged once each, naming the pod and why; then the mock reschedules the third pod onto a fourth host
 //! (SIGTERM to host 3's entrypoint, its pod deleted, a new pod on host 4): hosts 1 and 2
 //! rewrite their node list and reload corosync without their entrypoints restarting, and host
-//! 4 joins (online, a replicating copy) while the departed node leaves Pacemaker.
+//! 4 joins (online, a replicating copy) while the departed node leaves Pacemaker. After the
+//! bootstrap and after the move, the promoted copy's pod carries the deletion cost
+//! (`controller.kubernetes.io/pod-deletion-cost`, merge-patched by its entrypoint) and no other
+//! pod does, so a rolling update would replace the active last.
 //!
 //! Needs root, corosync, pacemaker, resource-agents and ovn-central; skipped otherwise. Every
 //! process is killed by pid and the bed removed, also when the test fails.
@@ -87,6 +90,7 @@ impl Cluster {
             .env("OVN_DB_VIP", VIP)
             .env("OVN_DB_VIP_PREFIX", "24")
             .env("K8S_NODE", host.name())
+            .env("POD_NAME", format!("ovnkube-db-{}", i + 1))
             .env("POD_IP", host.addr().to_string())
             .env("POD_NAMESPACE", NS)
             .env("OVN_DB_HA_PEER_SELECTOR", SELECTOR)
@@ -221,6 +225,41 @@ impl Drop for Cluster {
     }
 }
 
+/// Waits (bounded) until the pod of the node holding the promoted copy, and no other of `pods`,
+/// carries the deletion cost; the pod of host `i` is `ovnkube-db-<i+1>`.
+fn deletion_cost_follows_the_active(c: &Cluster, pods: &[&str]) {
+    use ovnkube_db_ha::deletion_cost::{ACTIVE_COST, cost_of};
+    let mut last = String::new();
+    let ok = until(Duration::from_secs(30), Duration::from_millis(250), || {
+        let Some(promoted) = c
+            .status_json(0)
+            .and_then(|s| s["cluster"]["promoted"][0].as_str().map(str::to_string))
+        else {
+            return false;
+        };
+        let Some(i) = c.nodes.iter().position(|n| n.host.name() == promoted) else {
+            return false;
+        };
+        let active_pod = format!("ovnkube-db-{}", i + 1);
+        let costs: Vec<(String, Option<String>)> = pods
+            .iter()
+            .map(|p| {
+                let cost = c
+                    .mock
+                    .pod_object(p)
+                    .and_then(|o| cost_of(&o).map(str::to_string));
+                (p.to_string(), cost)
+            })
+            .collect();
+        last = format!("promoted {promoted}, costs {costs:?}");
+        costs.iter().all(|(p, cost)| {
+            let want = (*p == active_pod).then_some(ACTIVE_COST);
+            cost.as_deref() == want
+        })
+    });
+    assert!(ok, "the deletion cost does not follow the active: {last}");
+}
+
 #[test]
 fn pods_found_through_the_api_form_a_cluster_and_a_rescheduled_pod_joins() {
     let needed = [
@@ -329,6 +368,15 @@ fn pods_found_through_the_api_form_a_cluster_and_a_rescheduled_pod_joins() {
         assert!(conf.contains(&format!("name: {}", c.name(i))), "{conf}");
     }
     assert!(conf.contains("expected_votes: 3"), "{conf}");
+
+    // 1a. The active's pod carries the deletion cost, the standbys' do not.
+    let t_cost = Instant::now();
+    let pods = ["ovnkube-db-1", "ovnkube-db-2", "ovnkube-db-3"];
+    deletion_cost_follows_the_active(&c, &pods);
+    eprintln!(
+        "deletion cost on the active's pod only after {:?}",
+        t_cost.elapsed()
+    );
 
     // 1b. Labelled pods that are not the Deployment's own are ignored, each logged once with
     // why. The first has no owner, sorts before every DB pod and sits on host 2's node at
@@ -465,6 +513,7 @@ fn pods_found_through_the_api_form_a_cluster_and_a_rescheduled_pod_joins() {
         c.status_json(0)
     );
     assert!(c.wait_for_write("t4kd-after-move", Duration::from_secs(30)));
+    deletion_cost_follows_the_active(&c, &["ovnkube-db-1", "ovnkube-db-2", "ovnkube-db-4"]);
     let listed = nbctl(&["ls-list"]).unwrap();
     assert!(listed.contains("t4kd-boot"), "{listed}");
 

@@ -233,6 +233,18 @@ pub fn switches_with(remote: &str, ssl: &[String], timeout_s: u32) -> Option<Vec
     )
 }
 
+/// [`switches_with`], tried again (every 100 ms, each read bounded by 5 s) until it answers or
+/// `limit` passes: an end check must never take a failed read for an empty database (a RAFT
+/// client given every member can time out while a restored member rejoins).
+pub fn switches_within(remote: &str, ssl: &[String], limit: Duration) -> Option<Vec<String>> {
+    let mut present = None;
+    crate::poll::poll(limit, || {
+        present = switches_with(remote, ssl, 5);
+        present.is_some()
+    });
+    present
+}
+
 /// What the writer saw around a fault at `fault_at`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {

@@ -134,7 +134,7 @@ fn rbac_is_least_privilege() {
     let db_role = find(&objs, "Role", "ovnkube-db");
     assert_eq!(
         db_role["rules"],
-        serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}])
+        serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]}])
     );
 }
 

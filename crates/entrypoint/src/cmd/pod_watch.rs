@@ -12,6 +12,11 @@
 //! silent for longer than the client's read limit is dropped and listed again. The thread
 //! ends when the supervisor drops the receiver.
 //!
+//! The same thread keeps this pod's deletion cost (`deletion_cost`): the supervisor says
+//! through a watch channel whether this node holds the promoted copy, and a task merge-patches
+//! the pod's annotation when that changes (bounded; retried every [`COST_RETRY`] until it
+//! works; one log line per change or failure streak). The Role needs `patch` on pods.
+//!
 //! Every pod the selector finds is sent on, judged against the Deployment's name
 //! (`OVN_DB_HA_DEPLOYMENT`, validated by `parse_env` and handed in with the target):
 //! [`pod_peers`] keeps only the Deployment's own pods. A pod that is not
@@ -22,8 +27,9 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
+use ovnkube_db_ha::deletion_cost;
 use ovnkube_db_ha::pod_peers::{PodView, ignored_note};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -56,7 +62,16 @@ pub struct WatchTarget {
     pub selector: String,
     /// The Deployment whose pods are members.
     pub deployment: String,
+    /// This pod's name (`POD_NAME`), whose deletion cost the thread keeps; `None`: none kept.
+    pub own_pod: Option<String>,
 }
+
+/// Whether this node holds the promoted copy, as the supervisor last saw it (`None`: not
+/// known yet).
+pub type RoleSender = tokio::sync::watch::Sender<Option<bool>>;
+
+/// Pause before a failed deletion-cost patch is tried again.
+const COST_RETRY: Duration = Duration::from_secs(5);
 
 /// What the watcher tells the supervisor.
 #[derive(Debug, Clone)]
@@ -71,9 +86,10 @@ pub enum WatchReport {
 
 ovnkube_db_ha::log_part!("pod watch");
 
-/// Starts the watcher thread.
-pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {
+/// Starts the watcher thread; returns its reports and the channel for this node's role.
+pub fn spawn(target: WatchTarget) -> std::io::Result<(Receiver<WatchReport>, RoleSender)> {
     let (tx, rx) = channel();
+    let (role, role_rx) = tokio::sync::watch::channel(None);
     std::thread::Builder::new()
         .name("pod-watch".into())
         .spawn(move || {
@@ -83,7 +99,7 @@ pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {
             {
                 Ok(rt) => {
                     let deployment = target.deployment.clone();
-                    rt.block_on(watch(target, deployment, tx));
+                    rt.block_on(watch(target, deployment, tx, role_rx));
                 }
                 Err(e) => {
                     let _ = tx.send(WatchReport::Unreachable(format!(
@@ -92,7 +108,68 @@ pub fn spawn(target: WatchTarget) -> std::io::Result<Receiver<WatchReport>> {
                 }
             }
         })?;
-    Ok(rx)
+    Ok((rx, role))
+}
+
+/// Keeps `pod`'s deletion cost in line with the role the supervisor reports.
+async fn keep_deletion_cost(
+    api: Api<Pod>,
+    pod: String,
+    mut role: tokio::sync::watch::Receiver<Option<bool>>,
+) {
+    let mut applied: Option<bool> = None;
+    let mut failing = false;
+    loop {
+        let wanted = *role.borrow_and_update();
+        if let Some(promoted) = wanted
+            && applied != Some(promoted)
+        {
+            let patch = Patch::Merge(deletion_cost::merge_patch(promoted));
+            let done =
+                tokio::time::timeout(REQUEST, api.patch(&pod, &PatchParams::default(), &patch))
+                    .await;
+            match done {
+                Ok(Ok(_)) => {
+                    applied = Some(promoted);
+                    failing = false;
+                    log(if promoted {
+                        format!(
+                            "pod {pod}: deletion cost {} (the active is replaced last)",
+                            deletion_cost::ACTIVE_COST
+                        )
+                    } else {
+                        format!("pod {pod}: no deletion cost (a standby is replaced first)")
+                    });
+                }
+                Ok(Err(e)) => {
+                    if !failing {
+                        log(format!(
+                            "cannot set pod {pod}'s deletion cost (the Role needs patch on pods): {e}; retrying every {COST_RETRY:?}"
+                        ));
+                    }
+                    failing = true;
+                }
+                Err(_) => {
+                    if !failing {
+                        log(format!(
+                            "setting pod {pod}'s deletion cost got no answer within {REQUEST:?}; retrying every {COST_RETRY:?}"
+                        ));
+                    }
+                    failing = true;
+                }
+            }
+            if applied != Some(promoted) {
+                tokio::select! {
+                    () = tokio::time::sleep(COST_RETRY) => {}
+                    changed = role.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
+        }
+        if role.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The known pods and where the watch resumes.
@@ -158,7 +235,12 @@ impl PodSet {
     }
 }
 
-async fn watch(target: WatchTarget, deployment: String, tx: Sender<WatchReport>) {
+async fn watch(
+    target: WatchTarget,
+    deployment: String,
+    tx: Sender<WatchReport>,
+    role: tokio::sync::watch::Receiver<Option<bool>>,
+) {
     let mut config = match kube::Config::infer().await {
         Ok(c) => c,
         Err(e) => {
@@ -181,6 +263,9 @@ async fn watch(target: WatchTarget, deployment: String, tx: Sender<WatchReport>)
         }
     };
     let api: Api<Pod> = Api::namespaced(client, &target.namespace);
+    if let Some(pod) = target.own_pod.clone() {
+        tokio::spawn(keep_deletion_cost(api.clone(), pod, role));
+    }
     let selector = target.selector.as_str();
     let unreachable = |e: &str| {
         WatchReport::Unreachable(format!(

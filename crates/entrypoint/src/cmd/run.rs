@@ -71,6 +71,9 @@ struct Prepared {
     tls: [Option<std::sync::Arc<rustls::ServerConfig>>; 2],
     /// The pod watcher's reports (API discovery only).
     watch: Option<Receiver<WatchReport>>,
+    /// Whether this node holds the promoted copy, for the pod's deletion cost (API discovery
+    /// only).
+    role: Option<pod_watch::RoleSender>,
 }
 
 /// Reads and checks the environment and the authkey (every problem is a
@@ -105,10 +108,17 @@ fn prepare() -> Result<Prepared, Failure> {
             selector,
             namespace,
         } => {
-            let (peers, rx) = discover(selector, namespace, &config.deployment, &me)?;
-            (peers, Some(rx))
+            let target = WatchTarget {
+                namespace: namespace.clone(),
+                selector: selector.clone(),
+                deployment: config.deployment.clone(),
+                own_pod: config.pod_name.clone(),
+            };
+            let (peers, rx, role) = discover(target, &me)?;
+            (peers, Some((rx, role)))
         }
     };
+    let (watch, role) = watch.unzip();
     let members =
         members(&peers).map_err(|e| Failure::Config(vec![format!("{}: {e}", var::PEERS)]))?;
     let cib = desired_cib(&DesiredCib {
@@ -127,6 +137,7 @@ fn prepare() -> Result<Prepared, Failure> {
         cib,
         tls,
         watch,
+        role,
     })
 }
 
@@ -156,17 +167,10 @@ fn tls_configs(
 /// the watcher's start attempts, then [`SELF_WAIT`], logging progress every 10 s). Starts with
 /// the peers known then; the supervisor adds the others as their pods appear.
 fn discover(
-    selector: &str,
-    namespace: &str,
-    deployment: &str,
+    target: WatchTarget,
     me: &Peer,
-) -> Result<(Vec<Peer>, Receiver<WatchReport>), Failure> {
-    let rx = pod_watch::spawn(WatchTarget {
-        namespace: namespace.to_string(),
-        selector: selector.to_string(),
-        deployment: deployment.to_string(),
-    })
-    .context("starting the pod watcher thread")?;
+) -> Result<(Vec<Peer>, Receiver<WatchReport>, pod_watch::RoleSender), Failure> {
+    let (rx, role) = pod_watch::spawn(target).context("starting the pod watcher thread")?;
     let started = Instant::now();
     let mut deadline = started + pod_watch::start_budget();
     let mut listed = false;
@@ -211,7 +215,7 @@ fn discover(
                                 .join(","),
                             pods.len()
                         ));
-                        return Ok((d.peers, rx));
+                        return Ok((d.peers, rx, role));
                     }
                     Err(e) => last_problem = format!("{e} ({} pod(s) listed)", pods.len()),
                 }
@@ -559,6 +563,10 @@ fn supervise(
             && (!gate.is_open() || looks.is_multiple_of(2))
             && let Ok(s) = cluster_status()
         {
+            if let Some(role) = &p.role {
+                let here = s.promoted.iter().any(|n| n == me);
+                role.send_if_modified(|r| (*r != Some(here)).then(|| *r = Some(here)).is_some());
+            }
             if let Some(took) = failovers.look(&s.promoted, Instant::now()) {
                 EVENTS.failover(took);
                 log(format!(

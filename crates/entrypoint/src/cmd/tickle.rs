@@ -141,7 +141,10 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
         if !is_held {
             publisher.reset();
             listed_at = None;
-        } else if listed_at.is_none_or(|at| now.duration_since(at) >= LIST_EVERY) {
+        } else if current.is_none()
+            && listed_at.is_none_or(|at| now.duration_since(at) >= LIST_EVERY)
+        {
+            // Not during a takeover: its answers are read between these calls.
             listed_at = Some(now);
             match sessions(&mut diag, vip, ports) {
                 Ok(list) => {

@@ -5,6 +5,10 @@
 //! and the same with `watch=true` (a streaming watch: one JSON event per line, from the given
 //! resourceVersion on, ended after `timeoutSeconds`). Anything else is a 404 Status.
 //!
+//! It also takes `PATCH /api/v1/namespaces/<ns>/pods/<name>` with a JSON merge patch (RFC 7386,
+//! as kube-rs sends `Patch::Merge`), applied to the stored pod as a MODIFIED event: the
+//! entrypoint patches its own pod's deletion cost.
+//!
 //! The test changes the pods through [`MockApi::set_pod`] / [`MockApi::put_pod`] /
 //! [`MockApi::delete_pod`]; each change gets the next resourceVersion and is pushed to open
 //! watches. A pod of [`MockApi::pod`] looks like one of the Deployment's as the API server
@@ -81,7 +85,7 @@ impl MockApi {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let shared = Arc::clone(&shared);
-                        async move { Ok::<_, Infallible>(shared.handle(req)) }
+                        async move { Ok::<_, Infallible>(shared.handle(req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -173,6 +177,32 @@ impl MockApi {
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
+
+    /// A stored pod object, as the API server holds it now.
+    pub fn pod_object(&self, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().pods.get(name).cloned()
+    }
+}
+
+/// Applies a JSON merge patch (RFC 7386) to `target`.
+fn merge(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Some(obj) = target.as_object_mut() else {
+        return;
+    };
+    for (k, v) in fields {
+        if v.is_null() {
+            obj.remove(k);
+        } else {
+            merge(obj.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
 }
 
 struct Shared {
@@ -227,7 +257,7 @@ fn unescape(text: &str) -> String {
 }
 
 impl Shared {
-    fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let uri = req.uri().clone();
         self.state
             .lock()
@@ -235,6 +265,25 @@ impl Shared {
             .requests
             .push(format!("{} {uri}", req.method()));
         let want = format!("/api/v1/namespaces/{}/pods", self.namespace);
+        if req.method() == hyper::Method::PATCH
+            && let Some(name) = uri.path().strip_prefix(&format!("{want}/"))
+        {
+            let name = name.to_string();
+            let merge_patch = req
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .is_some_and(|t| t == "application/merge-patch+json");
+            let Ok(body) = req.into_body().collect().await else {
+                return status(StatusCode::BAD_REQUEST, "unreadable body");
+            };
+            let Ok(patch) = serde_json::from_slice::<Value>(&body.to_bytes()) else {
+                return status(StatusCode::BAD_REQUEST, "not JSON");
+            };
+            if !merge_patch {
+                return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "only merge patches");
+            }
+            return self.patch(&name, &patch);
+        }
         if req.method() != hyper::Method::GET || uri.path() != want {
             return status(StatusCode::NOT_FOUND, "not served by the mock");
         }
@@ -270,6 +319,23 @@ impl Shared {
                 "items": state.pods.values().cloned().collect::<Vec<_>>(),
             }),
         )
+    }
+
+    /// Applies a merge patch to a stored pod (a MODIFIED event); 404 for an unknown pod.
+    fn patch(&self, name: &str, patch: &Value) -> Response<Body> {
+        let mut state = self.state.lock().unwrap();
+        let Some(mut pod) = state.pods.get(name).cloned() else {
+            return status(StatusCode::NOT_FOUND, "no such pod");
+        };
+        merge(&mut pod, patch);
+        state.rv += 1;
+        let rv = state.rv;
+        pod["metadata"]["resourceVersion"] = json!(rv.to_string());
+        state.pods.insert(name.to_string(), pod.clone());
+        state.events.push((rv, "MODIFIED", pod.clone()));
+        drop(state);
+        self.changed.send_replace(rv);
+        full(StatusCode::OK, pod)
     }
 
     /// A streaming watch from resourceVersion `from`, ended after `limit`.
