@@ -229,16 +229,18 @@ impl Rounds {
 /// How long after the last round of tickles the answers are still awaited.
 pub const ANSWER_WAIT: Duration = Duration::from_millis(500);
 
+/// A session from its port and client address (tests).
+#[cfg(test)]
+pub(crate) fn s(port: u16, client: &str) -> Session {
+    Session {
+        server_port: port,
+        client: client.parse().unwrap(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(port: u16, client: &str) -> Session {
-        Session {
-            server_port: port,
-            client: client.parse().unwrap(),
-        }
-    }
 
     #[test]
     fn encode_decode_round_trip() {

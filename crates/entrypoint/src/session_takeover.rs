@@ -212,13 +212,7 @@ pub fn release_args(vip: IpAddr) -> Vec<(&'static str, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(port: u16, client: &str) -> Session {
-        Session {
-            server_port: port,
-            client: client.parse().unwrap(),
-        }
-    }
+    use crate::client_tickle::s;
 
     fn answer(from: &str, to: &str, seq: u32, ack: u32, ts: Option<(u32, u32)>) -> Seen {
         Seen {

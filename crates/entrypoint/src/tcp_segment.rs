@@ -135,26 +135,16 @@ pub fn parse(packet: &[u8]) -> Option<Seen> {
                 return None;
             }
             let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
-            let src: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
-            let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
-            (
-                IpAddr::from(src),
-                IpAddr::from(dst),
-                packet.get(ihl..total.min(packet.len()))?,
-            )
+            let (src, dst) = addresses::<4>(packet, 12)?;
+            (src, dst, packet.get(ihl..total.min(packet.len()))?)
         }
         6 => {
             if *packet.get(6)? != 6 {
                 return None;
             }
             let len = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
-            let src: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
-            (
-                IpAddr::from(src),
-                IpAddr::from(dst),
-                packet.get(40..(40 + len).min(packet.len()))?,
-            )
+            let (src, dst) = addresses::<16>(packet, 8)?;
+            (src, dst, packet.get(40..(40 + len).min(packet.len()))?)
         }
         _ => return None,
     };
@@ -175,6 +165,16 @@ pub fn parse(packet: &[u8]) -> Option<Seen> {
         timestamps: timestamps(options),
         payload_len: tcp.len().saturating_sub(header_len),
     })
+}
+
+/// The source and destination addresses of `N` bytes each, the first at `at`.
+fn addresses<const N: usize>(packet: &[u8], at: usize) -> Option<(IpAddr, IpAddr)>
+where
+    IpAddr: From<[u8; N]>,
+{
+    let src: [u8; N] = packet.get(at..at + N)?.try_into().ok()?;
+    let dst: [u8; N] = packet.get(at + N..at + 2 * N)?.try_into().ok()?;
+    Some((IpAddr::from(src), IpAddr::from(dst)))
 }
 
 /// The timestamps option among TCP options.
