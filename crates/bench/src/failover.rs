@@ -29,7 +29,7 @@ use ovn_ha_local::sb_crowd::{SbCrowd, all_had_one};
 use ovn_ha_local::writer::{self, Writer, WriterSpec};
 use ovn_ha_local::{faults, observe};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -50,9 +50,14 @@ pub struct FailoverArgs {
     /// Minutes of the soak scenario, per stack.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=720))]
     pub soak_minutes: u64,
-    /// Where to write the SVG plot.
-    #[arg(long, default_value = "docs/failover.svg")]
+    /// Where to write the SVG plot (docs/ holds the published ones: name one there to replace
+    /// it).
+    #[arg(long, default_value = "target/failover.svg")]
     pub plot: PathBuf,
+    /// Keep every run's logs (entrypoint, ovsdb-server, Pacemaker, corosync) under
+    /// `DIR/<stack>-<scenario>-<run>/` before the cluster is removed.
+    #[arg(long, value_name = "DIR")]
+    pub keep_logs: Option<PathBuf>,
     /// OCI image to run, `LAYOUT:TAG` (default: the workspace's `cargo xtask image` output).
     #[arg(long)]
     pub image: Option<String>,
@@ -328,15 +333,28 @@ fn after_fault(
     })
 }
 
+/// How a Pacemaker stack's containers run: image, extra entrypoint environment, real-time
+/// budget.
+#[derive(Clone, Copy)]
+struct Containers<'a> {
+    image: &'a str,
+    env: &'a [(&'a str, &'a str)],
+    realtime: bool,
+}
+
 fn run_pacemaker(
     stack: Stack,
     scenario: Scenario,
     stalls: Duration,
     size: Size,
-    image: &str,
-    env: &[(&str, &str)],
-    realtime: bool,
+    how: &Containers<'_>,
+    keep_logs: Option<&Path>,
 ) -> Result<RunResult> {
+    let Containers {
+        image,
+        env,
+        realtime,
+    } = *how;
     let window = Window {
         recovery: stack.recovery_allowance(),
         stalls,
@@ -447,6 +465,12 @@ fn run_pacemaker(
         r.sizing = sizing;
         Ok(r)
     })();
+    if let Some(dest) = keep_logs {
+        match cluster::keep_logs(&site(), dest) {
+            Ok(n) => eprintln!("    kept {n} log files in {}", dest.display()),
+            Err(e) => eprintln!("    keeping the logs: {e}"),
+        }
+    }
     cluster::down(&site(), &mut Quiet)?;
     result
 }
@@ -523,6 +547,12 @@ fn run_raft(scenario: Scenario, stalls: Duration, size: Size) -> Result<RunResul
 }
 
 /// The plan: every (stack, scenario) pair the stack has, soak excluded, in order.
+/// Where the longest write gap began, in seconds after the fault (negative: before it).
+fn gap_start(o: &writer::Outcome) -> Option<f64> {
+    let fault_at = o.first_ack_after?.checked_sub(o.since_fault?)?;
+    Some(o.longest_gap_from?.as_secs_f64() - fault_at.as_secs_f64())
+}
+
 fn plan(stacks: &[Stack], scenarios: &[Scenario]) -> Vec<(Stack, Scenario)> {
     stacks
         .iter()
@@ -555,6 +585,11 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
     if !realtime {
         eprintln!("==> containers without a real-time CPU budget (corosync at nice -20)");
     }
+    let how = Containers {
+        image: &image,
+        env: &env,
+        realtime,
+    };
     let plan = plan(&args.stacks, &args.scenarios);
     let total = plan.len() * args.runs as usize;
     let started = Instant::now();
@@ -578,7 +613,11 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
             let r = if stack.is_pacemaker() {
-                run_pacemaker(stack, scenario, stalls, args.size, &image, &env, realtime)
+                let keep = args
+                    .keep_logs
+                    .as_ref()
+                    .map(|d| d.join(format!("{stack}-{scenario}-{i}").replace(' ', "-")));
+                run_pacemaker(stack, scenario, stalls, args.size, &how, keep.as_deref())
             } else {
                 run_raft(scenario, stalls, args.size)
             };
@@ -586,9 +625,13 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
             match r {
                 Ok(r) => {
                     eprintln!(
-                        "    server-side {} s, longest gap {} s, first write {} s after, {} stalls, {} failed, {} lost",
+                        "    server-side {} s, longest gap {} s{}, first write {} s after, {} stalls, {} failed, {} lost",
                         secs(r.server_side.or(r.bootstrap)),
                         secs(r.outcome.as_ref().and_then(|o| o.longest_gap)),
+                        r.outcome
+                            .as_ref()
+                            .and_then(gap_start)
+                            .map_or(String::new(), |at| { format!(" (from {at:+.2} s)") }),
                         secs(r.outcome.as_ref().and_then(|o| o.since_fault)),
                         r.outcome.as_ref().map_or(0, |o| o.stalls_after_recovery),
                         r.outcome.as_ref().map_or(0, |o| o.failed_after_recovery),

@@ -480,6 +480,42 @@ pub fn up(
     })
 }
 
+/// Copies every log file of the site (a name holding `.log`, under its state directory; the
+/// images and root filesystems left out) into `dest`, keeping their paths relative to the
+/// state directory: a run's post-mortem before [`down`] removes them. Returns how many.
+pub fn keep_logs(site: &Site, dest: &Path) -> Result<usize, LocalError> {
+    fn walk(
+        from: &Path,
+        rel: &Path,
+        dest: &Path,
+        depth: u8,
+        n: &mut usize,
+    ) -> Result<(), LocalError> {
+        if depth > 12 {
+            return Ok(());
+        }
+        for entry in std::fs::read_dir(from).map_err(io(from))? {
+            let entry = entry.map_err(io(from))?;
+            let name = entry.file_name();
+            let text = name.to_string_lossy();
+            let kind = entry.file_type().map_err(io(from))?;
+            let path = entry.path();
+            if kind.is_dir() && !(text.starts_with("image") || text == "rootfs") {
+                walk(&path, &rel.join(&name), dest, depth + 1, n)?;
+            } else if kind.is_file() && text.contains(".log") {
+                let to = dest.join(rel);
+                std::fs::create_dir_all(&to).map_err(io(&to))?;
+                std::fs::copy(&path, to.join(&name)).map_err(io(&path))?;
+                *n += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut n = 0;
+    walk(&site.state_dir, Path::new(""), dest, 0, &mut n)?;
+    Ok(n)
+}
+
 /// Stops and removes every container, host, link and directory of the local cluster, by
 /// name and pid. Idempotent.
 pub fn down(site: &Site, reporter: &mut dyn Reporter) -> Result<(), LocalError> {

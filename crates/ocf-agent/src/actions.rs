@@ -4,6 +4,7 @@
 
 use crate::action_plan;
 use crate::addrs;
+use crate::busy;
 use crate::env::{Env, ExpectedRole};
 use crate::layout::DbLayout;
 use crate::log::Logger;
@@ -127,7 +128,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn observe(&self) -> [DbState; 2] {
-        status::observe(&self.layouts, self.call_timeout())
+        status::observe(
+            &self.layouts,
+            self.call_timeout(),
+            self.op_timeout() * 3 / 5,
+        )
     }
 
     /// The target a backup of `l` must follow: master_ip, unless this host serves it.
@@ -563,6 +568,26 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
         states = ctx.observe();
         pair = status::classify(&states[0], &states[1]);
     }
+    // A busy server is not a failed one, for a while (crate::busy).
+    let streak = busy::Streak::at(&ctx.params.run_dir);
+    match role {
+        Some(expected) if status::only_busy(&states) => {
+            let so_far = streak.so_far();
+            if busy::tolerated(true, so_far) {
+                ctx.log.warn(&format!(
+                    "busy for {:.0} s, not failed until {} s: {}",
+                    so_far.as_secs_f64(),
+                    busy::BUSY_LIMIT.as_secs(),
+                    partial_reason(&states, &ctx.layouts)
+                ));
+                return Ok(match expected {
+                    ExpectedRole::Promoted => Rc::RunningPromoted,
+                    ExpectedRole::Unpromoted => Rc::Success,
+                });
+            }
+        }
+        _ => streak.end(),
+    }
     let failed = |why: String| -> anyhow::Error {
         let rc = if role == Some(ExpectedRole::Promoted) {
             Rc::FailedPromoted
@@ -937,6 +962,7 @@ mod tests {
         let stuck = DbState::Unresponsive {
             pid: 7,
             error: "no answer".into(),
+            busy: false,
         };
         let promote_b = notice("post", "promote", "node-b");
         #[allow(clippy::type_complexity)]

@@ -8,6 +8,7 @@
 mod action_plan;
 mod actions;
 mod addrs;
+mod busy;
 mod env;
 mod layout;
 mod log;

@@ -1,10 +1,14 @@
 //! What the two servers are doing right now: pid files plus one pipelined `sync-status` per
 //! control socket (no process spawned), and the pure classification of the pair.
 
+use crate::busy::Patience;
 use crate::layout::DbLayout;
 use crate::procs;
 use ovsdb_unixctl::{Client, Command, DbSyncStatus, Link, SyncStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How much longer a busy server is waited for at a time.
+const PATIENCE_STEP: Duration = Duration::from_millis(250);
 
 /// Program name of the servers (as in /proc/PID/comm).
 pub const SERVER_COMM: &str = "ovsdb-server";
@@ -27,6 +31,9 @@ pub enum DbState {
         pid: i32,
         /// What went wrong.
         error: String,
+        /// It kept running on the CPU until the look's limit ([`crate::busy`]): busy, not
+        /// stuck.
+        busy: bool,
     },
 }
 
@@ -96,6 +103,18 @@ pub fn classify(nb: &DbState, sb: &DbState) -> Pair {
     }
 }
 
+/// Whether the only trouble in `states` is servers that were busy (every server runs, at
+/// least one did not answer because it was busy, none is stuck) (pure).
+pub fn only_busy(states: &[DbState]) -> bool {
+    use DbState::*;
+    states
+        .iter()
+        .all(|s| matches!(s, Running { .. } | Unresponsive { busy: true, .. }))
+        && states
+            .iter()
+            .any(|s| matches!(s, Unresponsive { busy: true, .. }))
+}
+
 /// For each state: a backup that says `replicating` and, for TCP/SSL targets, still holds
 /// an established connection to its target. ovsdb-server 3.1 keeps saying `replicating`
 /// after the connection dropped, until it reconnects.
@@ -121,18 +140,22 @@ pub fn really_replicating(states: &[DbState]) -> Vec<bool> {
         .collect()
 }
 
-/// Looks at both servers: pid files, then both control sockets in parallel.
-pub fn observe(layouts: &[DbLayout; 2], timeout: Duration) -> [DbState; 2] {
+/// Looks at both servers: pid files, then both control sockets in parallel. A server that
+/// has not answered within `timeout` but keeps running on the CPU is waited for until
+/// `patience` after the start (busy, not stuck: [`crate::busy`]).
+pub fn observe(layouts: &[DbLayout; 2], timeout: Duration, patience: Duration) -> [DbState; 2] {
+    let deadline = Instant::now() + patience.max(timeout);
     let pids = layouts
         .each_ref()
         .map(|l| procs::read_pidfile(&l.pidfile).filter(|p| procs::is_running(*p, SERVER_COMM)));
     // Connect and send to both before reading either.
-    let mut sent: Vec<Option<Result<(Client, ovsdb_unixctl::Pending), String>>> = Vec::new();
+    type Sent = (Client, ovsdb_unixctl::Pending, Patience);
+    let mut sent: Vec<Option<Result<Sent, String>>> = Vec::new();
     for (l, pid) in layouts.iter().zip(pids) {
-        sent.push(pid.map(|_| {
+        sent.push(pid.map(|pid| {
             let mut c = Client::connect(&l.ctl, timeout).map_err(|e| e.to_string())?;
             let p = c.send(&Command::SyncStatus).map_err(|e| e.to_string())?;
-            Ok((c, p))
+            Ok((c, p, Patience::new(pid, deadline, PATIENCE_STEP)))
         }));
     }
     let mut out = [DbState::Stopped, DbState::Stopped];
@@ -140,8 +163,17 @@ pub fn observe(layouts: &[DbLayout; 2], timeout: Duration) -> [DbState; 2] {
         let (Some(pid), Some(s)) = (pids[i], s) else {
             continue;
         };
-        out[i] = match s.and_then(|(mut c, p)| c.receive(p).map_err(|e| e.to_string())) {
-            Err(error) => DbState::Unresponsive { pid, error },
+        let reply = s
+            .map_err(|e| (e, false))
+            .and_then(|(mut c, p, mut patience)| {
+                let reply = c.receive_or_wait_more(p, || patience.more());
+                reply.map_err(|e| match patience.extended {
+                    true => (format!("{e}, busy until the look's limit"), true),
+                    false => (e.to_string(), false),
+                })
+            });
+        out[i] = match reply {
+            Err((error, busy)) => DbState::Unresponsive { pid, error, busy },
             Ok(text) => interpret(pid, &layouts[i], &text),
         };
     }
@@ -154,6 +186,7 @@ pub fn interpret(pid: i32, l: &DbLayout, text: &str) -> DbState {
         Err(e) => DbState::Unresponsive {
             pid,
             error: format!("{}: {e}", l.ctl.display()),
+            busy: false,
         },
         Ok(s) => match s.get(l.db.schema_name()) {
             Some(status) => DbState::Running {
@@ -167,6 +200,7 @@ pub fn interpret(pid: i32, l: &DbLayout, text: &str) -> DbState {
                     l.ctl.display(),
                     l.db.schema_name()
                 ),
+                busy: false,
             },
         },
     }
@@ -189,6 +223,21 @@ mod tests {
     }
 
     #[test]
+    fn only_busy_servers_is_not_a_stopped_or_stuck_one() {
+        let running = st("state: active\n", 0);
+        let u = |busy| DbState::Unresponsive {
+            pid: 5,
+            error: "timeout".into(),
+            busy,
+        };
+        assert!(only_busy(&[running.clone(), u(true)]));
+        assert!(only_busy(&[u(true), u(true)]));
+        assert!(!only_busy(&[running.clone(), running.clone()]));
+        assert!(!only_busy(&[u(true), u(false)]));
+        assert!(!only_busy(&[DbState::Stopped, u(true)]));
+    }
+
+    #[test]
     fn classification_table() {
         let active = |i| st("state: active\n", i);
         let repl = |i| st("state: backup\nreplicating: tcp:192.0.2.10:6641\n", i);
@@ -197,6 +246,7 @@ mod tests {
         let dead = DbState::Unresponsive {
             pid: 5,
             error: "timeout".into(),
+            busy: false,
         };
         let cases = vec![
             (stopped.clone(), stopped.clone(), Pair::Stopped),

@@ -83,16 +83,33 @@ impl Client {
 
     /// Reads the reply to `pending` (replies come in request order) and judges it.
     pub fn receive(&mut self, pending: Pending) -> Result<String, Error> {
-        let deadline = Instant::now() + self.timeout;
+        self.receive_or_wait_more(pending, || None)
+    }
+
+    /// [`receive`](Self::receive), but each time the wait runs out `more` may grant more
+    /// (e.g. while the server is busy rather than stuck); `None` ends it with
+    /// [`Error::Timeout`].
+    pub fn receive_or_wait_more(
+        &mut self,
+        pending: Pending,
+        mut more: impl FnMut() -> Option<Duration>,
+    ) -> Result<String, Error> {
+        let mut deadline = Instant::now() + self.timeout;
         let reply = loop {
             match self.decoder.next_reply() {
                 Ok(Some(reply)) => break reply,
                 Ok(None) => {}
                 Err(source) => return Err(self.protocol(source)),
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let mut left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.timed_out());
+                match more() {
+                    Some(extra) if !extra.is_zero() => {
+                        deadline = Instant::now() + extra;
+                        left = extra;
+                    }
+                    _ => return Err(self.timed_out()),
+                }
             }
             self.stream
                 .set_read_timeout(Some(left))
@@ -105,9 +122,7 @@ impl Client {
                     });
                 }
                 Ok(n) => self.decoder.push(&buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(self.timed_out());
-                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.io(e)),
             }
@@ -369,6 +384,41 @@ mod tests {
         let err = c.sync_status().unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         assert!(start.elapsed() < Duration::from_secs(2));
+        drop(listener);
+    }
+
+    #[test]
+    fn a_late_reply_is_read_while_more_time_is_granted() {
+        let dir = tempfile_dir::Dir::new();
+        let path = dir.path().join("ctl");
+        let listener = UnixListener::bind(&path).unwrap();
+        let h = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).unwrap();
+            thread::sleep(Duration::from_millis(400));
+            let _ = s.write_all(br#"{"id":0,"result":"state: active\n","error":null}"#);
+            thread::sleep(Duration::from_millis(200));
+        });
+        let mut c = Client::connect(&path, Duration::from_millis(100)).unwrap();
+        let p = c.send(&Command::SyncStatus).unwrap();
+        let mut grants = 0;
+        let text = c
+            .receive_or_wait_more(p, || {
+                grants += 1;
+                (grants <= 10).then_some(Duration::from_millis(100))
+            })
+            .unwrap();
+        assert_eq!(text, "state: active\n");
+        assert!((3..=10).contains(&grants), "{grants}");
+        h.join().unwrap();
+
+        // Without a grant the same wait ends at the timeout.
+        let listener = UnixListener::bind(dir.path().join("ctl2")).unwrap();
+        let mut c = Client::connect(dir.path().join("ctl2"), Duration::from_millis(100)).unwrap();
+        let p = c.send(&Command::SyncStatus).unwrap();
+        let err = c.receive_or_wait_more(p, || None).unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
         drop(listener);
     }
 
