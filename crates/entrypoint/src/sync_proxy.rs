@@ -54,6 +54,8 @@ const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long a new client session waits for the server's socket (a restart in place takes
 /// about 0.1 s).
 const RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a new session waits for a server whose listen backlog is full (busy, alive).
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Between two tries of the server's socket.
 const RECONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 /// How long a nudged client is given to close its session itself.
@@ -766,17 +768,29 @@ async fn connect_server(sock: &PathBuf, closed: &mut watch::Receiver<bool>) -> O
     connect_server_while(sock, || !*closed.borrow()).await
 }
 
-/// Connects to the server's socket, retrying for up to [`RESTART_WAIT`] while `wanted`.
+/// Connects to the server's socket, retrying while `wanted`: for up to [`RESTART_WAIT`] while
+/// the socket is missing or refuses, and for up to [`BUSY_WAIT`] while its backlog is full.
 async fn connect_server_while(sock: &PathBuf, wanted: impl Fn() -> bool) -> Option<UnixStream> {
-    let deadline = Instant::now() + RESTART_WAIT;
+    let started = Instant::now();
     loop {
         match UnixStream::connect(sock).await {
             Ok(up) => return Some(up),
-            Err(_) if Instant::now() < deadline && wanted() => {
+            Err(e) if started.elapsed() < connect_patience(e.kind()) && wanted() => {
                 tokio::time::sleep(RECONNECT_POLL).await;
             }
             Err(_) => return None,
         }
+    }
+}
+
+/// How long to keep trying the server's socket after a connect failed with `kind` (pure).
+/// `WouldBlock` is a full listen backlog: the server is alive and busy (at a 100 MB database
+/// one run of its main loop, serving a replica's initial copy, took 30 s on 2 cores), so the
+/// replica or client waits for it rather than being dropped to reconnect and queue again.
+fn connect_patience(kind: std::io::ErrorKind) -> std::time::Duration {
+    match kind {
+        std::io::ErrorKind::WouldBlock => BUSY_WAIT,
+        _ => RESTART_WAIT,
     }
 }
 
