@@ -398,6 +398,7 @@ fn run_pacemaker(
                 vip(ovn_ha_config::defaults::NB_PORT),
                 vip(ovn_ha_config::defaults::SB_PORT),
             )?;
+            sizing.sb_file_mib = size::sb_file_mib(&site.state_dir, &active);
             if stack == Stack::Ours
                 && let Some(standby) = views.iter().find(|v| v.host != active)
             {
@@ -639,10 +640,11 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     );
                     if let Some(loaded) = r.sizing.loaded {
                         eprintln!(
-                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows), resync {} s, memory peak {} MiB, start-up bulk transaction {}",
+                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows, SB file {} MiB), resync {} s, memory peak {} MiB, start-up bulk transaction {}",
                             loaded.as_secs_f64(),
                             secs(r.sizing.translated),
-                            r.sizing.logical_flows,
+                            r.sizing.logical_flows.map_or("?".into(), |n| n.to_string()),
+                            r.sizing.sb_file_mib.map_or("?".into(), |n| n.to_string()),
                             secs(r.sizing.resync),
                             r.memory_mib.map_or("–".into(), |m| m.to_string()),
                             match &r.sizing.bulk {

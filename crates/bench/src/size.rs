@@ -61,7 +61,10 @@ pub struct Sizing {
     /// From the load's end until SB held a port binding of every NB port (ovn-northd's first
     /// full computation).
     pub translated: Option<Duration>,
-    pub logical_flows: usize,
+    /// Logical flows in SB then (`None`: the count did not answer).
+    pub logical_flows: Option<usize>,
+    /// The active's SB database file after the translation, MiB.
+    pub sb_file_mib: Option<u64>,
     /// A standby's SB server killed until it holds every port binding again (restart in
     /// place included).
     pub resync: Option<Duration>,
@@ -156,15 +159,17 @@ pub fn load_and_translate(s: Scale, nb: SocketAddr, sb: SocketAddr) -> Result<Si
     let translated = crate::timing::poll(TRANSLATE_LIMIT, || {
         count_tcp(sb, "Port_Binding").is_some_and(|n| n >= want)
     });
-    let flows = count_tcp(sb, "Logical_Flow").unwrap_or(0);
+    let flows = count_tcp(sb, "Logical_Flow");
     eprintln!(
-        "  size: ovn-northd's SB ({want} port bindings, {flows} logical flows) complete {} s after the load",
+        "  size: ovn-northd's SB ({want} port bindings, {} logical flows) complete {} s after the load",
+        flows.map_or("?".into(), |n| n.to_string()),
         crate::timing::secs(translated)
     );
     Ok(Sizing {
         loaded: Some(loaded.took),
         translated,
         logical_flows: flows,
+        sb_file_mib: None,
         resync: None,
         bulk: None,
     })
@@ -211,6 +216,15 @@ pub fn resync(s: Scale, standby: &str) -> Option<Duration> {
 }
 
 /// The largest, over `hosts`, of the sum of every process's peak resident size, in MiB.
+/// The size of `host`'s SB database file in the local cluster under `state_dir`, MiB.
+pub fn sb_file_mib(state_dir: &std::path::Path, host: &str) -> Option<u64> {
+    let file = state_dir
+        .join("hosts")
+        .join(host)
+        .join("node/var/lib/ovn/ovnsb_db.db");
+    Some(std::fs::metadata(file).ok()?.len() / (1024 * 1024))
+}
+
 pub fn memory_peak_mib(hosts: &[String]) -> Option<u64> {
     hosts
         .iter()

@@ -149,7 +149,10 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
         params: db_params,
         meta: vec![NvPair::new("failure-timeout", "60s")],
         ops: vec![
-            Op::new("start", "0s", "30s"),
+            // A start loads both database files before the servers answer: at a 100 MB SB
+            // on a loaded 2-core host that took longer than 30 s, and the start failed
+            // over and over. Nothing waits on a standby's start.
+            Op::new("start", "0s", "120s"),
             Op::new("stop", "0s", "30s"),
             Op::new("promote", "0s", "30s"),
             Op::new("demote", "0s", "30s"),
