@@ -25,6 +25,9 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Longest wait for a TCP connection to the active before asking it for its schema.
+const REACH_LIMIT: Duration = Duration::from_millis(300);
+
 /// Longest wait in `monitor` for a restart in place that the supervisor has marked.
 const RESTART_WAIT: Duration = Duration::from_secs(2);
 
@@ -205,7 +208,15 @@ impl<'a> Ctx<'a> {
     /// databases; no client reaches it here, and the caller re-points it at once). Returns
     /// whether it converted; a failure is logged, and the database is re-pointed all the same.
     fn follow_schema(&self, l: &DbLayout, target: &str, backup: bool) -> bool {
-        if !(target.starts_with("tcp:") || target.starts_with("ssl:")) {
+        let Some(addr) = crate::tcp::parse_tcp_target(target) else {
+            return false;
+        };
+        // While the VIP moves nobody answers there, and a schema fetch would hold this action
+        // (and every operation Pacemaker queues behind it) for its whole timeout.
+        if std::net::TcpStream::connect_timeout(&addr, REACH_LIMIT).is_err() {
+            self.log.debug(&format!(
+                "{target} does not answer; the schema comparison waits for the next look"
+            ));
             return false;
         }
         let name = l.db.schema_name();
