@@ -338,12 +338,8 @@ impl Watcher {
             return;
         }
         let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
-        // Only a copy with quorum speaks for the cluster. Once a handover has drained, the
-        // marks stay as they were when the caught-up replicas acknowledged every write: a
-        // replica that catches up only then (a standby just replaced by a rolling update) is
-        // no better a target, and its new mark aborted the scheduler's transition (measured:
-        // the handover 0.3 s longer).
-        let changes = if self.quorum_closed || shared.drained.load(Ordering::SeqCst) {
+        // Only a copy with quorum speaks for the cluster.
+        let changes = if self.quorum_closed {
             Vec::new()
         } else {
             self.caught_up
