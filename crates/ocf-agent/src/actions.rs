@@ -584,7 +584,7 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
     match role {
         Some(expected) if status::only_busy(&states) => {
             let so_far = streak.so_far();
-            if busy::tolerated(true, so_far) {
+            if busy::tolerated(so_far) {
                 ctx.log.warn(&format!(
                     "busy for {:.0} s, not failed until {} s: {}",
                     so_far.as_secs_f64(),

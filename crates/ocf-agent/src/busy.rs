@@ -16,8 +16,8 @@ pub const BUSY_LIMIT: Duration = Duration::from_secs(60);
 
 /// Whether a monitor reports a look in which the only trouble was busy servers as the role it
 /// expects, `streak` into a run of such looks (pure).
-pub fn tolerated(only_busy: bool, streak: Duration) -> bool {
-    only_busy && streak < BUSY_LIMIT
+pub fn tolerated(streak: Duration) -> bool {
+    streak < BUSY_LIMIT
 }
 
 /// Since when the looks have found a busy server: a file in the run directory holding the
@@ -124,10 +124,9 @@ mod tests {
 
     #[test]
     fn a_busy_streak_is_tolerated_up_to_the_limit() {
-        assert!(tolerated(true, Duration::ZERO));
-        assert!(tolerated(true, BUSY_LIMIT - Duration::from_millis(1)));
-        assert!(!tolerated(true, BUSY_LIMIT));
-        assert!(!tolerated(false, Duration::ZERO));
+        assert!(tolerated(Duration::ZERO));
+        assert!(tolerated(BUSY_LIMIT - Duration::from_millis(1)));
+        assert!(!tolerated(BUSY_LIMIT));
     }
 
     #[test]
