@@ -36,11 +36,14 @@ pub const LIST_EVERY: Duration = Duration::from_secs(1);
 /// what it held).
 pub const REPUBLISH: Duration = Duration::from_secs(30);
 /// When, after taking the VIP, tickles are sent: at once, and again in case the first ones
-/// crossed the clients' ARP update (or a client's kernel limited its answers: one per 0.5 s).
-pub const ROUNDS: [Duration; 3] = [
+/// crossed the clients' ARP update (or a client's kernel limited its answers: one per 0.5 s);
+/// the last comes after IPaddr2's gratuitous ARPs (five, 200 ms apart), for a client whose
+/// neighbour entry still sent its answers to the old active.
+pub const ROUNDS: [Duration; 4] = [
     Duration::ZERO,
     Duration::from_millis(300),
     Duration::from_millis(1000),
+    Duration::from_millis(2000),
 ];
 
 /// One client session: the VIP's port it reached, and the client's address and port.
@@ -392,6 +395,8 @@ mod tests {
             (400, true, true),
             (1000, true, false),
             (1100, true, true),
+            (2099, true, false),
+            (2100, true, true),
             (5000, true, false),
             (6000, false, false),
             (7000, true, true),
@@ -401,7 +406,7 @@ mod tests {
             if at == 100 || at == 7000 {
                 assert!(t.first_round());
             }
-            let over = (1100..6000).contains(&at) && at >= 100 + 1000 + 500;
+            let over = (2100..6000).contains(&at) && at >= 100 + 2000 + 500;
             assert_eq!(t.over(ms(at)), over, "over at {at} ms");
         }
     }

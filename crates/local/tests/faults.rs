@@ -712,7 +712,9 @@ fn link_cut_of_the_active_host() {
             faults::cut_link(active).unwrap();
         },
         move |c, active| {
-            *takeover_in.lock().unwrap() = log_lines(&c.site, "session takeover");
+            let mut lines = log_lines(&c.site, "session takeover");
+            lines.extend(log_lines(&c.site, "client tickle"));
+            *takeover_in.lock().unwrap() = lines;
             faults::restore_link(active).unwrap();
             wait_converged(&c.site, Duration::from_secs(120))
                 .expect("no convergence after the link came back");
@@ -758,6 +760,9 @@ fn link_cut_of_the_active_host() {
             Err(e) => panic!("idle session from {who}: {e}"),
         }
     }
+    for (host, line) in takeover_lines.lock().unwrap().iter() {
+        eprintln!("  link-cut: {host}: {line}");
+    }
     assert!(
         never.is_empty(),
         "idle sessions still open to the lost active (no tickle reached them): {never:?}"
@@ -789,9 +794,6 @@ fn link_cut_of_the_active_host() {
         resumed.is_some(),
         "the IDL session wrote nothing after the takeover: {after:?}"
     );
-    for (host, line) in takeover_lines.lock().unwrap().iter() {
-        eprintln!("  link-cut: {host}: {line}");
-    }
 }
 
 /// `VIP:port` of the cluster.

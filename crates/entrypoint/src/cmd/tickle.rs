@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The old active's sessions, each with its nudge if it has one.
+type Inherited = Vec<(Session, Option<Vec<u8>>)>;
+
 /// How often the thread looks at the VIP.
 const STEP: Duration = Duration::from_millis(50);
 /// How often a standby reads the published list to hold its sessions ahead of a takeover.
@@ -107,6 +110,9 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
     let mut current: Option<Takeover> = None;
     let mut hold = Hold::default();
     let mut prepared_at: Option<Instant> = None;
+    // The list as last read while a standby: the takeover's fallback when its own read fails
+    // (the attribute daemons are busy with the lost member just then).
+    let mut prepared: Inherited = Vec::new();
     let mut failing = false;
     while !shared.quit.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -114,7 +120,22 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
         if rounds.step(now, is_held) {
             if rounds.first_round() {
                 let local = sessions(&mut diag, vip, ports).unwrap_or_default();
-                let t = Takeover::begin(vip, ports, read_list(me), &local, now, &mut hold);
+                let list = match read_list(me) {
+                    Ok(list) if !list.is_empty() => list,
+                    read => {
+                        if let Err(e) = &read {
+                            log(format!("reading {ATTRIBUTE} at the takeover: {e}"));
+                        }
+                        if !prepared.is_empty() {
+                            log(format!(
+                                "taking over the {} sessions of the list read as a standby",
+                                prepared.len()
+                            ));
+                        }
+                        std::mem::take(&mut prepared)
+                    }
+                };
+                let t = Takeover::begin(vip, ports, list, &local, now, &mut hold);
                 current = (!t.is_empty()).then_some(t);
             }
             if let Some(t) = &current {
@@ -133,10 +154,14 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
                 hold.release(vip);
             }
             prepared_at = None;
+            prepared.clear();
         } else if prepared_at.is_none_or(|at| now.duration_since(at) >= PREPARE_EVERY) {
             // Inert until the VIP is here, then holding from its first packet.
             prepared_at = Some(now);
-            hold.set(vip, &takeover::to_hold(vip, read_list(me)));
+            if let Ok(list) = read_list(me) {
+                prepared = list;
+            }
+            hold.set(vip, &takeover::to_hold(vip, prepared.clone()));
         }
         if !is_held {
             publisher.reset();
@@ -235,17 +260,21 @@ fn publish(encoded: &Encoded, peers: &[String]) -> bool {
 }
 
 /// The sessions the old active published on this node, each with its nudge if it has one
-/// (none if unset or unreadable).
-fn read_list(me: &str) -> Vec<(Session, Option<Vec<u8>>)> {
+/// (empty if unset); why not, if the attribute daemon could not be asked.
+fn read_list(me: &str) -> Result<Inherited, String> {
     let args = ["--query", "--node", me, "--name", ATTRIBUTE];
     match output("attrd_updater", &args, None, CALL_LIMIT) {
-        Ok(out) if out.status.success() => {
-            decode(parse_query(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default())
+        Ok(out) if out.status.success() => Ok(decode(
+            parse_query(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default(),
+        )),
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("does not exist") => {
+            Ok(Vec::new())
         }
-        Ok(_) => Vec::new(),
-        Err(e) => {
-            log(format!("reading {ATTRIBUTE}: {e:#}"));
-            Vec::new()
-        }
+        Ok(out) => Err(format!(
+            "attrd_updater --query: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("{e:#}")),
     }
 }
