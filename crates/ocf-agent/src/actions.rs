@@ -793,7 +793,7 @@ pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
     for i in reconnects_after(&n, ctx.env.on_node(), &states) {
         let l = &ctx.layouts[i];
         let want = ctx.desired_target(l);
-        match Client::connect(&l.ctl, ctx.call_timeout()).and_then(|mut c| c.follow(&want)) {
+        match Client::connect(&l.ctl, ctx.call_timeout()).and_then(|mut c| c.refollow(&want)) {
             Ok(()) => ctx
                 .log
                 .info(&format!("{} reconnects to {want}", l.db.schema_name())),

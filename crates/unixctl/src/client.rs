@@ -200,6 +200,22 @@ impl Client {
         Ok(())
     }
 
+    /// Stores `target` and opens a fresh replication session to it, in one pipelined round
+    /// trip (set, disconnect, connect): on a backup already following `target`, OVS 3.3 and
+    /// later ignore a connect alone, and the old session (to a copy that was just demoted and
+    /// still runs, or to a lost host) would stay.
+    pub fn refollow(&mut self, target: &str) -> Result<(), Error> {
+        let calls = [
+            Command::SetActive(target),
+            Command::DisconnectActive,
+            Command::ConnectActive,
+        ];
+        for r in self.pipeline(&calls)? {
+            r?;
+        }
+        Ok(())
+    }
+
     /// Ends this backup's replication session and opens a fresh one to the stored target, in
     /// one pipelined round trip (disconnect, then connect). OVS 3.3 and later ignore a connect
     /// on a database that is already a backup, so a connect alone no longer ends a reconnect

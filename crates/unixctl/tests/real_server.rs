@@ -155,6 +155,15 @@ fn real_ovsdb_server_round_trip() {
         "{s:?}"
     );
     wait_link(&mut b, Link::Replicating);
+    // The notify's form: the target stored again and a fresh session, in one round trip.
+    b.refollow(&target).unwrap();
+    let s = b.sync_status().unwrap();
+    assert_eq!(
+        s.get("OVN_Northbound").unwrap().target(),
+        Some(target.as_str()),
+        "{s:?}"
+    );
+    wait_link(&mut b, Link::Replicating);
 
     // exit: the server replies, then goes away.
     let mut backup = backup;

@@ -84,13 +84,7 @@ impl Gate {
                     // The agent would write −INFINITY at its next monitor; the active holds
                     // replies until it sees it, so it is written now (the agent, reading the
                     // closed file, keeps it). An open gate is left to the agent's health score.
-                    if close
-                        && let Err(e) = set_transient(
-                            me,
-                            &format!("master-{DB_RESOURCE}"),
-                            &MINUS_INFINITY.to_string(),
-                        )
-                    {
+                    if close && let Err(e) = score_unpromotable(me) {
                         log(format!("{e:#}"));
                     }
                 }
@@ -144,6 +138,23 @@ impl Gate {
             }
         }
     }
+}
+
+/// Closes this copy's gate for a graceful handover, the file and the score at once, so that
+/// Pacemaker moves the promoted role off this still running copy. Nothing reopens it: the
+/// supervisor's looks, which write the gate, have ended when the handover begins.
+pub fn close_for_handover(me: &str) -> anyhow::Result<()> {
+    write_gate("closed")?;
+    score_unpromotable(me)
+}
+
+/// Writes −INFINITY as this copy's promotion score now, ahead of the agent's next monitor.
+fn score_unpromotable(me: &str) -> anyhow::Result<()> {
+    set_transient(
+        me,
+        &format!("master-{DB_RESOURCE}"),
+        &MINUS_INFINITY.to_string(),
+    )
 }
 
 /// Writes the gate file atomically (a rename), creating its directory.

@@ -670,6 +670,9 @@ fn hand_over(
                 "no caught-up replica confirmed every write within {DRAIN_LIMIT:?}; handing over anyway"
             ));
         }
+        if ready {
+            move_promotion_away(me, deadline, corosync, pacemaker);
+        }
     }
     if let Err(e) = set_standby(me, true) {
         log(format!("could not put {me} in standby: {e:#}"));
@@ -708,6 +711,44 @@ fn hand_over(
     }
     log("handover not confirmed within the grace period; stopping anyway");
     Ok(())
+}
+
+/// Moves the promoted role off this copy while it still runs, ahead of the standby: its
+/// promotion gate closed and its score −INFINITY make Pacemaker demote it and promote the best
+/// other copy in one transition. Standby first would stop this copy between the demote and the
+/// promote (a notification round and the stop itself), and the stop's removal of its score
+/// aborted that transition on the way. Waits, within half the time left, until the promoted
+/// copy and the VIP run elsewhere; the standby that follows then only stops a backup.
+fn move_promotion_away(me: &str, deadline: Instant, corosync: &mut Daemon, pacemaker: &mut Daemon) {
+    if let Err(e) = super::cold_start::close_for_handover(me) {
+        log(format!(
+            "could not close the promotion gate for the handover: {e:#}"
+        ));
+        return;
+    }
+    let started = Instant::now();
+    let until = started + deadline.saturating_duration_since(started) / 2;
+    while Instant::now() < until {
+        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
+        if corosync.exited().is_some() || pacemaker.exited().is_some() {
+            return;
+        }
+        match cluster_status() {
+            Ok(s) if !s.quorum => return,
+            Ok(s) if s.served_elsewhere_than(me) => {
+                log(format!(
+                    "promoted copy and VIP moved to {} in {} ms; stopping this copy",
+                    s.vip.join(","),
+                    started.elapsed().as_millis()
+                ));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => log(format!("reading the status: {e:#}")),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    log("the promoted copy did not move within its share of the grace period; standby now");
 }
 
 /// Logs once when corosync did not get the real-time priority it asked for.

@@ -120,12 +120,11 @@ fn run(shared: &Shared, vip: IpAddr, ports: [u16; 2], me: &str, proxy: Option<&C
         if rounds.step(now, is_held) {
             if rounds.first_round() {
                 let local = sessions(&mut diag, vip, ports).unwrap_or_default();
+                // An empty list is the old active's word (its clients left in a handover).
                 let list = match read_list(me) {
-                    Ok(list) if !list.is_empty() => list,
-                    read => {
-                        if let Err(e) = &read {
-                            log(format!("reading {ATTRIBUTE} at the takeover: {e}"));
-                        }
+                    Ok(list) => list,
+                    Err(e) => {
+                        log(format!("reading {ATTRIBUTE} at the takeover: {e}"));
                         if !prepared.is_empty() {
                             log(format!(
                                 "taking over the {} sessions of the list read as a standby",
