@@ -138,6 +138,12 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// [`observe`](Self::observe) without waiting longer for a busy server: for a
+    /// notification, which every node's part of the transition waits behind.
+    fn observe_unwaiting(&self) -> [DbState; 2] {
+        status::observe(&self.layouts, self.call_timeout(), self.call_timeout())
+    }
+
     /// The target a backup of `l` must follow: master_ip, unless this host serves it.
     fn desired_target(&self, l: &DbLayout) -> String {
         match addrs::is_local(self.params.master_ip) {
@@ -789,7 +795,8 @@ pub fn demote(ctx: &Ctx<'_>) -> Result<Rc> {
 /// Never fails.
 pub fn notify(ctx: &Ctx<'_>) -> Result<Rc> {
     let n = Notify::from_env(ctx.env);
-    let states = ctx.observe();
+    // A busy server is re-pointed by the next monitor instead.
+    let states = ctx.observe_unwaiting();
     for i in reconnects_after(&n, ctx.env.on_node(), &states) {
         let l = &ctx.layouts[i];
         let want = ctx.desired_target(l);

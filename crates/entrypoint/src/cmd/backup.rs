@@ -240,9 +240,21 @@ fn local_is_active() -> bool {
         .all(|db| local_sync_state(&ctl(db.db)) == SyncState::Active)
 }
 
+/// How long the error waits for `crm_mon` to show one promoted copy (its view between two
+/// transitions can show none for a moment).
+const NAME_ACTIVE_WAIT: Duration = Duration::from_secs(3);
+
 /// The error for a copy that is not the active, naming the one that is (from crm_mon).
 fn not_active(what: &str, node: &str) -> anyhow::Error {
-    let active = match cluster_status() {
+    let until = std::time::Instant::now() + NAME_ACTIVE_WAIT;
+    let mut status = cluster_status();
+    while status.as_ref().is_ok_and(|c| c.the_promoted().is_none())
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(250));
+        status = cluster_status();
+    }
+    let active = match status {
         Ok(c) => match c.the_promoted() {
             Some(p) => format!("the active is on node {p}"),
             None if c.promoted.is_empty() => "no copy is promoted now".to_string(),
