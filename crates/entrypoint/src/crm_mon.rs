@@ -214,6 +214,19 @@ impl ClusterStatus {
         })
     }
 
+    /// Whether every other online, non-standby node runs its copy and is marked caught up: no
+    /// member is still starting or catching up (a pod just replaced by a rolling update), whose
+    /// start, notifications and new mark would land in the handover's transition and abort it.
+    pub fn settled_for_handover(&self, me: &str) -> bool {
+        self.nodes
+            .iter()
+            .filter(|n| n.name != me && n.online && !n.standby)
+            .all(|n| {
+                (self.unpromoted.contains(&n.name) || self.promoted.contains(&n.name))
+                    && self.caught_up.get(&n.name) == Some(&true)
+            })
+    }
+
     /// The VIP and the promoted copy both run, on one node, which is not `node`.
     pub fn served_elsewhere_than(&self, node: &str) -> bool {
         match (self.the_promoted(), self.vip.as_slice()) {

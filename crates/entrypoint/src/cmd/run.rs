@@ -37,6 +37,8 @@ const CIB_PATH: &str = "/var/lib/pacemaker/cib/cib.xml";
 /// Longest a handover waits, with writes stopped, for the caught-up replicas to acknowledge
 /// every write (normally a few milliseconds).
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+/// Longest a handover waits, before the drain, for every other copy to run caught up.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 /// Time kept back from the grace period for stopping pacemaker and corosync.
 const STOP_MARGIN: Duration = Duration::from_secs(8);
 /// Niceness for corosync when real-time scheduling is not available (see `run`).
@@ -658,6 +660,9 @@ fn hand_over(
     if !ready {
         log("no replica reported itself as healthy as this copy; handing over anyway");
     }
+    if promoted_here && ready {
+        settle(me, ready_by, corosync, pacemaker);
+    }
     if promoted_here {
         fence.drain();
         let drain_by = Instant::now()
@@ -711,6 +716,40 @@ fn hand_over(
     }
     log("handover not confirmed within the grace period; stopping anyway");
     Ok(())
+}
+
+/// Waits, before the drain and so outside the write outage, until every other member runs its
+/// copy caught up (`ClusterStatus::settled_for_handover`), at most [`SETTLE_LIMIT`] and not
+/// past `ready_by`. In a rolling update the active's pod goes last, often while the standby
+/// replaced just before it is still starting: its start, its notifications and its first marks
+/// then ran inside the handover's transition and aborted it.
+fn settle(me: &str, ready_by: Instant, corosync: &mut Daemon, pacemaker: &mut Daemon) {
+    let started = Instant::now();
+    let until = (started + SETTLE_LIMIT).min(ready_by);
+    while Instant::now() < until {
+        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
+        if corosync.exited().is_some() || pacemaker.exited().is_some() {
+            return;
+        }
+        match cluster_status() {
+            Ok(s) if s.settled_for_handover(me) || !s.quorum => {
+                if started.elapsed() >= Duration::from_millis(300) {
+                    log(format!(
+                        "every other copy runs caught up; handing over after {} ms",
+                        started.elapsed().as_millis()
+                    ));
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => log(format!("reading the status: {e:#}")),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    log(format!(
+        "not every other copy runs caught up after {} ms; handing over anyway",
+        started.elapsed().as_millis()
+    ));
 }
 
 /// Moves the promoted role off this copy while it still runs, ahead of the standby: its

@@ -174,6 +174,61 @@ fn promotion_scores_and_takeover_readiness() {
 }
 
 #[test]
+fn settled_for_a_handover_when_every_other_copy_runs_caught_up() {
+    let base = fixture("crm_mon-healthy.xml");
+    let active = base.the_promoted().unwrap().to_string();
+    let others: Vec<String> = base
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .filter(|n| *n != active)
+        .collect();
+    let marked = |s: &mut ClusterStatus, v: bool| {
+        for n in &others {
+            s.caught_up.insert(n.clone(), v);
+        }
+    };
+    let mut s = base.clone();
+    marked(&mut s, true);
+    assert!(s.settled_for_handover(&active), "all caught up");
+    let mut lagging = s.clone();
+    lagging.caught_up.insert(others[0].clone(), false);
+    assert!(!lagging.settled_for_handover(&active), "one lagging");
+    let mut unmarked = s.clone();
+    unmarked.caught_up.remove(&others[0]);
+    assert!(
+        !unmarked.settled_for_handover(&active),
+        "one not marked yet"
+    );
+    let mut starting = s.clone();
+    starting.unpromoted.retain(|n| *n != others[0]);
+    assert!(
+        !starting.settled_for_handover(&active),
+        "one copy not running yet"
+    );
+    let mut away = starting.clone();
+    away.nodes
+        .iter_mut()
+        .filter(|n| n.name == others[0])
+        .for_each(|n| n.standby = true);
+    assert!(
+        away.settled_for_handover(&active),
+        "a standby node is left out"
+    );
+    away.nodes
+        .iter_mut()
+        .filter(|n| n.name == others[0])
+        .for_each(|n| {
+            n.standby = false;
+            n.online = false;
+        });
+    assert!(
+        away.settled_for_handover(&active),
+        "an offline node is left out"
+    );
+}
+
+#[test]
 fn bad_input_is_an_error() {
     assert!(parse_crm_mon("<x", "a", "b").is_err());
     assert!(matches!(
