@@ -340,7 +340,7 @@ impl Watcher {
         let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
         // Only a copy with quorum speaks for the cluster, and only while it is the active:
         // from a handover's drain on, the marks stay as the drain found them. The copy is
-        // demoted while it still runs (`run::move_promotion_away`), and the replicas then
+        // demoted while it still runs (`handover::move_promotion_away`), and the replicas then
         // leave it for the new active: marking them lagging for that closed the new
         // active's promotion gate and moved the copy a second time (measured: 5 s of replies
         // without a confirmation).

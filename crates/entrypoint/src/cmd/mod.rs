@@ -6,6 +6,7 @@ mod cold_start;
 mod crash_watch;
 mod fence;
 mod guard_thread;
+mod handover;
 mod membership;
 mod metrics_http;
 mod owned;

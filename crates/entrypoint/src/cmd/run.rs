@@ -34,13 +34,6 @@ use std::time::{Duration, Instant};
 
 /// The CIB Pacemaker reads at its first start on this node.
 const CIB_PATH: &str = "/var/lib/pacemaker/cib/cib.xml";
-/// Longest a handover waits, with writes stopped, for the caught-up replicas to acknowledge
-/// every write (normally a few milliseconds).
-const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-/// Longest a handover waits, before the drain, for every other copy to run caught up.
-const SETTLE_LIMIT: Duration = Duration::from_secs(10);
-/// Time kept back from the grace period for stopping pacemaker and corosync.
-const STOP_MARGIN: Duration = Duration::from_secs(8);
 /// Niceness for corosync when real-time scheduling is not available (see `run`).
 const COROSYNC_NICE: &str = "-20";
 /// How often the supervisor looks at the daemons and the cluster.
@@ -548,7 +541,7 @@ fn supervise(
             guards.crash.pause();
             guards.standby.pause();
             let asked = Instant::now();
-            hand_over(p, me, &guards.fence, corosync, pacemaker)?;
+            super::handover::hand_over(p.config.grace, me, &guards.fence, corosync, pacemaker);
             return Ok(asked);
         }
         membership.tick();
@@ -612,182 +605,6 @@ fn supervise(
         }
         std::thread::sleep(TICK);
     }
-}
-
-/// Puts this node in standby and waits, within the grace period less the stop margin, until
-/// the promoted copy and the VIP run on another node (or no other node can take them). The
-/// standby flag stays set: it is cleared at the next start, never during shutdown.
-///
-/// On the promoted copy it first waits (up to half the budget) for a replica as healthy as
-/// this copy, then stops taking writes and waits (up to [`DRAIN_LIMIT`]) until every caught-up
-/// replica — the ones promotion prefers — has acknowledged every write, so the copy promoted
-/// next holds everything this one acknowledged.
-fn hand_over(
-    p: &Prepared,
-    me: &str,
-    fence: &FenceWatch,
-    corosync: &mut Daemon,
-    pacemaker: &mut Daemon,
-) -> Result<()> {
-    let budget = p
-        .config
-        .grace
-        .saturating_sub(STOP_MARGIN)
-        .max(Duration::from_secs(1));
-    let deadline = Instant::now() + budget;
-    // Standby on the promoted copy makes Pacemaker promote the best other copy at once. If no
-    // replica is as healthy as this one yet (e.g. right after a bootstrap, before the standbys
-    // connected), wait for one — up to half the budget — so a stale copy is not promoted.
-    let ready_by = Instant::now() + budget / 2;
-    let mut ready = false;
-    let mut promoted_here = false;
-    while !ready && Instant::now() < ready_by {
-        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
-        if corosync.exited().is_some() || pacemaker.exited().is_some() {
-            return Ok(());
-        }
-        match cluster_status() {
-            Ok(s) => {
-                promoted_here = s.promoted.iter().any(|n| n == me);
-                ready = s.replica_ready_to_take_over(me) || !s.quorum;
-            }
-            Err(e) => log(format!("reading the status: {e:#}")),
-        }
-        if !ready {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    if !ready {
-        log("no replica reported itself as healthy as this copy; handing over anyway");
-    }
-    if promoted_here && ready {
-        settle(me, ready_by, corosync, pacemaker);
-    }
-    if promoted_here {
-        fence.drain();
-        let drain_by = Instant::now()
-            + DRAIN_LIMIT.min(deadline.saturating_duration_since(Instant::now()) / 2);
-        while !fence.drained() && Instant::now() < drain_by {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if !fence.drained() {
-            log(format!(
-                "no caught-up replica confirmed every write within {DRAIN_LIMIT:?}; handing over anyway"
-            ));
-        }
-        if ready {
-            move_promotion_away(me, deadline, corosync, pacemaker);
-        }
-    }
-    if let Err(e) = set_standby(me, true) {
-        log(format!("could not put {me} in standby: {e:#}"));
-        return Ok(());
-    }
-    log(format!(
-        "{me} is in standby; waiting up to {:?} for the handover",
-        deadline.saturating_duration_since(Instant::now())
-    ));
-    while Instant::now() < deadline {
-        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
-        if corosync.exited().is_some() || pacemaker.exited().is_some() {
-            return Ok(());
-        }
-        match cluster_status() {
-            Ok(s) => {
-                if s.served_elsewhere_than(me) {
-                    log(format!(
-                        "handover done: promoted copy and VIP on {}",
-                        s.vip.join(",")
-                    ));
-                    return Ok(());
-                }
-                let others_usable = s
-                    .nodes
-                    .iter()
-                    .any(|n| n.name != me && n.online && !n.standby);
-                if !others_usable || !s.quorum {
-                    log("no other node can take over; stopping anyway");
-                    return Ok(());
-                }
-            }
-            Err(e) => log(format!("reading the status: {e:#}")),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    log("handover not confirmed within the grace period; stopping anyway");
-    Ok(())
-}
-
-/// Waits, before the drain and so outside the write outage, until every other member runs its
-/// copy caught up (`ClusterStatus::settled_for_handover`), at most [`SETTLE_LIMIT`] and not
-/// past `ready_by`. In a rolling update the active's pod goes last, often while the standby
-/// replaced just before it is still starting: its start, its notifications and its first marks
-/// then ran inside the handover's transition and aborted it.
-fn settle(me: &str, ready_by: Instant, corosync: &mut Daemon, pacemaker: &mut Daemon) {
-    let started = Instant::now();
-    let until = (started + SETTLE_LIMIT).min(ready_by);
-    while Instant::now() < until {
-        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
-        if corosync.exited().is_some() || pacemaker.exited().is_some() {
-            return;
-        }
-        match cluster_status() {
-            Ok(s) if s.settled_for_handover(me) || !s.quorum => {
-                if started.elapsed() >= Duration::from_millis(300) {
-                    log(format!(
-                        "every other copy runs caught up; handing over after {} ms",
-                        started.elapsed().as_millis()
-                    ));
-                }
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => log(format!("reading the status: {e:#}")),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    log(format!(
-        "not every other copy runs caught up after {} ms; handing over anyway",
-        started.elapsed().as_millis()
-    ));
-}
-
-/// Moves the promoted role off this copy while it still runs, ahead of the standby: its
-/// promotion gate closed and its score −INFINITY make Pacemaker demote it and promote the best
-/// other copy in one transition. Standby first would stop this copy between the demote and the
-/// promote (a notification round and the stop itself), and the stop's removal of its score
-/// aborted that transition on the way. Waits, within half the time left, until the promoted
-/// copy and the VIP run elsewhere; the standby that follows then only stops a backup.
-fn move_promotion_away(me: &str, deadline: Instant, corosync: &mut Daemon, pacemaker: &mut Daemon) {
-    if let Err(e) = super::cold_start::close_for_handover(me) {
-        log(format!(
-            "could not close the promotion gate for the handover: {e:#}"
-        ));
-        return;
-    }
-    let started = Instant::now();
-    let until = started + deadline.saturating_duration_since(started) / 2;
-    while Instant::now() < until {
-        reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
-        if corosync.exited().is_some() || pacemaker.exited().is_some() {
-            return;
-        }
-        match cluster_status() {
-            Ok(s) if !s.quorum => return,
-            Ok(s) if s.served_elsewhere_than(me) => {
-                log(format!(
-                    "promoted copy and VIP moved to {} in {} ms; stopping this copy",
-                    s.vip.join(","),
-                    started.elapsed().as_millis()
-                ));
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => log(format!("reading the status: {e:#}")),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    log("the promoted copy did not move within its share of the grace period; standby now");
 }
 
 /// Logs once when corosync did not get the real-time priority it asked for.
