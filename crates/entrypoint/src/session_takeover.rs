@@ -151,6 +151,22 @@ impl Plan {
             count(Outcome::Waiting),
         )
     }
+
+    /// Each session, for the log: `client→port outcome`, with `+nudge` where it had one.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (s, (nudge, outcome)) in &self.sessions {
+            let what = match outcome {
+                Outcome::Waiting => "never answered",
+                Outcome::Nudged => "nudged",
+                Outcome::Reset => "reset",
+            };
+            let sep = if out.is_empty() { "" } else { ", " };
+            let plus = if nudge.is_some() { " +nudge" } else { "" };
+            let _ = write!(out, "{sep}{}→{} {what}{plus}", s.client, s.server_port);
+        }
+        out
+    }
 }
 
 /// The `iptables-restore --noflush` input (and which program: `iptables-restore` or
@@ -300,6 +316,10 @@ mod tests {
         let no_nudge = answer("10.0.0.6:1", "10.0.0.100:6642", 1, 2, None);
         assert!(p.on_seen(&no_nudge).is_none());
         assert_eq!(p.counts(), (0, 1, 1));
+        assert_eq!(
+            p.describe(),
+            "10.0.0.5:40122→6641 never answered +nudge, 10.0.0.6:1→6642 reset"
+        );
         for stranger in [
             answer("10.0.0.5:40122", "10.0.0.100:6642", 1, 2, None), // other port
             answer("10.0.0.5:40123", "10.0.0.100:6641", 1, 2, None), // other client port

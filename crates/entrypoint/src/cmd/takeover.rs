@@ -195,7 +195,8 @@ impl Takeover {
         hold.release(vip);
         let (nudged, reset, waiting) = self.plan.counts();
         log(format!(
-            "done: {nudged} sessions nudged to reconnect at once, {reset} reset, {waiting} never answered"
+            "done: {nudged} sessions nudged to reconnect at once, {reset} reset, {waiting} never answered ({})",
+            self.plan.describe()
         ));
     }
 }
