@@ -18,7 +18,11 @@ pub const RESTARTING_SUFFIX: &str = ".restarting";
 /// reads the servers' state until the change is done; a process that turns a backup into a
 /// backup again (the entrypoint's standby-link reconnect, whose `connect-active-ovsdb-server`
 /// would also turn an active copy back into a backup) holds it from before it checks that the
-/// copy is a backup until its command is answered. So a reconnect can never undo a promotion.
+/// copy is a backup until its command is answered; the same process converting a backup at
+/// the active's schema change (made active, converted, reconnected) holds it from that check
+/// until the reconnect is answered, and an unpromoted copy's monitor that finds a database
+/// active takes it before it looks again. So neither can undo a promotion, and no monitor
+/// mistakes a conversion under way for a copy gone active.
 pub const ROLE_LOCK: &str = "ovndb-ha.role.lock";
 
 /// One of the two databases.
@@ -71,6 +75,24 @@ impl Db {
         match self {
             Db::Nb => "ovnnb_db",
             Db::Sb => "ovnsb_db",
+        }
+    }
+
+    /// The database file where the agent keeps it unless told otherwise (its `db_*_file`
+    /// parameter, which the entrypoint's CIB leaves in place).
+    pub const fn default_file(self) -> &'static str {
+        match self {
+            Db::Nb => "/var/lib/ovn/ovnnb_db.db",
+            Db::Sb => "/var/lib/ovn/ovnsb_db.db",
+        }
+    }
+
+    /// The schema the image ships (the agent's `db_*_schema` default): the newest a copy on
+    /// this image can serve.
+    pub const fn image_schema(self) -> &'static str {
+        match self {
+            Db::Nb => "/usr/share/ovn/ovn-nb.ovsschema",
+            Db::Sb => "/usr/share/ovn/ovn-sb.ovsschema",
         }
     }
 

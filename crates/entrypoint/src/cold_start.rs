@@ -20,6 +20,7 @@
 //! clocks agree (NTP, as Kubernetes needs anyway) to better than the time between the last
 //! writes of the copies compared.
 
+use ovn_ha_contract::Db;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +28,7 @@ use std::time::{Duration, SystemTime};
 /// `promotion_gate` parameter); on the pod's `/run` tmpfs, written before Pacemaker starts.
 pub const GATE_FILE: &str = "/run/ovnkube-db-ha/promotion-gate";
 /// The database files whose modification time is the position (the agent's defaults).
-pub const DB_FILES: [&str; 2] = ["/var/lib/ovn/ovnnb_db.db", "/var/lib/ovn/ovnsb_db.db"];
+pub const DB_FILES: [&str; 2] = [Db::Nb.default_file(), Db::Sb.default_file()];
 /// Node attribute: this copy's data position, milliseconds since the Unix epoch (0: no file).
 pub const ATTRIBUTE: &str = "ovndb-ha-position";
 /// How long to wait for the positions of every configured node before settling for a quorum.

@@ -17,8 +17,19 @@
 //! this host holds the VIP — so it never undoes a promotion, and it only shortens a wait the
 //! server would end by itself. A link the server is making on its own (its first connect, the
 //! agent's re-point after a failover) is left alone; at most one reconnect per [`MIN_GAP`].
+//!
+//! **At the active's schema conversion** (the last step of a rolling upgrade across an OVN
+//! schema change) every replica's link ends too, and a backup on the old schema cannot
+//! replicate the new one: reconnected as it is, its replication stops and it turns active;
+//! the agent's next monitor (up to 2 s later) converted it, and the active's proxy held every
+//! reply until a standby confirmed again. So while this node's database file is behind its
+//! image's schema, an ended link first asks the VIP's replication port which schema it
+//! serves ([`after_link_end`]); if that is not the file's, the backup is converted to it on
+//! the spot (made active, converted, reconnected), all under the role lock after the same
+//! checks as a reconnect: a conversion never touches a promoted copy.
 //! This module decides; `cmd/standby_link.rs` does the I/O.
 
+use ovn_ha_schema::Version;
 use ovsdb_unixctl::{Link as ReplicationLink, Role};
 use std::time::{Duration, Instant};
 
@@ -99,6 +110,26 @@ pub fn may_reconnect(role: &Role) -> bool {
     )
 }
 
+/// What a backup does once its link ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterLinkEnd {
+    /// Reconnect as it is (the usual case: the active failed or restarted).
+    Reconnect,
+    /// Convert its database to the schema the active serves now, then reconnect.
+    Convert { from: Version, to: Version },
+}
+
+/// **Conversion rule:** a backup converts when its file is on another schema than the one the
+/// active serves now (`active`, `None` when the VIP did not answer) — only ever looked at
+/// while the file is behind the image (an upgrade is under way: `file` < `image`), so an
+/// ended link costs a schema fetch only then.
+pub fn after_link_end(file: Version, image: Version, active: Option<Version>) -> AfterLinkEnd {
+    match active {
+        Some(to) if file < image && to != file => AfterLinkEnd::Convert { from: file, to },
+        _ => AfterLinkEnd::Reconnect,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +170,27 @@ mod tests {
         ];
         for (at, seen, want) in table {
             assert_eq!(w.observe(ms(at), seen), want, "at {at} ms, {seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_backup_converts_only_to_an_active_schema_its_file_lacks_during_an_upgrade() {
+        let (old, new) = (Version(7, 0, 0), Version(7, 11, 0));
+        let convert = AfterLinkEnd::Convert { from: old, to: new };
+        // (file, image, the active's, step)
+        let table = [
+            (old, new, Some(new), convert), // the active converted: follow it now
+            (old, new, Some(old), AfterLinkEnd::Reconnect), // a handover or a crash, no change
+            (old, new, None, AfterLinkEnd::Reconnect), // the VIP is moving: the monitor decides
+            (new, new, Some(new), AfterLinkEnd::Reconnect), // converted already
+            (new, new, Some(old), AfterLinkEnd::Reconnect), // no upgrade here: never downgrade
+        ];
+        for (file, image, active, want) in table {
+            assert_eq!(
+                after_link_end(file, image, active),
+                want,
+                "{file} {image} {active:?}"
+            );
         }
     }
 

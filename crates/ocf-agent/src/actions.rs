@@ -269,7 +269,10 @@ impl<'a> Ctx<'a> {
     /// On an unpromoted copy whose databases replicate, during an upgrade (a database behind
     /// this image's schema): follows an active that changed its schema without waiting for
     /// the replication to stop on it. Returns how many databases it converted and re-pointed.
+    /// Holds the role lock: the entrypoint's standby link may be converting the same backup
+    /// (it holds the lock), and the versions are compared again once it is done.
     fn follow_schema_change(&self) -> Result<usize> {
+        let _role = crate::role_lock::hold(&self.params.run_dir, crate::role_lock::WAIT)?;
         let mut n = 0;
         for l in self
             .layouts
@@ -580,6 +583,23 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
     let probe = ctx.env.interval_ms() == 0;
     let role = if probe { None } else { ctx.env.expected_role() };
     let mut states = ctx.observe();
+    // An unpromoted copy with an active database may be in the middle of the entrypoint's
+    // conversion at the active's schema change (made active, converted, reconnected, all under
+    // the role lock): look again once that is done, and keep the lock while acting on it.
+    let _role = if role == Some(ExpectedRole::Unpromoted) && states.iter().any(DbState::is_active) {
+        match crate::role_lock::hold(&ctx.params.run_dir, crate::role_lock::WAIT) {
+            Ok(lock) => {
+                states = ctx.observe();
+                Some(lock)
+            }
+            Err(e) => {
+                ctx.log.warn(&format!("{e:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut pair = status::classify(&states[0], &states[1]);
     if !matches!(pair, Pair::Active | Pair::Backup) && ctx.wait_for_restart_in_place() {
         states = ctx.observe();

@@ -4,6 +4,7 @@
 
 use crate::env::Env;
 use crate::ocf::{OcfError, Rc};
+use ovn_ha_contract::Db;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -158,25 +159,25 @@ pub const PARAMS: &[ParamDef] = &[
     ),
     p(
         "db_nb_file",
-        Some("/var/lib/ovn/ovnnb_db.db"),
+        Some(Db::Nb.default_file()),
         "Northbound database file",
         "Northbound database file; created from the schema if missing, converted if the schema changed.",
     ),
     p(
         "db_sb_file",
-        Some("/var/lib/ovn/ovnsb_db.db"),
+        Some(Db::Sb.default_file()),
         "Southbound database file",
         "Southbound database file; created from the schema if missing, converted if the schema changed.",
     ),
     p(
         "db_nb_schema",
-        Some("/usr/share/ovn/ovn-nb.ovsschema"),
+        Some(Db::Nb.image_schema()),
         "Northbound schema",
         "Northbound schema file.",
     ),
     p(
         "db_sb_schema",
-        Some("/usr/share/ovn/ovn-sb.ovsschema"),
+        Some(Db::Sb.image_schema()),
         "Southbound schema",
         "Southbound schema file.",
     ),

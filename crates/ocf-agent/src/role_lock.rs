@@ -2,8 +2,10 @@
 //! on the file under `run_dir`, held by promote from before it reads the servers' state until
 //! both are active, so the entrypoint's standby-link reconnect (which checks "backup" and then
 //! sends `connect-active-ovsdb-server` under the same lock) can never turn a copy that is being
-//! promoted back into a backup. The other holder keeps it for two bounded unixctl calls, so
-//! the wait here is short; past [`WAIT`] promote fails rather than race (Pacemaker retries).
+//! promoted back into a backup; an unpromoted copy's monitor that finds a database active
+//! takes it too, so it never reads a conversion under way. The entrypoint keeps it for two
+//! bounded unixctl calls, or for one local conversion at the active's schema change, so the
+//! wait here is short; past [`WAIT`] promote fails rather than race (Pacemaker retries).
 
 use anyhow::{Context, Result, bail};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -30,8 +32,8 @@ pub fn hold(run_dir: &Path, wait: Duration) -> Result<File> {
             Ok(()) => return Ok(file),
             Err(TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::sleep(STEP),
             Err(TryLockError::WouldBlock) => bail!(
-                "the role lock {} stayed held for {} ms (the entrypoint's standby-link \
-                 reconnect holds it for two unixctl calls at most)",
+                "the role lock {} stayed held for {} ms (the entrypoint's standby link holds \
+                 it for a reconnect or a conversion at the active's schema change)",
                 path.display(),
                 wait.as_millis()
             ),

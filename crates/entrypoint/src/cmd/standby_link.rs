@@ -4,24 +4,38 @@
 //! established link is gone, it takes the role lock without waiting, looks again (no link
 //! established or being made), asks the server for its sync-status and, if it is a backup,
 //! sends `ovsdb-server/disconnect-active-ovsdb-server` and `connect-active-ovsdb-server` in one
-//! pipelined round trip (OVS 3.3 and later ignore a connect alone on a backup). The supervisor
-//! pauses it before a planned stop.
+//! pipelined round trip (OVS 3.3 and later ignore a connect alone on a backup). While the
+//! database file is behind the image's schema, it first fetches the schema the VIP serves
+//! (outside the lock, at most [`FETCH_LIMIT`]) and, if the active converted, converts the
+//! backup under the lock instead (`disconnect`, `ovsdb-client convert`, `connect`). The
+//! supervisor pauses it before a planned stop.
 //! Every failure is logged and the thread goes on: at worst the server reconnects after its
 //! own backoff, as it would without this thread.
 
 use super::guard_thread::{Flags, GuardThread};
 use super::tcp_diag::Diag;
 use super::tickle::held;
+use anyhow::Context;
 use ovn_ha_contract::{Db, default_run_dir, role_lock};
+use ovn_ha_schema::{Version, online, schema_version};
 use ovnkube_db_ha::inet_diag::{ESTABLISHED_OR_CONNECTING, Port, TCP_ESTABLISHED};
-use ovnkube_db_ha::standby_link::{POLL, Seen, Step, Watch, may_reconnect};
+use ovnkube_db_ha::standby_link::{
+    AfterLinkEnd, POLL, Seen, Step, Watch, after_link_end, may_reconnect,
+};
+use ovnkube_db_ha::tls::{CERT_DIR, TlsFiles};
 use ovsdb_unixctl::Client;
 use std::fs::{OpenOptions, TryLockError};
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Limit of each unixctl call.
 const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest wait for the active's schema after a link ended during an upgrade (the VIP may be
+/// moving: then the agent's monitor compares later).
+const FETCH_LIMIT: Duration = Duration::from_secs(1);
+/// The OVSDB client tool (on the image's `PATH`).
+const CLIENT: &str = "ovsdb-client";
 
 ovnkube_db_ha::log_part!("standby link");
 
@@ -97,9 +111,15 @@ fn linked(diag: &mut Option<Diag>, vip: IpAddr, port: u16) -> std::io::Result<Se
     })
 }
 
-/// Under the role lock: if `db`'s server still has no link and is a backup, reconnect it.
+/// Under the role lock: if `db`'s server still has no link and is a backup, reconnect it —
+/// converted first to the active's schema if the link ended at the active's conversion.
 fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
     let run_dir = default_run_dir();
+    // Outside the lock: the fetch may wait for a VIP that is moving, and a promotion here
+    // must not wait for it.
+    let since = Instant::now();
+    let plan = schema_plan(db, run_dir);
+    let fetched = since.elapsed();
     let lock_path = role_lock(run_dir);
     let lock = match OpenOptions::new()
         .create(true)
@@ -140,26 +160,118 @@ fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
     if !matches!(linked(diag, vip, port), Ok(Seen::Unlinked)) {
         return;
     }
-    let outcome = Client::connect(db.ctl(run_dir), CALL_TIMEOUT).and_then(|mut c| {
-        let status = c.sync_status()?;
-        let role = status.get(db.schema_name()).map(|s| s.role.clone());
-        if role.as_ref().is_some_and(may_reconnect) {
-            c.reconnect_active()?;
-            Ok(true)
-        } else {
-            Ok(false)
-        }
-    });
+    let outcome = Client::connect(db.ctl(run_dir), CALL_TIMEOUT)
+        .map_err(anyhow::Error::from)
+        .and_then(|mut c| {
+            let status = c.sync_status()?;
+            let role = status.get(db.schema_name()).map(|s| s.role.clone());
+            if !role.as_ref().is_some_and(may_reconnect) {
+                return Ok(Done::Nothing);
+            }
+            match &plan {
+                Some((AfterLinkEnd::Convert { from, to }, schema)) => {
+                    convert(&mut c, db, run_dir, schema)?;
+                    Ok(Done::Converted(*from, *to))
+                }
+                _ => {
+                    c.reconnect_active()?;
+                    Ok(Done::Reconnected)
+                }
+            }
+        });
     drop(lock);
     match outcome {
-        Ok(true) => log(format!(
+        Ok(Done::Reconnected) => log(format!(
             "{}: the replication link to {vip}:{port} ended; reconnected at once",
             db.label()
         )),
-        Ok(false) => {}
+        Ok(Done::Converted(from, to)) => log(format!(
+            "{}: the replication link to {vip}:{port} ended at the active's conversion; \
+             converted from schema {from} to its {to} and reconnected ({} ms, {} ms of them \
+             for the active's schema)",
+            db.label(),
+            since.elapsed().as_millis(),
+            fetched.as_millis()
+        )),
+        Ok(Done::Nothing) => {}
         Err(e) => log(format!(
-            "{}: the replication link to {vip}:{port} ended; reconnect failed: {e}",
+            "{}: the replication link to {vip}:{port} ended; reconnect failed: {e:#}",
             db.label()
         )),
     }
+}
+
+/// What [`reconnect`] did.
+enum Done {
+    Nothing,
+    Reconnected,
+    Converted(Version, Version),
+}
+
+/// While `db`'s file is behind the image's schema (an upgrade is under way): what the ended
+/// link calls for ([`after_link_end`]), with the active's schema written where a conversion
+/// reads it. `None` (reconnect as usual) otherwise, and on any failure, logged.
+fn schema_plan(db: Db, run_dir: &Path) -> Option<(AfterLinkEnd, PathBuf)> {
+    let (file, image) = (Path::new(db.default_file()), Path::new(db.image_schema()));
+    if !online::behind_image(file, image) {
+        return None;
+    }
+    let step = || -> anyhow::Result<Option<(AfterLinkEnd, PathBuf)>> {
+        let Some(target) = Client::connect(db.ctl(run_dir), CALL_TIMEOUT)?
+            .sync_status()?
+            .get(db.schema_name())
+            .and_then(|s| s.target().map(str::to_owned))
+        else {
+            // Active (promoted here): nothing to follow.
+            return Ok(None);
+        };
+        let tls = TlsFiles::in_dir(Path::new(CERT_DIR), db);
+        let theirs = online::active_schema(
+            Path::new(CLIENT),
+            Some(online::TlsFiles {
+                private_key: &tls.private_key,
+                certificate: &tls.certificate,
+                ca_cert: &tls.ca_cert,
+            }),
+            &target,
+            db.schema_name(),
+            FETCH_LIMIT,
+        );
+        let active = theirs.as_ref().ok().and_then(|t| schema_version(t).ok());
+        let plan = after_link_end(
+            online::file_version(file)?,
+            online::image_version(image)?,
+            active,
+        );
+        let path = run_dir.join(format!("{}.active.ovsschema", db.stem()));
+        if let (AfterLinkEnd::Convert { .. }, Ok(text)) = (plan, theirs) {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(Some((plan, path)))
+    };
+    step()
+        .inspect_err(|e| {
+            log(format!(
+                "{}: the replication link ended during an upgrade; its schema is not compared \
+                 with the active's ({e:#}); the agent's monitor will",
+                db.label()
+            ));
+        })
+        .ok()
+        .flatten()
+}
+
+/// Converts the backup `c` controls to the schema in `schema`: active first (ovsdb-server
+/// converts no backup; no client reaches a standby's server), then a backup of the same
+/// target again whether or not the conversion worked.
+fn convert(c: &mut Client, db: Db, run_dir: &Path, schema: &Path) -> anyhow::Result<()> {
+    c.disconnect_active()?;
+    let converted = online::convert_running(
+        Path::new(CLIENT),
+        Path::new(db.default_file()),
+        &db.sock(run_dir),
+        schema,
+    );
+    c.connect_active()?;
+    Ok(converted?)
 }
