@@ -1493,7 +1493,9 @@ fn rolling_restart_of_all_three() {
 /// two OVS versions, and a copy on another schema could not. Once the last pod is back, the
 /// promoted copy converts online and the standbys follow. Besides the suite's checks (nothing
 /// acknowledged lost, never two writable copies, convergence), every copy must serve the new
-/// schemas at the end.
+/// schemas at the end, and at least one standby database must have been converted by its
+/// standby link the moment its link ended at the active's conversion (the fast path; the
+/// agent's monitor is only the fallback, up to 2 s later, while the active holds its replies).
 #[test]
 fn rolling_upgrade_across_a_schema_change() {
     let image = e2e::upgrade_image().unwrap();
@@ -1512,6 +1514,14 @@ fn rolling_upgrade_across_a_schema_change() {
                 done.schemas[0],
                 done.schemas[1],
                 done.converted_after.as_secs_f64()
+            );
+            let at_once = log_lines(&c.site, "ended at the active's conversion; converted");
+            for (host, line) in &at_once {
+                eprintln!("  {host}: {line}");
+            }
+            assert!(
+                !at_once.is_empty(),
+                "no standby converted when its link ended at the active's conversion"
             );
             for host in cluster::running_hosts(&c.site) {
                 let log = cluster::exec_in(

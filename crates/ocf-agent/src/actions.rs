@@ -191,7 +191,7 @@ impl<'a> Ctx<'a> {
             {
                 continue;
             }
-            let converted = schemas && st.is_active() && self.follow_schema(l, &want, false);
+            let converted = schemas && st.is_active() && self.follow_schema(l, &want);
             self.repoint(l, &want)?;
             done.count += 1;
             done.for_schema += usize::from(converted);
@@ -209,11 +209,12 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// Converts `l`'s running database to the schema the active at `target` serves, if that
-    /// differs from its own; a `backup` is made active first (OVSDB converts only writable
-    /// databases; no client reaches it here, and the caller re-points it at once). Returns
-    /// whether it converted; a failure is logged, and the database is re-pointed all the same.
-    fn follow_schema(&self, l: &DbLayout, target: &str, backup: bool) -> bool {
+    /// Converts `l`'s running database, active because its replication stopped on the active's
+    /// new schema, to the schema the active at `target` serves, if that differs from its own
+    /// (the caller re-points it at once). Returns whether it converted; a failure is logged,
+    /// and the database is re-pointed all the same. The entrypoint's standby link converts a
+    /// backup the moment its link ends at the active's conversion; this is the fallback.
+    fn follow_schema(&self, l: &DbLayout, target: &str) -> bool {
         let Some(addr) = crate::tcp::parse_tcp_target(target) else {
             return false;
         };
@@ -238,15 +239,7 @@ impl<'a> Ctx<'a> {
                 .state_dir
                 .join(format!("{}.active.ovsschema", l.db.short()));
             std::fs::write(&file, theirs).with_context(|| format!("writing {}", file.display()))?;
-            if backup {
-                Client::connect(&l.ctl, self.call_timeout())?.disconnect_active()?;
-            }
-            let converted = schema_change::convert_running(&self.params.ovsdb_client, l, &file);
-            if backup && converted.is_err() {
-                // Back to what it was: a backup of the active.
-                Client::connect(&l.ctl, self.call_timeout())?.follow(target)?;
-            }
-            converted?;
+            schema_change::convert_running(&self.params.ovsdb_client, l, &file)?;
             Ok(Some((from, to)))
         };
         match step() {
@@ -264,28 +257,6 @@ impl<'a> Ctx<'a> {
                 false
             }
         }
-    }
-
-    /// On an unpromoted copy whose databases replicate, during an upgrade (a database behind
-    /// this image's schema): follows an active that changed its schema without waiting for
-    /// the replication to stop on it. Returns how many databases it converted and re-pointed.
-    /// Holds the role lock: the entrypoint's standby link may be converting the same backup
-    /// (it holds the lock), and the versions are compared again once it is done.
-    fn follow_schema_change(&self) -> Result<usize> {
-        let _role = crate::role_lock::hold(&self.params.run_dir, crate::role_lock::WAIT)?;
-        let mut n = 0;
-        for l in self
-            .layouts
-            .iter()
-            .filter(|l| schema_change::behind_image(l))
-        {
-            let want = self.desired_target(l);
-            if self.follow_schema(l, &want, true) {
-                self.repoint(l, &want)?;
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 
     /// On the promoted copy: converts each database whose file is behind this image's schema
@@ -651,9 +622,6 @@ pub fn monitor(ctx: &Ctx<'_>) -> Result<Rc> {
             ctx.upgrade_schema();
         } else {
             ctx.publish_schemas();
-            if role == Some(ExpectedRole::Unpromoted) && pair == Pair::Backup {
-                ctx.follow_schema_change()?;
-            }
         }
     }
     if let Some(s) = plan.score {
