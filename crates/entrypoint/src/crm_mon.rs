@@ -71,6 +71,18 @@ fn running_on(resource: roxmltree::Node<'_, '_>) -> Vec<String> {
 
 /// Parses crm_mon's XML. `db_resource` is the clone's primitive id (e.g. `ovndb_servers`),
 /// `vip_resource` the VIP's id.
+/// The controller state `crmadmin --status=NODE --output-as=xml` reports (`S_IDLE` when the
+/// DC runs no transition): the element with `node_name` and `state` attributes (its name is
+/// the answering subsystem's, `crmd` or `controller` across Pacemaker versions).
+pub fn parse_controller_state(xml: &str) -> Result<String, CrmMonError> {
+    let doc = roxmltree::Document::parse(xml)?;
+    doc.descendants()
+        .find(|n| n.has_attribute("node_name"))
+        .and_then(|n| n.attribute("state"))
+        .map(str::to_owned)
+        .ok_or(CrmMonError::Missing("element with node_name and state"))
+}
+
 pub fn parse_crm_mon(
     xml: &str,
     db_resource: &str,
@@ -214,9 +226,12 @@ impl ClusterStatus {
         })
     }
 
-    /// Whether every other online, non-standby node runs its copy and is marked caught up: no
-    /// member is still starting or catching up (a pod just replaced by a rolling update), whose
-    /// start, notifications and new mark would land in the handover's transition and abort it.
+    /// Whether every other online, non-standby node runs its copy, is marked caught up and can
+    /// be promoted (a positive promotion score: its gates open): no member is still starting
+    /// or catching up (a pod just replaced by a rolling update), whose start, notifications
+    /// and new mark would land in the handover's transition and abort it, and none whose lag
+    /// gate, closed a moment ago, has yet to see its new mark (the handover would wait for it
+    /// with writes stopped).
     pub fn settled_for_handover(&self, me: &str) -> bool {
         self.nodes
             .iter()
@@ -224,6 +239,7 @@ impl ClusterStatus {
             .all(|n| {
                 (self.unpromoted.contains(&n.name) || self.promoted.contains(&n.name))
                     && self.caught_up.get(&n.name) == Some(&true)
+                    && self.promotion_scores.get(&n.name).is_some_and(|s| *s > 0)
             })
     }
 

@@ -1,12 +1,12 @@
 //! The graceful handover on SIGTERM of the active's pod, in four steps, each a bounded wait on
-//! `crm_mon`: settle (every other copy runs caught up), drain (writes stopped until the
-//! caught-up replicas hold every one), move (the promoted role and the VIP leave this copy while
+//! `crm_mon`: settle (every other copy runs caught up and promotable), drain (writes stopped
+//! until the caught-up replicas hold every one), move (the promoted role and the VIP leave this copy while
 //! it still runs) and standby (this node, which stops what is now a backup). A standby's pod
 //! only takes the last step. Every wait ends early when corosync or pacemaker exits.
 
 use super::cold_start::close_for_handover;
 use super::fence::FenceWatch;
-use super::pcmk::{cluster_status, set_standby};
+use super::pcmk::{cluster_status, dc_idle, set_standby};
 use super::supervise::{Daemon, reap_orphans};
 use ovnkube_db_ha::crm_mon::ClusterStatus;
 use std::time::{Duration, Instant};
@@ -158,25 +158,31 @@ pub(super) fn hand_over(
 }
 
 /// Waits, before the drain and so outside the write outage, until every other member runs its
-/// copy caught up (`ClusterStatus::settled_for_handover`), at most [`SETTLE_LIMIT`] and not
-/// past `ready_by`. In a rolling update the active's pod goes last, often while the standby
-/// replaced just before it is still starting: its start, its notifications and its first marks
-/// then ran inside the handover's transition and aborted it.
+/// copy caught up and promotable (`ClusterStatus::settled_for_handover`), at most
+/// [`SETTLE_LIMIT`] and not past `ready_by`, and the DC runs no transition. In a rolling
+/// update the active's pod goes last, often while the standby replaced just before it is still
+/// starting: its start, its notifications and its first marks then ran inside the handover's
+/// transition and aborted it, or its transition ran first with writes stopped.
 fn settle(me: &str, ready_by: Instant, daemons: [&mut Daemon; 2]) -> Waited {
     let started = Instant::now();
     let until = (started + SETTLE_LIMIT).min(ready_by);
     let waited = wait_for_status(daemons, until, Duration::from_millis(200), |s| {
-        s.settled_for_handover(me) || !s.quorum
+        // A transition still under way (a replaced standby's start notifications, its first
+        // monitor) would hold the handover's own, with writes stopped; a failed look does not.
+        let idle = || s.dc.as_deref().is_none_or(|dc| dc_idle(dc).unwrap_or(true));
+        !s.quorum || (s.settled_for_handover(me) && idle())
     });
     let ms = started.elapsed().as_millis();
     match waited {
         Waited::Met if ms >= 300 => {
             log(format!(
-                "every other copy runs caught up; handing over after {ms} ms"
+                "every other copy runs caught up and promotable, the DC idle; handing over after \
+                 {ms} ms"
             ));
         }
         Waited::TimedOut => log(format!(
-            "not every other copy runs caught up after {ms} ms; handing over anyway"
+            "not every other copy runs caught up and promotable after {ms} ms; handing over \
+             anyway"
         )),
         _ => {}
     }

@@ -1,12 +1,13 @@
 //! Pacemaker's own command-line tools, wrapped: `crm_mon` (status XML), `cibadmin` (query and
-//! modify the CIB), `crm_attribute` (node standby). Never pcs.
+//! modify the CIB), `crm_attribute` (node standby), `crmadmin` (the DC's controller state).
+//! Never pcs.
 
 use super::proc::{checked, checked_with_env, output};
 use anyhow::{Context, Result};
 use ovnkube_db_ha::cib::Cib;
 use ovnkube_db_ha::cib::compare::contains;
 use ovnkube_db_ha::cib::desired::{DB_RESOURCE, VIP_RESOURCE};
-use ovnkube_db_ha::crm_mon::{ClusterStatus, parse_crm_mon};
+use ovnkube_db_ha::crm_mon::{ClusterStatus, parse_controller_state, parse_crm_mon};
 use std::time::Duration;
 
 const SHORT: Duration = Duration::from_secs(10);
@@ -15,6 +16,18 @@ const SHORT: Duration = Duration::from_secs(10);
 pub fn cluster_status() -> Result<ClusterStatus> {
     let xml = checked("crm_mon", &["-1", "--output-as=xml"], None, SHORT)?;
     parse_crm_mon(&xml, DB_RESOURCE, VIP_RESOURCE).context("reading crm_mon's XML")
+}
+
+/// Whether the controller of `dc` (the DC) runs no transition now (`S_IDLE`), from
+/// `crmadmin --status`.
+pub fn dc_idle(dc: &str) -> Result<bool> {
+    let xml = checked(
+        "crmadmin",
+        &[&format!("--status={dc}"), "--output-as=xml"],
+        None,
+        Duration::from_secs(2),
+    )?;
+    Ok(parse_controller_state(&xml).context("reading crmadmin's XML")? == "S_IDLE")
 }
 
 /// Which CIB the tools work on: the running cluster's, or a file (`CIB_file`, for tests).

@@ -174,7 +174,7 @@ fn promotion_scores_and_takeover_readiness() {
 }
 
 #[test]
-fn settled_for_a_handover_when_every_other_copy_runs_caught_up() {
+fn settled_for_a_handover_when_every_other_copy_runs_caught_up_and_promotable() {
     let base = fixture("crm_mon-healthy.xml");
     let active = base.the_promoted().unwrap().to_string();
     let others: Vec<String> = base
@@ -194,6 +194,14 @@ fn settled_for_a_handover_when_every_other_copy_runs_caught_up() {
     let mut lagging = s.clone();
     lagging.caught_up.insert(others[0].clone(), false);
     assert!(!lagging.settled_for_handover(&active), "one lagging");
+    let mut gated = s.clone();
+    gated.promotion_scores.insert(others[0].clone(), -1_000_000);
+    assert!(
+        !gated.settled_for_handover(&active),
+        "one gate still closed"
+    );
+    gated.promotion_scores.remove(&others[0]);
+    assert!(!gated.settled_for_handover(&active), "one not scored yet");
     let mut unmarked = s.clone();
     unmarked.caught_up.remove(&others[0]);
     assert!(
@@ -226,6 +234,18 @@ fn settled_for_a_handover_when_every_other_copy_runs_caught_up() {
         away.settled_for_handover(&active),
         "an offline node is left out"
     );
+}
+
+#[test]
+fn the_controller_state_is_read_from_crmadmin() {
+    // `crmadmin --status=h2 --output-as=xml` (Pacemaker 2.1; 3.0 writes the same attributes).
+    let xml = r#"<pacemaker-result api-version="2.25" request="crmadmin --status=h2 --output-as=xml">
+  <crmd node_name="h2" state="S_TRANSITION_ENGINE" result="ok"/>
+  <status code="0" message="OK"/>
+</pacemaker-result>"#;
+    assert_eq!(parse_controller_state(xml).unwrap(), "S_TRANSITION_ENGINE");
+    assert!(parse_controller_state("<pacemaker-result/>").is_err());
+    assert!(parse_controller_state("<x").is_err());
 }
 
 #[test]
