@@ -216,6 +216,11 @@ pub fn switches(remote: &str, timeout_s: u32) -> Option<Vec<String>> {
 
 /// [`switches`] with `ovn-nbctl`'s `ssl` options (an `ssl:` remote).
 pub fn switches_with(remote: &str, ssl: &[String], timeout_s: u32) -> Option<Vec<String>> {
+    read_switches(remote, ssl, timeout_s).ok()
+}
+
+/// [`switches_with`], or why the read failed: `ovn-nbctl`'s exit status and last stderr line.
+pub fn read_switches(remote: &str, ssl: &[String], timeout_s: u32) -> Result<Vec<String>, String> {
     let out = Command::new("ovn-nbctl")
         .arg(format!("--db={remote}"))
         .arg(format!("--timeout={timeout_s}"))
@@ -223,26 +228,49 @@ pub fn switches_with(remote: &str, ssl: &[String], timeout_s: u32) -> Option<Vec
         .args(["--bare", "--columns=name", "list", "Logical_Switch"])
         .stdin(Stdio::null())
         .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
-    )
+        .map_err(|e| format!("ovn-nbctl did not run: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "ovn-nbctl {}: {}",
+            out.status,
+            err.lines().last().unwrap_or("no stderr")
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
 }
 
 /// [`switches_with`], tried again (every 100 ms, each read bounded by 5 s) until it answers or
 /// `limit` passes: an end check must never take a failed read for an empty database (a RAFT
 /// client given every member can time out while a restored member rejoins).
 pub fn switches_within(remote: &str, ssl: &[String], limit: Duration) -> Option<Vec<String>> {
+    switches_reporting(remote, ssl, limit).0
+}
+
+/// [`switches_within`], with every failed read's error, in order (empty when the first read
+/// answered): a check that retries still shows what it retried over.
+pub fn switches_reporting(
+    remote: &str,
+    ssl: &[String],
+    limit: Duration,
+) -> (Option<Vec<String>>, Vec<String>) {
     let mut present = None;
-    crate::poll::poll(limit, || {
-        present = switches_with(remote, ssl, 5);
-        present.is_some()
+    let mut failures = Vec::new();
+    let start = std::time::Instant::now();
+    crate::poll::poll(limit, || match read_switches(remote, ssl, 5) {
+        Ok(names) => {
+            present = Some(names);
+            true
+        }
+        Err(e) => {
+            failures.push(format!("{:.1} s: {e}", start.elapsed().as_secs_f64()));
+            false
+        }
     });
-    present
+    (present, failures)
 }
 
 /// What the writer saw around a fault at `fault_at`.

@@ -73,6 +73,30 @@ fn up_with(tls: bool) -> TestCluster {
     c
 }
 
+/// The switches the VIP holds, for an end check: bounded retries (30 s, each read 5 s) with
+/// every failed read printed, so a read that fails once after convergence is shown and only a
+/// VIP that answers no read for 30 s fails the scenario (with what every host looks like).
+fn read_through_vip(c: &TestCluster, name: &str) -> Vec<String> {
+    try_read_through_vip(c, name).unwrap_or_else(|failed| no_read(c, name, &failed))
+}
+
+/// [`read_through_vip`] without the panic: the failed reads when none answered.
+fn try_read_through_vip(c: &TestCluster, name: &str) -> Result<Vec<String>, Vec<String>> {
+    let (present, failed) = writer::switches_reporting(&c.remote, &c.ssl, Duration::from_secs(30));
+    for f in &failed {
+        eprintln!("  {name}: a read through the VIP failed at {f}");
+    }
+    present.ok_or(failed)
+}
+
+/// The failure of an end check whose reads through the VIP never answered.
+fn no_read(c: &TestCluster, name: &str, failed: &[String]) -> ! {
+    panic!(
+        "{name}: the VIP answered no read for 30 s ({failed:?}); the hosts: {:?}",
+        observe::sample(&c.site)
+    )
+}
+
 /// Looks into every host in the background every 20 ms — a cut-off one included, from its own
 /// namespace's view ([`eyes`]) — and remembers every moment at which two copies of one database
 /// take writes.
@@ -335,14 +359,19 @@ fn scenario_mixed(
         .as_deref()
         .and_then(observe::active_host)
         .map(str::to_string);
-    let present = writer::switches_with(&c.remote, &c.ssl, 5)
-        .expect("the VIP does not answer reads after the scenario");
+    // The writers' outcomes are printed even when the end read fails, then that fails the run.
+    let read = try_read_through_vip(&c, name);
+    let present = read.as_ref().map_or(&[][..], Vec::as_slice);
     let mut problems = Vec::new();
     for (seat, epoch, records) in &runs {
         // The fault on this writer's clock.
         let at = fault_instant.saturating_duration_since(*epoch);
         let outcome = writer::analyze(records, at, Duration::from_millis(500));
-        let lost = writer::lost(records, &present);
+        // Unknown (not all) when the end read failed.
+        let lost = match &read {
+            Ok(_) => writer::lost(records, present),
+            Err(_) => Vec::new(),
+        };
         eprintln!(
             "  {name} {seat:?}: {} writes, {} acknowledged, {} lost; longest gap {:?} from {:?} after the fault, first write {:?} after the fault; {} failed after recovery",
             outcome.writes,
@@ -382,6 +411,9 @@ fn scenario_mixed(
         "  {name}: replication fence closed {closes} times; {samples} samples, {one_nb_writer} with one NB copy taking writes, {} with two; active {active} → {after:?}",
         split.len()
     );
+    if let Err(failed) = &read {
+        no_read(&c, name, failed);
+    }
     assert!(problems.is_empty(), "{name}: {problems:?}");
     assert!(
         one_nb_writer > samples / 4,
@@ -534,7 +566,7 @@ fn cold_start_with_a_stale_copy() {
         "  cold-stale: {promoted:?} promoted {:?} after the cold start (stale: {stale}, fresh: {fresh})",
         started.elapsed()
     );
-    let present = writer::switches(&c.remote, 5).expect("the VIP does not answer reads");
+    let present = read_through_vip(&c, "cold-stale");
     let lost: Vec<&String> = acked.iter().filter(|n| !present.contains(n)).collect();
     assert!(
         lost.is_empty(),
@@ -551,7 +583,7 @@ fn cold_start_with_a_stale_copy() {
         "no convergence with all three back: {:?}",
         observe::sample(&c.site)
     );
-    let present = writer::switches(&c.remote, 5).expect("the VIP does not answer reads");
+    let present = read_through_vip(&c, "cold-stale");
     assert!(acked.iter().all(|n| present.contains(n)));
 }
 
