@@ -110,6 +110,13 @@ impl Db {
     pub fn sock(self, run_dir: &Path) -> PathBuf {
         run_dir.join(format!("{}.sock", self.stem()))
     }
+
+    /// Where a backup on an older schema writes the active's schema, fetched for its online
+    /// conversion, under `run_dir` (by the entrypoint's standby link, or the agent's monitor
+    /// as its fallback; both under the role lock's rule, so never at once).
+    pub fn active_schema(self, run_dir: &Path) -> PathBuf {
+        run_dir.join(format!("{}.active.ovsschema", self.stem()))
+    }
 }
 
 /// The agent's default run dir as a path.

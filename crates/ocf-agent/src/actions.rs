@@ -234,10 +234,7 @@ impl<'a> Ctx<'a> {
             if to == from {
                 return Ok(None);
             }
-            let file = self
-                .params
-                .state_dir
-                .join(format!("{}.active.ovsschema", l.db.short()));
+            let file = l.db.active_schema(&self.params.run_dir);
             std::fs::write(&file, theirs).with_context(|| format!("writing {}", file.display()))?;
             schema_change::convert_running(&self.params.ovsdb_client, l, &file)?;
             Ok(Some((from, to)))

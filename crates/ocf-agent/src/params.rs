@@ -161,13 +161,13 @@ pub const PARAMS: &[ParamDef] = &[
         "db_nb_file",
         Some(Db::Nb.default_file()),
         "Northbound database file",
-        "Northbound database file; created from the schema if missing, converted if the schema changed.",
+        "Northbound database file; created from the schema if missing; converted online, while a backup, to the schema the active serves.",
     ),
     p(
         "db_sb_file",
         Some(Db::Sb.default_file()),
         "Southbound database file",
-        "Southbound database file; created from the schema if missing, converted if the schema changed.",
+        "Southbound database file; created from the schema if missing; converted online, while a backup, to the schema the active serves.",
     ),
     p(
         "db_nb_schema",

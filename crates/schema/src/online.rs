@@ -90,7 +90,15 @@ pub fn file_version(file: &Path) -> Result<Version, OnlineError> {
 /// Whether the database `file` is on an older schema than the image's `schema` file: an
 /// upgrade is under way on this node. Unreadable files count as not behind.
 pub fn behind_image(file: &Path, schema: &Path) -> bool {
-    matches!((file_version(file), image_version(schema)), (Ok(f), Ok(i)) if f < i)
+    behind_image_at(file, schema).is_some()
+}
+
+/// [`behind_image`] with the two versions read, file's then image's, when it is behind.
+pub fn behind_image_at(file: &Path, schema: &Path) -> Option<(Version, Version)> {
+    match (file_version(file), image_version(schema)) {
+        (Ok(f), Ok(i)) if f < i => Some((f, i)),
+        _ => None,
+    }
 }
 
 /// The schema (JSON text) the server at `target` (`tcp:` or `ssl:`, with `tls`) serves for
@@ -169,6 +177,11 @@ mod tests {
         assert_eq!(image_version(&image).unwrap(), Version(7, 11, 0));
         assert_eq!(file_version(&db).unwrap(), Version(7, 0, 0));
         assert!(behind_image(&db, &image));
+        assert_eq!(
+            behind_image_at(&db, &image).map(|(f, i)| f < i),
+            Some(true),
+            "both versions, file's first"
+        );
         assert!(!behind_image(&image, &image), "not a database file");
         assert!(!behind_image(&dir.path().join("missing"), &image));
         let err = file_version(&dir.path().join("missing")).unwrap_err();

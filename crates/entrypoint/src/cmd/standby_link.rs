@@ -213,9 +213,7 @@ enum Done {
 /// reads it. `None` (reconnect as usual) otherwise, and on any failure, logged.
 fn schema_plan(db: Db, run_dir: &Path) -> Option<(AfterLinkEnd, PathBuf)> {
     let (file, image) = (Path::new(db.default_file()), Path::new(db.image_schema()));
-    if !online::behind_image(file, image) {
-        return None;
-    }
+    let (file_at, image_at) = online::behind_image_at(file, image)?;
     let step = || -> anyhow::Result<Option<(AfterLinkEnd, PathBuf)>> {
         let Some(target) = Client::connect(db.ctl(run_dir), CALL_TIMEOUT)?
             .sync_status()?
@@ -238,12 +236,8 @@ fn schema_plan(db: Db, run_dir: &Path) -> Option<(AfterLinkEnd, PathBuf)> {
             FETCH_LIMIT,
         );
         let active = theirs.as_ref().ok().and_then(|t| schema_version(t).ok());
-        let plan = after_link_end(
-            online::file_version(file)?,
-            online::image_version(image)?,
-            active,
-        );
-        let path = run_dir.join(format!("{}.active.ovsschema", db.stem()));
+        let plan = after_link_end(file_at, image_at, active);
+        let path = db.active_schema(run_dir);
         if let (AfterLinkEnd::Convert { .. }, Ok(text)) = (plan, theirs) {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
