@@ -222,12 +222,13 @@ pub fn desired_cib(d: &DesiredCib) -> Cib {
             with_role: Some(Role::Promoted),
             score: "INFINITY".into(),
         },
-        // One way only: the VIP starts after the promote, but its stop on the old node is not
-        // ordered before the demote (a symmetrical order put IPaddr2's stop, 0.17 s measured,
-        // on a handover's critical path). The colocation still stops the VIP on the old node
-        // before it starts on the new one, and the handover's drain has already stopped
-        // writes there; a demoted copy that still holds the VIP for a moment answers writes
-        // with a read-only error.
+        // Symmetrical: on the way down the VIP stops before the demote. One way only (tried
+        // for the 0.08–0.24 s of IPaddr2's stop it takes off a handover) let the VIP stay on
+        // the demoted copy while the standbys, told of the promotion, reconnected to the VIP:
+        // they followed the demoted copy, and once the VIP left it their sessions could not
+        // even be closed (a socket whose address is gone sends nothing), so a standby
+        // replicated nothing for seconds while the new active acknowledged writes (measured:
+        // one acknowledged write lost in the cluster test when the new active was cut off).
         Constraint::Order {
             id: format!("promote-then-{VIP_RESOURCE}"),
             first: DB_CLONE.into(),

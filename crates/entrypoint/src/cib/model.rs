@@ -216,8 +216,7 @@ pub enum Constraint {
         attribute: String,
         value: String,
     },
-    /// `first`'s `first_action` before `then`'s `then_action`, one way only (not symmetrical:
-    /// nothing is ordered on the way down).
+    /// `first`'s `first_action` before `then`'s `then_action`; symmetrical: reverse on the way down.
     Order {
         id: String,
         first: String,
@@ -282,7 +281,7 @@ impl Constraint {
                 .attr("then", then)
                 .attr("then-action", then_action)
                 .attr("kind", "Mandatory")
-                .attr("symmetrical", "false"),
+                .attr("symmetrical", "true"),
         }
     }
 }
