@@ -112,7 +112,7 @@ pub const MINUS_INFINITY: i64 = -1_000_000;
 
 /// The active's side of the gate (pure on one `crm_mon` look from the active): why the copy
 /// on `node` cannot be promoted now, or `None` if it still could be (or this partition has no
-/// quorum, so nothing can be judged). Unpromotable: offline here, its promotion score
+/// quorum, so nothing can be judged). Unpromotable: offline here or in standby, its promotion score
 /// −INFINITY (its gate closed), or no score at all while it is not marked caught up (stopped,
 /// or not yet scored; the caught-up mark alone earns a Promoted-role bonus). The semi-sync
 /// proxy holds what a replica that stopped confirming would lack until this says so.
@@ -120,8 +120,11 @@ pub fn unpromotable(status: &ClusterStatus, node: &str) -> Option<String> {
     if !status.quorum {
         return None;
     }
-    if !status.nodes.iter().any(|n| n.name == node && n.online) {
-        return Some("is offline".into());
+    match status.nodes.iter().find(|n| n.name == node) {
+        Some(n) if !n.online => return Some("is offline".into()),
+        Some(n) if n.standby => return Some("is in standby".into()),
+        Some(_) => {}
+        None => return Some("is offline".into()),
     }
     match status.promotion_scores.get(node) {
         Some(s) if *s <= MINUS_INFINITY => Some("has its promotion gate closed".into()),
@@ -291,30 +294,39 @@ mod tests {
     #[test]
     fn the_active_sees_when_a_replica_cannot_be_promoted() {
         use crate::crm_mon::NodeStatus;
-        let node = |name: &str, online: bool| NodeStatus {
+        let node = |name: &str, online: bool, standby: bool| NodeStatus {
             name: name.into(),
             online,
-            standby: false,
+            standby,
             is_dc: false,
             unclean: false,
         };
-        // (quorum, h2 online, h2 score, h2 mark, unpromotable)
-        type Row = (bool, bool, Option<i64>, Option<bool>, bool);
+        // (quorum, h2 online, h2 in standby, h2 score, h2 mark, unpromotable)
+        type Row = (bool, bool, bool, Option<i64>, Option<bool>, bool);
         let table: &[Row] = &[
-            (true, true, Some(100), Some(false), false),
-            (true, true, Some(100), None, false),
-            (true, true, Some(MINUS_INFINITY), Some(true), true),
-            (true, true, Some(-2_000_000), None, true),
-            (true, false, Some(100), Some(true), true),
-            (true, true, None, Some(false), true),
-            (true, true, None, None, true),
-            (true, true, None, Some(true), false),
-            (false, false, Some(MINUS_INFINITY), Some(false), false),
+            (true, true, false, Some(100), Some(false), false),
+            (true, true, false, Some(100), None, false),
+            (true, true, false, Some(MINUS_INFINITY), Some(true), true),
+            (true, true, false, Some(-2_000_000), None, true),
+            (true, false, false, Some(100), Some(true), true),
+            (true, true, false, None, Some(false), true),
+            (true, true, false, None, None, true),
+            (true, true, false, None, Some(true), false),
+            // A node in standby runs no copy (the old active at a handover's end).
+            (true, true, true, Some(100), Some(true), true),
+            (
+                false,
+                false,
+                false,
+                Some(MINUS_INFINITY),
+                Some(false),
+                false,
+            ),
         ];
-        for (quorum, online, score, mark, want) in table {
+        for (quorum, online, standby, score, mark, want) in table {
             let mut st = ClusterStatus {
                 quorum: *quorum,
-                nodes: vec![node("h1", true), node("h2", *online)],
+                nodes: vec![node("h1", true, false), node("h2", *online, *standby)],
                 ..ClusterStatus::default()
             };
             if let Some(s) = score {
@@ -326,7 +338,7 @@ mod tests {
             assert_eq!(
                 unpromotable(&st, "h2").is_some(),
                 *want,
-                "{quorum} {online} {score:?} {mark:?}"
+                "{quorum} {online} {standby} {score:?} {mark:?}"
             );
         }
     }

@@ -77,6 +77,7 @@ pub mod sync_proxy;
 pub mod sync_state;
 pub mod tcp_segment;
 pub mod tls;
+pub mod unlinked_peers;
 pub mod vip_release;
 
 #[cfg(test)]

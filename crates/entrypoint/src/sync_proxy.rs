@@ -17,11 +17,12 @@ use crate::semi_sync::{
     Left, Round, SLOW, Verdict, echo_request, monitor_request_id, reply_id, sync_reply_round,
 };
 use crate::session_replay::Unanswered;
+use crate::unlinked_peers::to_await;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -91,6 +92,12 @@ pub struct Control {
     /// tickle thread to publish: the node that takes the VIP after this one is lost writes it
     /// into the session (`session_takeover`).
     nudges: Mutex<BTreeMap<Session, Vec<u8>>>,
+    /// The other members' ring addresses (the fence's member list).
+    peers: Mutex<BTreeSet<IpAddr>>,
+    /// When a look at the cluster last showed each host unpromotable (`unlinked_peers`).
+    seen_unpromotable: Mutex<BTreeMap<IpAddr, Instant>>,
+    /// Raised when a host is newly waited on, so the unpromotable watch looks at once.
+    look_wanted: (Mutex<bool>, Condvar),
 }
 
 /// How long the rounds wait for a replica host that stopped confirming to be shown
@@ -107,6 +114,46 @@ impl Control {
             confirmations: watch::Sender::new(0),
             quorum_lost: Arc::new(AtomicBool::new(false)),
             nudges: Mutex::new(BTreeMap::new()),
+            peers: Mutex::new(BTreeSet::new()),
+            seen_unpromotable: Mutex::new(BTreeMap::new()),
+            look_wanted: (Mutex::new(false), Condvar::new()),
+        }
+    }
+
+    /// Replaces the other members' ring addresses.
+    pub fn set_peers(&self, peers: BTreeSet<IpAddr>) {
+        if let Ok(mut p) = self.peers.lock() {
+            *p = peers;
+        }
+    }
+
+    fn peers(&self) -> BTreeSet<IpAddr> {
+        self.peers.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn seen_unpromotable(&self) -> BTreeMap<IpAddr, Instant> {
+        self.seen_unpromotable
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// One look at the cluster showed `host` promotable: a verdict of "unpromotable" is gone.
+    pub fn promotable(&self, host: IpAddr) {
+        if let Ok(mut s) = self.seen_unpromotable.lock() {
+            s.remove(&host);
+        }
+    }
+
+    /// Waits up to `limit` for a host to be newly waited on; true if one was.
+    pub fn wait_look_wanted(&self, limit: std::time::Duration) -> bool {
+        let (flag, cv) = &self.look_wanted;
+        let Ok(guard) = flag.lock() else {
+            return false;
+        };
+        match cv.wait_timeout_while(guard, limit, |wanted| !*wanted) {
+            Ok((mut wanted, _)) => std::mem::take(&mut *wanted),
+            Err(_) => false,
         }
     }
 
@@ -137,6 +184,9 @@ impl Control {
     /// The fence saw `host` unpromotable (its promotion score −INFINITY or absent, or its node
     /// offline): the rounds stop waiting on it.
     pub fn unpromotable(&self, host: IpAddr) {
+        if let Ok(mut s) = self.seen_unpromotable.lock() {
+            s.insert(host, Instant::now());
+        }
         for i in 0..2 {
             self.settle(i, host);
         }
@@ -154,8 +204,17 @@ impl Control {
 
     /// Database `i`'s rounds wait on `host` from now (kept from earlier if already listed).
     fn await_host(&self, i: usize, host: IpAddr) {
-        if let Ok(mut u) = self.unconfirmed[i].lock() {
+        let added = self.unconfirmed[i].lock().is_ok_and(|mut u| {
+            let new = !u.contains_key(&host);
             u.entry(host).or_insert_with(Instant::now);
+            new
+        });
+        if added {
+            let (flag, cv) = &self.look_wanted;
+            if let Ok(mut wanted) = flag.lock() {
+                *wanted = true;
+                cv.notify_all();
+            }
         }
     }
 
@@ -817,6 +876,8 @@ struct LinkState {
     addr: SocketAddr,
     barriers: mpsc::UnboundedSender<u64>,
     eligible: bool,
+    /// The last round it confirmed (0: none).
+    confirmed: u64,
 }
 
 /// Runs the rounds of database `i` (0 NB, 1 SB): one at a time, each covering every byte that
@@ -838,6 +899,8 @@ async fn keep_rounds(
     let mut degraded = false;
     // The last round done whose release waits on unconfirmed hosts, and since when.
     let mut held: Option<(u64, Instant)> = None;
+    // Hosts released after the limit, not waited on again until they link.
+    let mut given_up: BTreeSet<IpAddr> = BTreeSet::new();
     let mut confirmations = control.confirmations.subscribe();
     loop {
         let now = Instant::now();
@@ -851,8 +914,10 @@ async fn keep_rounds(
                          releasing without its confirmation"
                     ));
                     control.settle(i, *host);
+                    given_up.insert(*host);
                 }
             }
+            await_unlinked(i, done, &control, &gate, &links, &excluded, &given_up);
             let waiting = control.unconfirmed(i);
             if waiting.is_empty() {
                 log(format!(
@@ -916,6 +981,7 @@ async fn keep_rounds(
                         degraded = false;
                         log(format!("{name}: a replica confirms again"));
                     }
+                    await_unlinked(i, round.id, &control, &gate, &links, &excluded, &given_up);
                     complete(&mut held);
                     current = None;
                     continue;
@@ -944,7 +1010,13 @@ async fn keep_rounds(
                     }
                     for l in stuck {
                         exclude(name, &links, &mut excluded, l, &control, "stuck");
+                        // Replying without it is this verdict's choice: not waited on as an
+                        // unlinked member either, until it confirms again.
+                        if let Some(s) = links.get(&l) {
+                            given_up.insert(s.addr.ip());
+                        }
                     }
+                    await_unlinked(i, round.id, &control, &gate, &links, &excluded, &given_up);
                     complete(&mut held);
                     current = None;
                     continue;
@@ -955,11 +1027,12 @@ async fn keep_rounds(
             ev = events.recv() => match ev {
                 None => return,
                 Some(HubEvent::Up { link, addr, barriers }) => {
-                    links.insert(link, LinkState { addr, barriers, eligible: false });
+                    links.insert(link, LinkState { addr, barriers, eligible: false, confirmed: 0 });
                 }
                 Some(HubEvent::Eligible(link)) => {
                     if let Some(s) = links.get_mut(&link) {
                         s.eligible = true;
+                        given_up.remove(&s.addr.ip());
                         log(format!("{name}: replica {} has its initial copy", s.addr));
                         // A host that reconnected holds everything committed before its copy.
                         // With nothing held and no round under way, nothing was released
@@ -975,6 +1048,9 @@ async fn keep_rounds(
                     }
                 }
                 Some(HubEvent::Confirmed { link, round }) => {
+                    if let Some(s) = links.get_mut(&link) {
+                        s.confirmed = s.confirmed.max(round);
+                    }
                     // A confirmation of a round at or past the held one: this host has every
                     // byte held for it.
                     if let Some(s) = links.get(&link)
@@ -988,6 +1064,7 @@ async fn keep_rounds(
                             && let Some(s) = links.get(&link)
                         {
                             control.set_excluded(s.addr, false);
+                            given_up.remove(&s.addr.ip());
                             log(format!("{name}: replica {} confirms in time again", s.addr));
                         }
                     }
@@ -1015,6 +1092,41 @@ async fn keep_rounds(
             _ = confirmations.changed() => {}
             () = sleep_until_opt(deadline) => {}
         }
+    }
+}
+
+/// Makes database `i`'s rounds wait on every member that did not confirm round `id` (or a
+/// later one) through a replica link here and that a look did not lately show unpromotable
+/// (`unlinked_peers`): it may lack what the round releases. One with a link that joined after
+/// the round started gets a new round to confirm.
+fn await_unlinked(
+    i: usize,
+    id: u64,
+    control: &Control,
+    gate: &Gate,
+    links: &BTreeMap<u64, LinkState>,
+    excluded: &BTreeSet<u64>,
+    given_up: &BTreeSet<IpAddr>,
+) {
+    let covered = links
+        .iter()
+        .filter(|(l, s)| s.eligible && s.confirmed >= id && !excluded.contains(l))
+        .map(|(_, s)| s.addr.ip())
+        .collect();
+    let hosts = to_await(
+        &control.peers(),
+        &covered,
+        &control.seen_unpromotable(),
+        given_up,
+        Instant::now(),
+    );
+    let mut round_wanted = false;
+    for host in hosts {
+        control.await_host(i, host);
+        round_wanted |= links.values().any(|s| s.eligible && s.addr.ip() == host);
+    }
+    if round_wanted {
+        gate.request();
     }
 }
 

@@ -94,6 +94,25 @@ pub fn drop_inbound(host: &str, sources: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Drops TCP segments arriving at the host from `sources` for `ports` (the replication ports:
+/// those standbys cannot reach a copy at the VIP here; the cluster's membership is untouched).
+/// [`clear_inbound`] removes them.
+pub fn drop_tcp_inbound(host: &str, sources: &[String], ports: &[u16]) -> std::io::Result<()> {
+    for s in sources {
+        for port in ports {
+            let port = port.to_string();
+            run(
+                "ip",
+                &[
+                    "netns", "exec", host, "iptables", "-I", "INPUT", "-p", "tcp", "-s", s,
+                    "--dport", &port, "-j", "DROP",
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Drops corosync's traffic (UDP 5405–5406) to and from the host, nothing else: a partition of
 /// the membership while clients and replication still reach the host.
 pub fn drop_corosync(host: &str) -> std::io::Result<()> {

@@ -1077,6 +1077,77 @@ fn graceful_stop_of_the_active_pod() {
     );
 }
 
+/// A new active that no standby reaches, then its loss: the two standbys' replication ports
+/// drop each other's (and the old active's) connections from the start, so whichever is
+/// promoted when the active host is cut off has no replica, while the other still carries the
+/// old active's "caught up" mark. The old active comes back (for a quorum after the second
+/// fault) but cannot reach the new active's replication port either. 5 s after the promotion
+/// the new active's host is cut off too, and the standby with the stale mark is promoted.
+/// Every write the new active acknowledged must be there: it may acknowledge none while a
+/// copy that could be promoted lacks them (before, it replied alone at once, as in the lost
+/// `t4-after-term` of the entrypoint's cluster test).
+#[test]
+fn unreached_new_active_then_its_loss() {
+    let ports = [6643, 6644];
+    let second = Arc::new(Mutex::new(None::<String>));
+    let s1 = second.clone();
+    let s2 = second.clone();
+    let ran = scenario_prepared(
+        "unreached",
+        move |c, active| {
+            let standbys = others(c, active);
+            for (i, host) in standbys.iter().enumerate() {
+                let blocked = vec![addr_of(active), addr_of(&standbys[1 - i])];
+                faults::drop_tcp_inbound(host, &blocked, &ports).unwrap();
+            }
+        },
+        move |c, active| {
+            faults::cut_link(active).unwrap();
+            let promoted = wait_promoted_elsewhere(c, active, Duration::from_secs(30))
+                .expect("no standby promoted within 30 s of the active's cut");
+            eprintln!("  unreached: {promoted} promoted, with no replica able to reach it");
+            std::thread::sleep(Duration::from_secs(2));
+            faults::restore_link(active).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            faults::cut_link(&promoted).unwrap();
+            *s1.lock().unwrap() = Some(promoted);
+            for host in others(c, active) {
+                faults::clear_inbound(&host).unwrap();
+            }
+        },
+        move |c, _| {
+            if let Some(host) = s2.lock().unwrap().clone() {
+                faults::restore_link(&host).unwrap();
+            }
+            for host in cluster::running_hosts(&c.site) {
+                let _ = faults::clear_inbound(&host);
+            }
+        },
+    );
+    let cut = second.lock().unwrap().clone();
+    eprintln!(
+        "  unreached: active {} → {:?} (second cut {cut:?})",
+        ran.active, ran.after
+    );
+}
+
+/// The host other than `old` whose NB copy is active and reachable (link up, VIP held),
+/// looked for every 50 ms up to `limit`.
+fn wait_promoted_elsewhere(c: &TestCluster, old: &str, limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let views = observe::sample(&c.site);
+        if let Some(h) = observe::writable_and_reachable(&views)
+            .into_iter()
+            .find(|h| *h != old)
+        {
+            return Some(h.to_string());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
 /// One-way partition: the active host hears nothing from its peers (iptables in its
 /// namespace) while clients still reach it. It must give up its copy when it loses quorum, and
 /// the others promote one of theirs; never are two copies writable; and its replication

@@ -14,6 +14,7 @@ use super::pcmk::{clear_caught_up, cluster_status, set_caught_up};
 use super::quorum::QuorumWatch;
 use super::tcp_diag::Diag;
 use super::vip;
+use ovnkube_db_ha::crm_mon::ClusterStatus;
 use ovnkube_db_ha::lag_gate::unpromotable;
 use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LAG_LIMIT, LagTracker, Stream, drained};
 use ovnkube_db_ha::replication_fence::{Change, Fence, Replica};
@@ -49,6 +50,8 @@ struct Shared {
     drain: AtomicBool,
     /// Set once writes are stopped and every caught-up replica has all of them.
     drained: AtomicBool,
+    /// This node's name.
+    me: String,
     /// The members (name, ring address).
     members: Mutex<Vec<(String, IpAddr)>>,
     /// Raised by the quorum watcher while this node has no quorum.
@@ -83,6 +86,7 @@ impl FenceWatch {
                 .map(|p| Arc::clone(&p.quorum_lost))
                 .unwrap_or_default(),
             proxy,
+            me: me.clone(),
             ..Shared::default()
         });
         let quorum = QuorumWatch::start(Arc::clone(&shared.quorum_lost));
@@ -110,8 +114,25 @@ impl FenceWatch {
 
     /// Replaces the member list (after a membership change).
     pub fn set_members(&self, members: Vec<(String, IpAddr)>) {
+        if let Some(p) = &self.shared.proxy {
+            p.set_peers(
+                members
+                    .iter()
+                    .filter(|(n, _)| *n != self.shared.me)
+                    .map(|(_, ip)| *ip)
+                    .collect(),
+            );
+        }
         if let Ok(mut m) = self.shared.members.lock() {
             *m = members;
+        }
+    }
+
+    /// Hands the proxy one look at the cluster (the main loop's): which other members cannot
+    /// be promoted now.
+    pub fn observe(&self, status: &ClusterStatus) {
+        if let Some(p) = &self.shared.proxy {
+            judge_peers(&self.shared, p, status);
         }
     }
 
@@ -387,40 +408,58 @@ impl Watcher {
     }
 }
 
-/// While the proxy holds replies for replica hosts that stopped confirming, looks at the
-/// cluster every [`CONFIRM_POLL`] and tells the proxy each host that cannot be promoted now
-/// (`lag_gate::unpromotable`): offline, or its gate closed. A host that is no member at all
-/// cannot be promoted by this cluster either.
+/// While the proxy holds replies for hosts (replicas that stopped confirming, members with no
+/// replica link), looks at the cluster at once and then every [`CONFIRM_POLL`], and tells the
+/// proxy which members cannot be promoted now (`judge_peers`).
 fn watch_unpromotable(shared: &Shared, control: &Control) {
     let mut failing = false;
     while !shared.quit.load(Ordering::SeqCst) {
-        let hosts = control.awaiting();
-        if !hosts.is_empty() {
-            match cluster_status() {
-                Ok(status) => {
-                    failing = false;
-                    let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
-                    for host in hosts {
-                        let why = match members.iter().find(|(_, ip)| *ip == host) {
-                            Some((name, _)) => {
-                                unpromotable(&status, name).map(|w| format!("{name} {w}"))
-                            }
-                            None => Some("is not a cluster member".into()),
-                        };
-                        if let Some(why) = why {
-                            log(format!("{host}: {why}: replies held for it are released"));
-                            control.unpromotable(host);
-                        }
-                    }
-                }
-                Err(e) if !failing => {
-                    failing = true;
-                    log(format!("cannot look at the cluster: {e:#} (retrying)"));
-                }
-                Err(_) => {}
-            }
+        if control.awaiting().is_empty() {
+            control.wait_look_wanted(CONFIRM_POLL);
+            continue;
         }
-        std::thread::sleep(CONFIRM_POLL);
+        match cluster_status() {
+            Ok(status) => {
+                failing = false;
+                judge_peers(shared, control, &status);
+            }
+            Err(e) if !failing => {
+                failing = true;
+                log(format!("cannot look at the cluster: {e:#} (retrying)"));
+            }
+            Err(_) => {}
+        }
+        control.wait_look_wanted(CONFIRM_POLL);
+    }
+}
+
+/// From one look, tells the proxy of every other member whether it can be promoted now
+/// (`lag_gate::unpromotable`: offline, in standby, or its gate closed); a host the rounds wait
+/// on that is no member at all cannot be promoted by this cluster either. Releases are logged.
+fn judge_peers(shared: &Shared, control: &Control, status: &ClusterStatus) {
+    let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
+    let awaiting = control.awaiting();
+    for (name, host) in members.iter().filter(|(n, _)| *n != shared.me) {
+        match unpromotable(status, name) {
+            Some(why) => {
+                if awaiting.contains(host) {
+                    log(format!(
+                        "{host}: {name} {why}: replies held for it are released"
+                    ));
+                }
+                control.unpromotable(*host);
+            }
+            None => control.promotable(*host),
+        }
+    }
+    for host in awaiting
+        .iter()
+        .filter(|h| !members.iter().any(|(_, ip)| ip == *h))
+    {
+        log(format!(
+            "{host}: is not a cluster member: replies held for it are released"
+        ));
+        control.unpromotable(*host);
     }
 }
 

@@ -558,6 +558,7 @@ fn supervise(
             && (!gate.is_open() || looks.is_multiple_of(2))
             && let Ok(s) = cluster_status()
         {
+            guards.fence.observe(&s);
             if let Some(role) = &p.role {
                 let here = s.promoted.iter().any(|n| n == me);
                 role.send_if_modified(|r| (*r != Some(here)).then(|| *r = Some(here)).is_some());
