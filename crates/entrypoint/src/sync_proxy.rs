@@ -202,8 +202,9 @@ impl Control {
         }
     }
 
-    /// Database `i`'s rounds wait on `host` from now (kept from earlier if already listed).
-    fn await_host(&self, i: usize, host: IpAddr) {
+    /// Database `i`'s rounds wait on `host` from now (kept from earlier if already listed);
+    /// true if it was not listed.
+    fn await_host(&self, i: usize, host: IpAddr) -> bool {
         let added = self.unconfirmed[i].lock().is_ok_and(|mut u| {
             let new = !u.contains_key(&host);
             u.entry(host).or_insert_with(Instant::now);
@@ -216,6 +217,7 @@ impl Control {
                 cv.notify_all();
             }
         }
+        added
     }
 
     /// Database `i`'s listed hosts, with when each was added.
@@ -917,7 +919,7 @@ async fn keep_rounds(
                     given_up.insert(*host);
                 }
             }
-            await_unlinked(i, done, &control, &gate, &links, &excluded, &given_up);
+            await_unlinked(i, done, &control, &gate, &links, &given_up);
             let waiting = control.unconfirmed(i);
             if waiting.is_empty() {
                 log(format!(
@@ -974,14 +976,14 @@ async fn keep_rounds(
                         if exclude(name, &links, &mut excluded, l, &control, "too slow")
                             && let Some(s) = links.get(&l)
                         {
-                            control.await_host(i, s.addr.ip());
+                            let _ = control.await_host(i, s.addr.ip());
                         }
                     }
                     if degraded && round.confirmations() > 0 {
                         degraded = false;
                         log(format!("{name}: a replica confirms again"));
                     }
-                    await_unlinked(i, round.id, &control, &gate, &links, &excluded, &given_up);
+                    await_unlinked(i, round.id, &control, &gate, &links, &given_up);
                     complete(&mut held);
                     current = None;
                     continue;
@@ -1016,7 +1018,7 @@ async fn keep_rounds(
                             given_up.insert(s.addr.ip());
                         }
                     }
-                    await_unlinked(i, round.id, &control, &gate, &links, &excluded, &given_up);
+                    await_unlinked(i, round.id, &control, &gate, &links, &given_up);
                     complete(&mut held);
                     current = None;
                     continue;
@@ -1079,7 +1081,7 @@ async fn keep_rounds(
                         // restarted active acknowledged before any replica was back, lost when
                         // Pacemaker promoted a standby anyway).
                         if s.eligible && !excluded.contains(&link) {
-                            control.await_host(i, s.addr.ip());
+                            let _ = control.await_host(i, s.addr.ip());
                         }
                     }
                     excluded.remove(&link);
@@ -1105,13 +1107,12 @@ fn await_unlinked(
     control: &Control,
     gate: &Gate,
     links: &BTreeMap<u64, LinkState>,
-    excluded: &BTreeSet<u64>,
     given_up: &BTreeSet<IpAddr>,
 ) {
     let covered = links
-        .iter()
-        .filter(|(l, s)| s.eligible && s.confirmed >= id && !excluded.contains(l))
-        .map(|(_, s)| s.addr.ip())
+        .values()
+        .filter(|s| s.eligible && s.confirmed >= id)
+        .map(|s| s.addr.ip())
         .collect();
     let hosts = to_await(
         &control.peers(),
@@ -1120,10 +1121,12 @@ fn await_unlinked(
         given_up,
         Instant::now(),
     );
+    // Only for a host newly listed: one listed before got its round when its link became
+    // eligible, and asking again on every pass would start rounds back to back.
     let mut round_wanted = false;
     for host in hosts {
-        control.await_host(i, host);
-        round_wanted |= links.values().any(|s| s.eligible && s.addr.ip() == host);
+        round_wanted |= control.await_host(i, host)
+            && links.values().any(|s| s.eligible && s.addr.ip() == host);
     }
     if round_wanted {
         gate.request();

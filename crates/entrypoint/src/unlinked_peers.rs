@@ -26,7 +26,8 @@ pub const FRESH: Duration = Duration::from_secs(2);
 
 /// The members one database's rounds must wait on now.
 /// - `peers`: every other member's ring address;
-/// - `linked`: the hosts with an eligible replica link that the rounds still wait for;
+/// - `linked`: the hosts whose replica link here confirmed the round being released (or a
+///   later one);
 /// - `unpromotable`: when a look last showed each host unpromotable;
 /// - `given_up`: the hosts released after the confirmation limit and not linked since.
 pub fn to_await(
