@@ -27,6 +27,15 @@
 //! serves ([`after_link_end`]); if that is not the file's, the backup is converted to it on
 //! the spot (made active, converted, reconnected), all under the role lock after the same
 //! checks as a reconnect: a conversion never touches a promoted copy.
+//! **A connect that hangs is dialled again:** after a failover the agent re-points every
+//! backup at the VIP in Pacemaker's post-promote notification, which runs before the VIP
+//! starts on the new active; the backup's SYN then goes to the lost node's address and the
+//! kernel sends it again only after its 1 s retransmission timeout (measured: a standby linked
+//! to the new active 1.85 s after the VIP moved, and the active holds replies until its
+//! standbys link). So a link seen only being made for [`SYN_PATIENCE`] is reconnected (a fresh
+//! SYN, after the VIP's gratuitous ARP), then again after twice as long each time, up to
+//! [`MAX_REDIAL_GAP`], until one is established — under the same rule as a reconnect.
+//!
 //! This module decides; `cmd/standby_link.rs` does the I/O.
 
 use ovn_ha_schema::Version;
@@ -37,6 +46,11 @@ use std::time::{Duration, Instant};
 pub const POLL: Duration = Duration::from_millis(20);
 /// Shortest time between two reconnects of one database.
 pub const MIN_GAP: Duration = Duration::from_millis(500);
+/// How long a connect may hang (`SYN_SENT`) before it is dialled again; a SYN-ACK on a LAN
+/// takes well under a millisecond.
+pub const SYN_PATIENCE: Duration = Duration::from_millis(200);
+/// Longest gap between two redials of a connect that keeps hanging (no copy at the VIP).
+pub const MAX_REDIAL_GAP: Duration = Duration::from_secs(2);
 
 /// What one poll saw of this host's link to the VIP's replication port of one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +71,8 @@ pub enum Step {
     Wait,
     /// Check the server under the role lock and, if [`may_reconnect`], reconnect it.
     Reconnect,
+    /// The same for a connect that hangs: only if the link is still only being made.
+    Redial,
 }
 
 /// One database's link, across polls.
@@ -65,15 +81,31 @@ pub struct Watch {
     /// An established link was seen at the last poll.
     had: bool,
     last_reconnect: Option<Instant>,
+    /// Since when only a connect being made was seen, and how long to wait before dialling
+    /// again from then.
+    hanging: Option<(Instant, Duration)>,
 }
 
 impl Watch {
     /// The step after a poll at `now` that saw `seen`.
     pub fn observe(&mut self, now: Instant, seen: Seen) -> Step {
+        if !matches!(seen, Seen::Connecting) {
+            self.hanging = None;
+        }
         match seen {
-            Seen::HoldsVip | Seen::Connecting => {
+            Seen::HoldsVip => {
                 self.had = false;
                 Step::Wait
+            }
+            Seen::Connecting => {
+                self.had = false;
+                let (since, patience) = *self.hanging.get_or_insert((now, SYN_PATIENCE));
+                if now.saturating_duration_since(since) < patience {
+                    return Step::Wait;
+                }
+                self.hanging = Some((now, (patience * 2).min(MAX_REDIAL_GAP)));
+                self.last_reconnect = Some(now);
+                Step::Redial
             }
             Seen::Established => {
                 self.had = true;
@@ -167,6 +199,35 @@ mod tests {
             (800, Seen::Established, Step::Wait),
             (820, Seen::HoldsVip, Step::Wait), // promoted here: nothing to follow
             (840, Seen::Unlinked, Step::Wait), // the link ended with the promotion
+        ];
+        for (at, seen, want) in table {
+            assert_eq!(w.observe(ms(at), seen), want, "at {at} ms, {seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_connect_that_hangs_is_dialled_again_sooner_than_the_kernel_would() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut w = Watch::default();
+        // (time, seen, step)
+        let table = [
+            (0, Seen::Established, Step::Wait),
+            (20, Seen::Connecting, Step::Wait), // the agent re-pointed it (post-promote)
+            (200, Seen::Connecting, Step::Wait),
+            (220, Seen::Connecting, Step::Redial), // 200 ms without a SYN-ACK
+            (240, Seen::Connecting, Step::Wait),   // the fresh SYN
+            (619, Seen::Connecting, Step::Wait),
+            (620, Seen::Connecting, Step::Redial), // then 400 ms
+            (1_420, Seen::Connecting, Step::Redial), // 800 ms
+            (3_020, Seen::Connecting, Step::Redial), // 1.6 s
+            (5_019, Seen::Connecting, Step::Wait),
+            (5_020, Seen::Connecting, Step::Redial), // 2 s at most
+            (5_040, Seen::Established, Step::Wait),  // linked: the patience starts over
+            (5_060, Seen::Connecting, Step::Wait),
+            (5_260, Seen::Connecting, Step::Redial),
+            (5_280, Seen::HoldsVip, Step::Wait), // promoted here
+            (5_300, Seen::Connecting, Step::Wait),
         ];
         for (at, seen, want) in table {
             assert_eq!(w.observe(ms(at), seen), want, "at {at} ms, {seen:?}");

@@ -87,8 +87,10 @@ fn run(vip: IpAddr, ports: [u16; 2], flags: &Flags) {
                 }
             };
             *failing = false;
-            if watch.observe(Instant::now(), seen) == Step::Reconnect {
-                reconnect(&mut diag, db, vip, port);
+            match watch.observe(Instant::now(), seen) {
+                Step::Reconnect => reconnect(&mut diag, db, vip, port, Seen::Unlinked),
+                Step::Redial => reconnect(&mut diag, db, vip, port, Seen::Connecting),
+                Step::Wait => {}
             }
         }
     }
@@ -111,14 +113,17 @@ fn linked(diag: &mut Option<Diag>, vip: IpAddr, port: u16) -> std::io::Result<Se
     })
 }
 
-/// Under the role lock: if `db`'s server still has no link and is a backup, reconnect it —
-/// converted first to the active's schema if the link ended at the active's conversion.
-fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
+/// Under the role lock: if `db`'s server's link is still as `still` (none, or only a connect
+/// that hangs) and it is a backup, reconnect it — after a link's end converted first to the
+/// active's schema if the link ended at the active's conversion.
+fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16, still: Seen) {
     let run_dir = default_run_dir();
     // Outside the lock: the fetch may wait for a VIP that is moving, and a promotion here
     // must not wait for it.
     let since = Instant::now();
-    let plan = schema_plan(db, run_dir);
+    let plan = (still == Seen::Unlinked)
+        .then(|| schema_plan(db, run_dir))
+        .flatten();
     let fetched = since.elapsed();
     let lock_path = role_lock(run_dir);
     let lock = match OpenOptions::new()
@@ -157,7 +162,7 @@ fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
         }
     }
     // The agent may have re-pointed the server meanwhile (it holds the lock only to promote).
-    if !matches!(linked(diag, vip, port), Ok(Seen::Unlinked)) {
+    if !linked(diag, vip, port).is_ok_and(|seen| seen == still) {
         return;
     }
     let outcome = Client::connect(db.ctl(run_dir), CALL_TIMEOUT)
@@ -181,6 +186,10 @@ fn reconnect(diag: &mut Option<Diag>, db: Db, vip: IpAddr, port: u16) {
         });
     drop(lock);
     match outcome {
+        Ok(Done::Reconnected) if still == Seen::Connecting => log(format!(
+            "{}: the connect to {vip}:{port} got no answer in time; dialled again",
+            db.label()
+        )),
         Ok(Done::Reconnected) => log(format!(
             "{}: the replication link to {vip}:{port} ended; reconnected at once",
             db.label()
