@@ -916,22 +916,27 @@ fn kill_9_of_the_active_nb_server_over_tls() {
 /// (an assertion, a bad pointer), leaving its pidfile; the crash watcher starts it again in
 /// place, active, from its own file, which holds every write it acknowledged. (OVS's own
 /// `--monitor` restart is not used: it would start the server again with its original command
-/// line, as a backup of the VIP it holds — itself.)
+/// line, as a backup of the VIP it holds — itself.) Here both servers crash at the same moment,
+/// NB by SIGSEGV and SB by SIGBUS, as when a host's memory goes bad under both.
 #[test]
-fn sigsegv_of_the_active_nb_server() {
+fn sigsegv_of_nb_and_sigbus_of_sb_at_once() {
     scenario(
-        "segv-nb",
+        "segv-nb-bus-sb",
         |_, active| {
             assert_eq!(
                 faults::signal_processes(active, "ovsdb-server", "ovnnb_db", "SEGV"),
                 1
-            )
+            );
+            assert_eq!(
+                faults::signal_processes(active, "ovsdb-server", "ovnsb_db", "BUS"),
+                1
+            );
         },
         nothing,
     );
 }
 
-/// SIGABRT of the active's SB server (see [`sigsegv_of_the_active_nb_server`]).
+/// SIGABRT of the active's SB server alone (see [`sigsegv_of_nb_and_sigbus_of_sb_at_once`]).
 #[test]
 fn sigabrt_of_the_active_sb_server() {
     scenario(
@@ -939,21 +944,6 @@ fn sigabrt_of_the_active_sb_server() {
         |_, active| {
             assert_eq!(
                 faults::signal_processes(active, "ovsdb-server", "ovnsb_db", "ABRT"),
-                1
-            )
-        },
-        nothing,
-    );
-}
-
-/// SIGBUS of the active's NB server (see [`sigsegv_of_the_active_nb_server`]).
-#[test]
-fn sigbus_of_the_active_nb_server() {
-    scenario(
-        "bus-nb",
-        |_, active| {
-            assert_eq!(
-                faults::signal_processes(active, "ovsdb-server", "ovnnb_db", "BUS"),
                 1
             )
         },
