@@ -532,6 +532,59 @@ fn a_reply_waits_until_a_stalled_second_backup_cannot_be_promoted() {
     slow.cut();
 }
 
+/// A member with no replica link at all (a standby that has not reached a new active yet) may
+/// still be promoted, carrying an earlier active's "caught up" mark: a reply waits until it
+/// links and confirms, with the write in its copy; a member shown unpromotable (the fence's
+/// `crm_mon` look; the test says so here) is not waited for.
+#[test]
+fn a_reply_waits_for_a_member_that_has_not_linked_yet() {
+    prerequisites();
+    let dir = tempfile::tempdir().unwrap();
+    let (_active, proxy, _relay, _backup, client, replication) = setup(dir.path());
+    let (linked, late, gone) = (
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(127, 0, 0, 3),
+        Ipv4Addr::new(127, 0, 0, 4),
+    );
+    proxy
+        .control()
+        .set_peers([linked.into(), late.into()].into_iter().collect());
+    let mut c = TcpStream::connect(client).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    send_insert(&mut c, "held-for-the-late-one");
+    let early = read_reply(&mut c);
+    assert!(
+        early.is_none(),
+        "replied while a member with no link could still be promoted: {early:?}"
+    );
+    assert!(
+        proxy.control().awaiting().contains(&late.into()),
+        "the unlinked member is not awaited: {:?}",
+        proxy.control().awaiting()
+    );
+    let relay = Relay::start_from(replication, late);
+    let _late_backup = server(dir.path(), "late", Some(relay.port));
+    c.set_read_timeout(Some(IO)).unwrap();
+    assert!(
+        read_reply(&mut c).is_some(),
+        "no reply once the late member linked and confirmed"
+    );
+    wait_replicated_on(dir.path(), "late", "held-for-the-late-one");
+    // A member the cluster shows unpromotable (offline) is not waited for.
+    proxy.control().set_peers(
+        [linked.into(), late.into(), gone.into()]
+            .into_iter()
+            .collect(),
+    );
+    proxy.control().unpromotable(gone.into());
+    send_insert(&mut c, "not-held-for-the-offline-one");
+    assert!(
+        read_reply(&mut c).is_some(),
+        "held for a member shown unpromotable"
+    );
+    relay.cut();
+}
+
 /// An `idl_session.py` client, killed by pid when dropped; its JSON lines arrive on a channel.
 struct IdlSession {
     child: Child,
