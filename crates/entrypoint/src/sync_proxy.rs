@@ -181,8 +181,9 @@ impl Control {
             .collect()
     }
 
-    /// The fence saw `host` unpromotable (its promotion score −INFINITY or absent, or its node
-    /// offline): the rounds stop waiting on it.
+    /// The fence saw `host` unpromotable (its promotion score −INFINITY or absent, its node
+    /// offline or in standby): the rounds stop waiting on it, and for `unlinked_peers::FRESH`
+    /// do not wait on it as a member without a link.
     pub fn unpromotable(&self, host: IpAddr) {
         if let Ok(mut s) = self.seen_unpromotable.lock() {
             s.insert(host, Instant::now());
