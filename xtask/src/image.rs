@@ -4,9 +4,9 @@
 //!
 //! What goes in is data: `images/ovn-daemonset/image.yaml` ([`definition`]).
 //!
-//! Steps: check the flags, the definition and that the output is writable; build the binaries statically
-//! ([`binaries`]); take the Debian base layer from the cache or build it with mmdebstrap
-//! ([`rootfs`], [`normalise`]); write the binaries layer ([`layer`]); assemble the layout in a
+//! Steps: check the flags, the definition and that the output is writable; build the binaries
+//! statically ([`binaries`]) and, side by side, take the Debian base layer from the cache or
+//! build it with mmdebstrap ([`rootfs`], [`normalise`]); write the binaries layer ([`layer`]); assemble the layout in a
 //! scratch directory and rename it into place ([`layout`]); push ([`push`]); print the figures.
 
 mod binaries;
@@ -197,6 +197,52 @@ fn mb(bytes: u64) -> String {
 }
 
 pub fn run(args: &ImageArgs) -> Result<ExitCode> {
+    build(args)?.print();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the images of `args` at once (the static build is shared: cargo's lock makes the
+/// second a no-op; the bases of different suites build side by side), then prints each
+/// image's figures in order. Fails with the first failure.
+pub fn build_all(args: &[ImageArgs]) -> Result<()> {
+    let results: Vec<Result<Summary>> = std::thread::scope(|s| {
+        let handles: Vec<_> = args.iter().map(|a| s.spawn(|| build(a))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an image build panicked")))
+            })
+            .collect()
+    });
+    let mut summaries = Vec::new();
+    for r in results {
+        summaries.push(r?);
+    }
+    for summary in summaries {
+        summary.print();
+    }
+    Ok(())
+}
+
+/// What a build made and how long its steps took, printed after it.
+#[derive(Debug)]
+pub struct Summary {
+    lines: Vec<String>,
+}
+
+impl Summary {
+    fn print(&self) {
+        for line in &self.lines {
+            println!("{line}");
+        }
+    }
+}
+
+/// Builds the image: the static binaries and the base layer side by side (the base is mostly
+/// downloads and dpkg, the binaries mostly the compiler), then the binaries layer and the
+/// layout; pushes when asked.
+fn build(args: &ImageArgs) -> Result<Summary> {
     let started = Instant::now();
     check_tag(&args.tag)?;
     let push_target = args
@@ -217,13 +263,22 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     let name = format!("{DB_IMAGE_REPOSITORY}:{}", args.tag);
     let info = build_info::BuildInfo::collect(&root)?;
 
-    let t = Instant::now();
-    let built = binaries::build(&root, &def.binaries)?;
-    let binaries_seconds = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let (base, cache_lock) = rootfs::base(&def.base, &cache_dir(&root), info.epoch, args.cold)?;
-    let base_seconds = t.elapsed().as_secs_f64();
+    let cache = cache_dir(&root);
+    let (built, based) = std::thread::scope(|s| {
+        let base = s.spawn(|| {
+            let t = Instant::now();
+            rootfs::base(&def.base, &cache, info.epoch, args.cold)
+                .map(|b| (b, t.elapsed().as_secs_f64()))
+        });
+        let t = Instant::now();
+        let built = binaries::build(&root, &def.binaries).map(|b| (b, t.elapsed().as_secs_f64()));
+        let based = base
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the base layer's build panicked")));
+        (built, based)
+    });
+    let (built, binaries_seconds) = built?;
+    let ((base, cache_lock), base_seconds) = based?;
     if base.cached {
         eprintln!(
             "==> base layer {} from the cache (key {})",
@@ -263,26 +318,28 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
     spin.finish_and_clear();
     let layout_seconds = t.elapsed().as_secs_f64();
 
-    println!("image:           {name}");
-    println!("layout:          oci:{}:{}", out.display(), args.tag);
-    println!("manifest digest: {}", written.manifest_digest);
-    println!(
-        "compressed size: {} (base layer {}, binaries layer {}; uncompressed {})",
-        mb(written.compressed_size),
-        mb(base.layer.blob.size),
-        mb(app.blob.size),
-        mb(base.layer.tar_size + app.tar_size)
-    );
+    let mut lines = vec![
+        format!("image:           {name}"),
+        format!("layout:          oci:{}:{}", out.display(), args.tag),
+        format!("manifest digest: {}", written.manifest_digest),
+        format!(
+            "compressed size: {} (base layer {}, binaries layer {}; uncompressed {})",
+            mb(written.compressed_size),
+            mb(base.layer.blob.size),
+            mb(app.blob.size),
+            mb(base.layer.tar_size + app.tar_size)
+        ),
+    ];
     let mut push_seconds = None;
     if let Some(target) = &push_target {
         let t = Instant::now();
         let digest = push::push(&out, &args.tag, target)?;
         push_seconds = Some(t.elapsed().as_secs_f64());
-        println!("pushed:          {} ({digest})", target.text);
+        lines.push(format!("pushed:          {} ({digest})", target.text));
     }
 
     let total = started.elapsed().as_secs_f64();
-    println!(
+    lines.push(format!(
         "cold base build: {:.1} s{}",
         base.build_seconds,
         if base.cached {
@@ -290,9 +347,9 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
         } else {
             " (this run)"
         }
-    );
-    println!(
-        "this build:      {total:.1} s{} (binaries {binaries_seconds:.1} s, base {base_seconds:.1} s, layer + layout {layout_seconds:.1} s{})",
+    ));
+    lines.push(format!(
+        "this build:      {total:.1} s{} (binaries {binaries_seconds:.1} s and base {base_seconds:.1} s side by side, layer + layout {layout_seconds:.1} s{})",
         if base.cached {
             ", base cached"
         } else {
@@ -301,8 +358,8 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
         push_seconds
             .map(|s| format!(", push {s:.1} s"))
             .unwrap_or_default()
-    );
-    Ok(ExitCode::SUCCESS)
+    ));
+    Ok(Summary { lines })
 }
 
 #[cfg(test)]

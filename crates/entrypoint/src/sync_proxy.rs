@@ -145,15 +145,14 @@ impl Control {
         }
     }
 
-    /// Waits up to `limit` for a host to be newly waited on; true if one was.
-    pub fn wait_look_wanted(&self, limit: std::time::Duration) -> bool {
+    /// Waits up to `limit` for a host to be newly waited on (and clears the request).
+    pub fn wait_look_wanted(&self, limit: std::time::Duration) {
         let (flag, cv) = &self.look_wanted;
         let Ok(guard) = flag.lock() else {
-            return false;
+            return;
         };
-        match cv.wait_timeout_while(guard, limit, |wanted| !*wanted) {
-            Ok((mut wanted, _)) => std::mem::take(&mut *wanted),
-            Err(_) => false,
+        if let Ok((mut wanted, _)) = cv.wait_timeout_while(guard, limit, |wanted| !*wanted) {
+            *wanted = false;
         }
     }
 

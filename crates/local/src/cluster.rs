@@ -1,5 +1,6 @@
-//! Bringing the local cluster up and down: the test-bed hosts, the image unpacked once into a
-//! shared read-only root filesystem, one runc container per host built from the rendered pod
+//! Bringing the local cluster up and down: the test-bed hosts, the image's root filesystem
+//! (unpacked once per image into a read-only cache shared by every cluster,
+//! [`crate::rootfs_cache`]), one runc container per host built from the rendered pod
 //! template, and a wait until the VIP takes writes. Everything is named after the [`Site`]'s
 //! prefix, so [`down`] finds it all again, even after an `up` that was killed midway.
 
@@ -105,7 +106,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
 }
 
 /// Runs a command to completion, reporting it first; fails unless it exits 0.
-fn run(reporter: &mut dyn Reporter, program: &str, args: &[&str]) -> Result<String, LocalError> {
+pub(crate) fn run(
+    reporter: &mut dyn Reporter,
+    program: &str,
+    args: &[&str],
+) -> Result<String, LocalError> {
     let mut cmd = Command::new(program);
     cmd.args(args);
     let line = ovn_ha_exec::display(&cmd);
@@ -217,44 +222,6 @@ fn container_ids(site: &Site) -> Vec<String> {
         .filter(|n| n.starts_with(&site.host_prefix()))
         .map(str::to_string)
         .collect()
-}
-
-/// Unpacks the image once into `<state>/image` (its rootfs is shared read-only).
-fn unpack_image(
-    site: &Site,
-    image: &str,
-    reporter: &mut dyn Reporter,
-) -> Result<PathBuf, LocalError> {
-    unpack_into(&site.state_dir.join("image"), image, reporter)
-}
-
-/// Unpacks another image beside the cluster's own (`state/image-NAME`), for
-/// [`replace_image`]; returns its root filesystem.
-pub fn unpack_other_image(
-    site: &Site,
-    image: &str,
-    name: &str,
-    reporter: &mut dyn Reporter,
-) -> Result<PathBuf, LocalError> {
-    unpack_into(
-        &site.state_dir.join(format!("image-{name}")),
-        image,
-        reporter,
-    )
-}
-
-/// Unpacks `image` into `dir` (replacing what was there); returns its root filesystem.
-fn unpack_into(
-    dir: &Path,
-    image: &str,
-    reporter: &mut dyn Reporter,
-) -> Result<PathBuf, LocalError> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    let target = dir.to_string_lossy().into_owned();
-    run(reporter, "umoci", &["unpack", "--image", image, &target])?;
-    Ok(dir.join("rootfs"))
 }
 
 /// Replaces a host's container by the same pod on another image, as a Deployment's rolling
@@ -392,8 +359,7 @@ pub fn up(
         let d = state.join(dir);
         std::fs::create_dir_all(&d).map_err(io(&d))?;
     }
-    reporter.step("unpacking the image");
-    let rootfs = unpack_image(site, &opts.image, reporter)?;
+    let rootfs = crate::rootfs_cache::unpacked(&opts.image, reporter)?;
     secrets::write(&state.join("secrets"), &secret_files, &template)?;
 
     reporter.step(&format!(

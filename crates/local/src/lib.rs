@@ -25,6 +25,7 @@ pub mod ovsdb_rpc;
 pub mod pod_template;
 pub mod poll;
 pub mod raft;
+pub mod rootfs_cache;
 pub mod runtime_spec;
 pub mod sb_crowd;
 pub mod scale;

@@ -101,7 +101,7 @@ pub fn rolling(
     active: &str,
     reporter: &mut dyn Reporter,
 ) -> Result<Upgraded, UpgradeError> {
-    let rootfs = cluster::unpack_other_image(site, image, "upgrade", reporter)?;
+    let rootfs = crate::rootfs_cache::unpacked(image, reporter)?;
     let schemas = image_schemas(&rootfs)?;
     let mut order: Vec<String> = cluster::running_hosts(site)
         .into_iter()

@@ -318,7 +318,9 @@ fn scenario_mixed(
     let standby = others(&c, &active).remove(0);
     let sampler = Sampler::start(c.site.clone());
     let w = Writers::start((&c.remote, &c.ssl), name, &active, &standby, mix);
-    std::thread::sleep(Duration::from_secs(3));
+    // Long enough for every writer to have acknowledged writes, large ones included (one in
+    // ten), before the fault.
+    std::thread::sleep(Duration::from_millis(1500));
     prepare(&c, &active);
     // A busy server can miss one sample's deadline: up to five samples to see one active.
     let mut views = observe::sample(&c.site);

@@ -65,17 +65,18 @@ pub fn cache_key(def: &Definition) -> String {
     super::layout::hex(&h.finalize())[..16].to_owned()
 }
 
-/// An exclusive lock on the cache directory: one process at a time builds, replaces or links the
-/// cached base. Released when dropped (or when the process dies).
+/// An exclusive lock on one suite's part of the cache directory: one build at a time builds,
+/// replaces or links that suite's cached base (bases of two suites build side by side, as
+/// `cargo xtask test` builds them). Released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct CacheLock {
     _lock: Flock<File>,
 }
 
-fn lock(cache_dir: &Path) -> Result<CacheLock> {
+fn lock(cache_dir: &Path, suite: &str) -> Result<CacheLock> {
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("cannot create the cache directory {}", cache_dir.display()))?;
-    let path = cache_dir.join(".lock");
+    let path = cache_dir.join(format!(".lock-{suite}"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -86,7 +87,7 @@ fn lock(cache_dir: &Path) -> Result<CacheLock> {
         Ok(lock) => lock,
         Err((file, Errno::EWOULDBLOCK)) => {
             eprintln!(
-                "==> waiting for another `cargo xtask image` using {}",
+                "==> waiting for another `cargo xtask image` building the {suite} base in {}",
                 cache_dir.display()
             );
             Flock::lock(file, FlockArg::LockExclusive)
@@ -106,7 +107,7 @@ pub fn base(
     epoch: u64,
     cold: bool,
 ) -> Result<(Base, CacheLock)> {
-    let guard = lock(cache_dir)?;
+    let guard = lock(cache_dir, &def.suite)?;
     let entry = cache_dir.join(format!("base-{}-{}", def.suite, cache_key(def)));
     if !cold {
         match read_cached(&entry) {
