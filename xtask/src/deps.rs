@@ -312,6 +312,7 @@ mod tests {
         "xtask/src/image.rs",
         "xtask/src/image",
         "crates/local/src/cluster.rs",
+        "crates/local/src/rootfs_cache.rs",
         "crates/local/src/runtime_spec.rs",
         "crates/local/src/limits.rs",
         "crates/local/src/secrets.rs",

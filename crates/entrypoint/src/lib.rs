@@ -61,6 +61,7 @@ pub mod jsonrpc_frame;
 pub mod lag_gate;
 pub mod logging;
 pub mod metrics;
+pub mod pacemaker_refusal;
 pub mod peers;
 pub mod pod_peers;
 pub mod quorum_watch;

@@ -225,13 +225,22 @@ fn container_ids(site: &Site) -> Vec<String> {
 }
 
 /// Replaces a host's container by the same pod on another image, as a Deployment's rolling
-/// update replaces a pod: SIGTERM (the entrypoint hands over first), a bounded wait for it to
-/// exit, then the same configuration runs on `rootfs`; the host's volumes (its database files)
-/// stay.
+/// update replaces a pod: [`stop_host`], then [`start_on_image`].
 pub fn replace_image(
     site: &Site,
     host: &str,
     rootfs: &Path,
+    stop_limit: Duration,
+    reporter: &mut dyn Reporter,
+) -> Result<(), LocalError> {
+    stop_host(host, stop_limit, reporter)?;
+    start_on_image(site, host, rootfs, reporter)
+}
+
+/// Stops a host's container as a pod is deleted: SIGTERM (the entrypoint hands over first),
+/// then a bounded wait for it to exit.
+pub fn stop_host(
+    host: &str,
     stop_limit: Duration,
     reporter: &mut dyn Reporter,
 ) -> Result<(), LocalError> {
@@ -241,6 +250,28 @@ pub fn replace_image(
             host: host.to_owned(),
             seconds: stop_limit.as_secs(),
         });
+    }
+    Ok(())
+}
+
+/// Starts a stopped host's pod anew on the image unpacked at `rootfs`, as a new pod of the
+/// same template: its emptyDir volumes start empty, its hostPath volumes (the database files)
+/// stay.
+pub fn start_on_image(
+    site: &Site,
+    host: &str,
+    rootfs: &Path,
+    reporter: &mut dyn Reporter,
+) -> Result<(), LocalError> {
+    let pod = site.state_dir.join("hosts").join(host).join("pod");
+    if let Ok(volumes) = std::fs::read_dir(&pod) {
+        for v in volumes.flatten() {
+            let path = v.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+                std::fs::create_dir(&path).map_err(io(&path))?;
+            }
+        }
     }
     let config = site
         .state_dir
@@ -392,6 +423,20 @@ pub fn up(
         .realtime
         .then(|| crate::limits::realtime_for_this_machine(opts.hosts as u64))
         .flatten();
+    if let Some(budget) = &realtime {
+        let probe = format!("{}-rt-probe", site.prefix);
+        let limit = crate::limits::GRANT_LIMIT;
+        match crate::limits::await_grantable(budget, opts.hosts as u64, &probe, limit) {
+            Some(waited) if waited.as_millis() >= 100 => reporter.step(&format!(
+                "waited {waited:.1?} until the kernel released the last cluster's real-time budgets"
+            )),
+            Some(_) => {}
+            None => reporter.step(&format!(
+                "the kernel did not grant {} real-time budgets of {} us within {limit:?}; starting anyway",
+                opts.hosts, budget.runtime_us
+            )),
+        }
+    }
     let start = Instant::now();
     for host in bed.hosts() {
         let ctx = HostContext {

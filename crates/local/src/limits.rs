@@ -104,6 +104,41 @@ pub fn realtime_for_this_machine(containers: u64) -> Option<RealtimeBudget> {
     realtime_budget(root.as_deref(), taken, containers)
 }
 
+/// How long [`await_grantable`] waits at most.
+pub const GRANT_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Waits (up to `limit`) until the kernel can grant `containers` groups of `budget` at once;
+/// how long it waited, or `None` if it cannot. The groups of containers removed a moment ago (the previous cluster's)
+/// still hold their budgets for a while after their directories are gone, where nothing here
+/// can count them, and a container asking then fails to start (`cpu.rt_runtime_us: invalid
+/// argument`). A probe group `probe` asks for the whole amount until the kernel accepts it, and
+/// is removed.
+pub fn await_grantable(
+    budget: &RealtimeBudget,
+    containers: u64,
+    probe: &str,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let dir = std::path::Path::new(CPU_CGROUP).join(probe);
+    if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
+        return None;
+    }
+    let period = std::fs::write(dir.join("cpu.rt_period_us"), budget.period_us.to_string());
+    let ask = (budget.runtime_us * containers).to_string();
+    let start = std::time::Instant::now();
+    let mut granted = None;
+    while period.is_ok() && start.elapsed() < limit {
+        if std::fs::write(dir.join("cpu.rt_runtime_us"), &ask).is_ok() {
+            granted = Some(start.elapsed());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::fs::write(dir.join("cpu.rt_runtime_us"), "0");
+    let _ = std::fs::remove_dir(&dir);
+    granted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

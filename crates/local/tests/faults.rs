@@ -18,8 +18,9 @@
 //! It prints how often the replication fence closed (from the containers' logs).
 //!
 //! A rolling upgrade replaces every pod by the same pod on the image of a newer Debian suite
-//! (`cargo xtask image --suite trixie`), across OVN's schema change, and checks at the end that
-//! every copy serves the new schemas.
+//! (`cargo xtask image --suite trixie`), across OVN's schema change, and checks that every copy
+//! then serves the new schemas; its rollback puts every pod back on the older image, and every
+//! copy keeps the newer schemas (nothing is converted downwards).
 //!
 //! The link cut and the `kill -9` of the active's NB server run a second time over TLS
 //! (rendered with `--ssl`): the writers dial `ssl:VIP` with the rendered client certificate and
@@ -1592,7 +1593,7 @@ fn rolling_restart_of_all_three() {
 /// standby link the moment its link ended at the active's conversion (the fast path; the
 /// agent's monitor is only the fallback, up to 2 s later, while the active holds its replies).
 #[test]
-fn rolling_upgrade_across_a_schema_change() {
+fn rolling_upgrade_across_a_schema_change_then_its_rollback() {
     let image = e2e::upgrade_image().unwrap();
     scenario(
         "upgrade",
@@ -1638,6 +1639,34 @@ fn rolling_upgrade_across_a_schema_change() {
                     }
                 }
             }
+            // The rollback (`kubectl rollout undo`) to the older image, writers still running.
+            let views = wait_converged(&c.site, Duration::from_secs(90))
+                .expect("the cluster did not converge after the upgrade");
+            let active = observe::active_host(&views).unwrap().to_string();
+            let older = format!("{}:latest", e2e::image_layout().unwrap().display());
+            let back = upgrade::rollback(&c.site, &older, &active, &mut Quiet).unwrap();
+            eprintln!("  rollback: {back:?}");
+            assert!(
+                back.refused,
+                "{} joined the newer cluster on the older image: Pacemaker's feature sets no \
+                 longer differ between the two images, so the rollback went pod by pod; \
+                 update this scenario and the README's rollback paragraph",
+                back.first
+            );
+            assert!(
+                back.served_meanwhile,
+                "no copy was active while the refused pod was out"
+            );
+            let refusal = log_lines(&c.site, "is older than the cluster's DC");
+            assert!(
+                refusal.iter().any(|(host, _)| *host == back.first),
+                "{} logged no refusal naming the fix: {refusal:?}",
+                back.first
+            );
+            assert_eq!(
+                back.schemas, done.schemas,
+                "the rollback changed the schemas the copies serve"
+            );
         },
         nothing,
     );

@@ -511,6 +511,19 @@ fn wait_until(limit: Duration, term: &AtomicBool, mut done: impl FnMut() -> bool
     false
 }
 
+/// The feature sets, if the end of Pacemaker's log shows its controller refused to join a DC
+/// with a newer one.
+fn refused_by_newer_dc() -> Option<(String, String)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(PCMK_LOG_FILE).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))
+        .ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    ovnkube_db_ha::pacemaker_refusal::older_than_dc(&String::from_utf8_lossy(&tail))
+}
+
 /// Watches both daemons; configures the cluster once it has quorum; returns when the stop was
 /// requested (after the handover, or its timeout), or Err if a daemon died.
 fn supervise(
@@ -533,6 +546,9 @@ fn supervise(
         reap_orphans(&mut [&mut *corosync, &mut *pacemaker]);
         for d in [&mut *corosync, &mut *pacemaker] {
             if let Some(how) = d.exited() {
+                if let Some((local, dc)) = refused_by_newer_dc() {
+                    log(ovnkube_db_ha::pacemaker_refusal::advice(&local, &dc));
+                }
                 bail!("{} exited unexpectedly ({how}); stopping", d.name);
             }
         }
