@@ -117,13 +117,31 @@ pub const MINUS_INFINITY: i64 = -1_000_000;
 /// or not yet scored; the caught-up mark alone earns a Promoted-role bonus). The semi-sync
 /// proxy holds what a replica that stopped confirming would lack until this says so.
 pub fn unpromotable(status: &ClusterStatus, node: &str) -> Option<String> {
+    unpromotable_among(status, None, node)
+}
+
+/// [`unpromotable`], knowing corosync's membership when `members` is given. Without fencing,
+/// `crm_mon` shows a node as offline while its controller is still joining the DC (after a
+/// membership change every node joins again), so "offline" alone could release replies a
+/// node about to be promoted lacks. A node `crm_mon` shows offline but corosync counts as a
+/// member is judged only by its standby flag; otherwise it could still be promoted.
+pub fn unpromotable_among(
+    status: &ClusterStatus,
+    members: Option<&BTreeSet<String>>,
+    node: &str,
+) -> Option<String> {
     if !status.quorum {
         return None;
     }
+    let joining = members.is_some_and(|m| m.contains(node));
     match status.nodes.iter().find(|n| n.name == node) {
+        Some(n) if !n.online && joining => {
+            return n.standby.then(|| "is in standby".into());
+        }
         Some(n) if !n.online => return Some("is offline".into()),
         Some(n) if n.standby => return Some("is in standby".into()),
         Some(_) => {}
+        None if joining => return None,
         None => return Some("is offline".into()),
     }
     match status.promotion_scores.get(node) {
@@ -142,6 +160,16 @@ mod tests {
 
     fn marks(pairs: &[(&str, bool)]) -> BTreeMap<String, bool> {
         pairs.iter().map(|(n, m)| (n.to_string(), *m)).collect()
+    }
+
+    fn node(name: &str, online: bool, standby: bool) -> crate::crm_mon::NodeStatus {
+        crate::crm_mon::NodeStatus {
+            name: name.into(),
+            online,
+            standby,
+            is_dc: false,
+            unclean: false,
+        }
     }
 
     fn closed(v: &Verdict) -> bool {
@@ -293,14 +321,6 @@ mod tests {
 
     #[test]
     fn the_active_sees_when_a_replica_cannot_be_promoted() {
-        use crate::crm_mon::NodeStatus;
-        let node = |name: &str, online: bool, standby: bool| NodeStatus {
-            name: name.into(),
-            online,
-            standby,
-            is_dc: false,
-            unclean: false,
-        };
         // (quorum, h2 online, h2 in standby, h2 score, h2 mark, unpromotable)
         type Row = (bool, bool, bool, Option<i64>, Option<bool>, bool);
         let table: &[Row] = &[
@@ -339,6 +359,72 @@ mod tests {
                 unpromotable(&st, "h2").is_some(),
                 *want,
                 "{quorum} {online} {standby} {score:?} {mark:?}"
+            );
+        }
+    }
+
+    /// Without fencing, crm_mon shows a node offline while it joins the DC again after a
+    /// membership change; corosync's membership tells the two apart.
+    #[test]
+    fn a_node_offline_in_crm_mon_but_in_corosync_membership_is_still_promotable() {
+        let set =
+            |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
+        // (case, h2 listed (online, standby), corosync members, unpromotable)
+        type Row = (
+            &'static str,
+            Option<(bool, bool)>,
+            Option<BTreeSet<String>>,
+            bool,
+        );
+        let table: Vec<Row> = vec![
+            (
+                "offline, membership unknown",
+                Some((false, false)),
+                None,
+                true,
+            ),
+            (
+                "offline, not a member",
+                Some((false, false)),
+                Some(set(&["h1"])),
+                true,
+            ),
+            (
+                "offline, still a member: joining",
+                Some((false, false)),
+                Some(set(&["h1", "h2"])),
+                false,
+            ),
+            (
+                "joining in standby",
+                Some((false, true)),
+                Some(set(&["h1", "h2"])),
+                true,
+            ),
+            (
+                "not listed, a member",
+                None,
+                Some(set(&["h1", "h2"])),
+                false,
+            ),
+            ("not listed, no member", None, Some(set(&["h1"])), true),
+        ];
+        for (case, h2, members, want) in table {
+            let mut nodes = vec![node("h1", true, false)];
+            if let Some((online, standby)) = h2 {
+                nodes.push(node("h2", online, standby));
+            }
+            let mut st = ClusterStatus {
+                quorum: true,
+                nodes,
+                ..ClusterStatus::default()
+            };
+            // The joining node's transient attributes may be gone meanwhile.
+            st.promotion_scores.remove("h2");
+            assert_eq!(
+                unpromotable_among(&st, members.as_ref(), "h2").is_some(),
+                want,
+                "{case}"
             );
         }
     }

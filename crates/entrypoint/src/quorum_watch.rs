@@ -22,6 +22,21 @@ pub fn quorate_line(line: &str) -> Option<bool> {
     }
 }
 
+/// The node names in corosync's membership, from `corosync-quorumtool -l` (a table under a
+/// `Nodeid Votes Name` header; the local node's name is followed by `(local)`).
+pub fn member_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .skip_while(|l| !l.trim_start().starts_with("Nodeid"))
+        .skip(1)
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            fields.next()?.parse::<u32>().ok()?;
+            fields.next()?;
+            fields.next().map(str::to_string)
+        })
+        .collect()
+}
+
 /// What the watcher knows: nothing yet, or the last state corosync stated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Quorum {
@@ -60,6 +75,14 @@ impl Quorum {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_membership_lists_node_names() {
+        let text = "\nMembership information\n----------------------\n    Nodeid      Votes Name\n     53157          1 e2e-h1 (local)\n     61458          1 e2e-h2\n";
+        let names: Vec<String> = member_names(text).into_iter().collect();
+        assert_eq!(names, ["e2e-h1", "e2e-h2"]);
+        assert!(member_names("Cannot initialize CMAP service").is_empty());
+    }
 
     #[test]
     fn reads_the_quorate_line() {

@@ -15,7 +15,7 @@ use super::quorum::QuorumWatch;
 use super::tcp_diag::Diag;
 use super::vip;
 use ovnkube_db_ha::crm_mon::ClusterStatus;
-use ovnkube_db_ha::lag_gate::unpromotable;
+use ovnkube_db_ha::lag_gate::unpromotable_among;
 use ovnkube_db_ha::replica_lag::{ATTRIBUTE, CaughtUp, LAG_LIMIT, LagTracker, Stream, drained};
 use ovnkube_db_ha::replication_fence::{Change, Fence, Replica};
 use ovnkube_db_ha::sync_proxy::Control;
@@ -434,13 +434,19 @@ fn watch_unpromotable(shared: &Shared, control: &Control) {
 }
 
 /// From one look, tells the proxy of every other member whether it can be promoted now
-/// (`lag_gate::unpromotable`: offline, in standby, or its gate closed); a host the rounds wait
+/// (`lag_gate::unpromotable_among`: offline — and not in corosync's membership, so not merely
+/// joining the DC again —, in standby, or its gate closed); a host the rounds wait
 /// on that is no member at all cannot be promoted by this cluster either. Releases are logged.
 fn judge_peers(shared: &Shared, control: &Control, status: &ClusterStatus) {
     let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
     let awaiting = control.awaiting();
+    // Asked only when crm_mon shows another member offline: joining or gone?
+    let offline = members
+        .iter()
+        .any(|(n, _)| *n != shared.me && !status.nodes.iter().any(|s| s.name == *n && s.online));
+    let corosync = offline.then(corosync_members).flatten();
     for (name, host) in members.iter().filter(|(n, _)| *n != shared.me) {
-        match unpromotable(status, name) {
+        match unpromotable_among(status, corosync.as_ref(), name) {
             Some(why) => {
                 if awaiting.contains(host) {
                     log(format!(
@@ -461,6 +467,19 @@ fn judge_peers(shared: &Shared, control: &Control, status: &ClusterStatus) {
         ));
         control.unpromotable(*host);
     }
+}
+
+/// The node names in corosync's membership now (`corosync-quorumtool -l`), if it answers.
+fn corosync_members() -> Option<std::collections::BTreeSet<String>> {
+    let text = super::proc::checked(
+        "corosync-quorumtool",
+        &["-l"],
+        None,
+        std::time::Duration::from_secs(2),
+    )
+    .ok()?;
+    let names = ovnkube_db_ha::quorum_watch::member_names(&text);
+    (!names.is_empty()).then_some(names)
 }
 
 /// Starts the thread that writes the caught-up attribute; `None` (logged) if it cannot start.
