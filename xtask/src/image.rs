@@ -197,7 +197,7 @@ fn mb(bytes: u64) -> String {
 }
 
 pub fn run(args: &ImageArgs) -> Result<ExitCode> {
-    build(args)?.print();
+    build(args, &mut |line| println!("{line}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -206,7 +206,15 @@ pub fn run(args: &ImageArgs) -> Result<ExitCode> {
 /// image's figures in order. Fails with the first failure.
 pub fn build_all(args: &[ImageArgs]) -> Result<()> {
     let results: Vec<Result<Summary>> = std::thread::scope(|s| {
-        let handles: Vec<_> = args.iter().map(|a| s.spawn(|| build(a))).collect();
+        let handles: Vec<_> = args
+            .iter()
+            .map(|a| {
+                s.spawn(|| {
+                    let mut lines = Vec::new();
+                    build(a, &mut |line| lines.push(line)).map(|()| Summary { lines })
+                })
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| {
@@ -241,8 +249,9 @@ impl Summary {
 
 /// Builds the image: the static binaries and the base layer side by side (the base is mostly
 /// downloads and dpkg, the binaries mostly the compiler), then the binaries layer and the
-/// layout; pushes when asked.
-fn build(args: &ImageArgs) -> Result<Summary> {
+/// layout; pushes when asked. Hands each line of its figures to `emit` as soon as it is known
+/// (the layout's lines before a push that may fail).
+fn build(args: &ImageArgs, emit: &mut dyn FnMut(String)) -> Result<()> {
     let started = Instant::now();
     check_tag(&args.tag)?;
     let push_target = args
@@ -318,28 +327,30 @@ fn build(args: &ImageArgs) -> Result<Summary> {
     spin.finish_and_clear();
     let layout_seconds = t.elapsed().as_secs_f64();
 
-    let mut lines = vec![
-        format!("image:           {name}"),
-        format!("layout:          oci:{}:{}", out.display(), args.tag),
-        format!("manifest digest: {}", written.manifest_digest),
-        format!(
-            "compressed size: {} (base layer {}, binaries layer {}; uncompressed {})",
-            mb(written.compressed_size),
-            mb(base.layer.blob.size),
-            mb(app.blob.size),
-            mb(base.layer.tar_size + app.tar_size)
-        ),
-    ];
+    emit(format!("image:           {name}"));
+    emit(format!(
+        "layout:          oci:{}:{}",
+        out.display(),
+        args.tag
+    ));
+    emit(format!("manifest digest: {}", written.manifest_digest));
+    emit(format!(
+        "compressed size: {} (base layer {}, binaries layer {}; uncompressed {})",
+        mb(written.compressed_size),
+        mb(base.layer.blob.size),
+        mb(app.blob.size),
+        mb(base.layer.tar_size + app.tar_size)
+    ));
     let mut push_seconds = None;
     if let Some(target) = &push_target {
         let t = Instant::now();
         let digest = push::push(&out, &args.tag, target)?;
         push_seconds = Some(t.elapsed().as_secs_f64());
-        lines.push(format!("pushed:          {} ({digest})", target.text));
+        emit(format!("pushed:          {} ({digest})", target.text));
     }
 
     let total = started.elapsed().as_secs_f64();
-    lines.push(format!(
+    emit(format!(
         "cold base build: {:.1} s{}",
         base.build_seconds,
         if base.cached {
@@ -348,7 +359,7 @@ fn build(args: &ImageArgs) -> Result<Summary> {
             " (this run)"
         }
     ));
-    lines.push(format!(
+    emit(format!(
         "this build:      {total:.1} s{} (binaries {binaries_seconds:.1} s and base {base_seconds:.1} s side by side, layer + layout {layout_seconds:.1} s{})",
         if base.cached {
             ", base cached"
@@ -359,7 +370,7 @@ fn build(args: &ImageArgs) -> Result<Summary> {
             .map(|s| format!(", push {s:.1} s"))
             .unwrap_or_default()
     ));
-    Ok(Summary { lines })
+    Ok(())
 }
 
 #[cfg(test)]
