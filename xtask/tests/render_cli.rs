@@ -157,6 +157,7 @@ fn bad_input_exits_2_names_every_field_and_writes_nothing() {
     let o = daemonset(&[
         "--db-ha-vip=not-an-ip",
         "--db-replicas=1",
+        "--db-memory-limit=256Mi",
         "--output-dir",
         d.to_str().unwrap(),
     ]);
@@ -164,6 +165,7 @@ fn bad_input_exits_2_names_every_field_and_writes_nothing() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--db-ha-vip"), "{err}");
     assert!(err.contains("--db-replicas"), "{err}");
+    assert!(err.contains("--db-memory-limit=512Mi"), "{err}");
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
     assert_eq!(
         std::fs::read_dir(tmp.path()).unwrap().count(),
@@ -193,6 +195,7 @@ fn help_documents_every_flag_with_its_default() {
         "--db-vip",
         "--output-dir",
         "--corosync-authkey-file",
+        "--db-memory-limit",
     ]
     .into_iter()
     .chain(UPSTREAM_FLAGS.iter().map(|f| f.split('=').next().unwrap()))
@@ -204,6 +207,7 @@ fn help_documents_every_flag_with_its_default() {
         "172.30.0.0/16",
         "https://10.0.2.16:6443",
         "dist/yaml",
+        "1Gi",
     ] {
         assert!(help.contains(default), "{default} missing from --help");
     }

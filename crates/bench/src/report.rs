@@ -25,6 +25,9 @@ pub struct RunResult {
     pub sizing: Sizing,
     /// The largest sum of the DB hosts' processes' peak resident sizes, MiB (`--size`).
     pub memory_mib: Option<u64>,
+    /// Processes the OOM killer ended under the DB pods' rendered memory limit (Pacemaker
+    /// stacks on the local cluster; `None` where no pod cgroup was read).
+    pub oom_kills: Option<u64>,
 }
 
 /// One row of the table.
@@ -48,6 +51,8 @@ pub struct Row {
     pub resync: (Option<Duration>, Option<Duration>),
     /// Memory peak of the busiest DB host, MiB (max over runs).
     pub memory_mib: Option<u64>,
+    /// OOM kills under the pods' memory limit, summed over runs.
+    pub oom_kills: Option<u64>,
     pub stalls: usize,
     pub failed: usize,
     pub lost: usize,
@@ -75,6 +80,10 @@ pub fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs:
         crowd: pick(&|r| r.crowd),
         resync: pick(&|r| r.sizing.resync),
         memory_mib: results.iter().filter_map(|r| r.memory_mib).max(),
+        oom_kills: results
+            .iter()
+            .filter_map(|r| r.oom_kills)
+            .reduce(|a, b| a + b),
         stalls: results
             .iter()
             .filter_map(|r| r.outcome.as_ref())
@@ -91,7 +100,7 @@ pub fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs:
 
 pub fn table(rows: &[Row], window: Duration, crowd: usize) -> String {
     let mut out = format!(
-        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | all {c} idle SB subscribers hold it s (median / max) | standby's full SB resync s (median / max) | DB host memory peak MiB | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | all {c} idle SB subscribers hold it s (median / max) | standby's full SB resync s (median / max) | DB host memory peak MiB (OOM kills under the pod limit) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         c = crowd,
         w = window.as_secs()
     );
@@ -120,13 +129,22 @@ pub fn table(rows: &[Row], window: Duration, crowd: usize) -> String {
             secs(r.crowd.1),
             secs(r.resync.0),
             secs(r.resync.1),
-            r.memory_mib.map_or("–".into(), |m| m.to_string()),
+            memory_cell(r.memory_mib, r.oom_kills),
             r.stalls,
             r.failed,
             r.lost
         ));
     }
     out
+}
+
+/// `742 (0)`: the peak, then the OOM kills in brackets when a pod cgroup was read.
+fn memory_cell(mib: Option<u64>, oom_kills: Option<u64>) -> String {
+    let peak = mib.map_or("–".into(), |m| m.to_string());
+    match oom_kills {
+        Some(n) => format!("{peak} ({n})"),
+        None => peak,
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +191,7 @@ mod tests {
                 northd: Some(d(g + 1000)),
                 idl: Some(d(g + 200)),
                 crowd: Some(d(g + 1500)),
+                oom_kills: Some(u64::from(g == 9000)),
                 ..RunResult::default()
             })
             .collect();
@@ -183,7 +202,7 @@ mod tests {
         );
         assert!(
             t.contains(
-                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 5.50 / 10.50 | – / – | – | 3 | 3 | 0 |"
+                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 5.50 / 10.50 | – / – | – (1) | 3 | 3 | 0 |"
             ),
             "{t}"
         );

@@ -215,7 +215,6 @@ pub fn resync(s: Scale, standby: &str) -> Option<Duration> {
     None
 }
 
-/// The largest, over `hosts`, of the sum of every process's peak resident size, in MiB.
 /// The size of `host`'s SB database file in the local cluster under `state_dir`, MiB.
 pub fn sb_file_mib(state_dir: &std::path::Path, host: &str) -> Option<u64> {
     let file = state_dir
@@ -225,11 +224,22 @@ pub fn sb_file_mib(state_dir: &std::path::Path, host: &str) -> Option<u64> {
     Some(std::fs::metadata(file).ok()?.len() / (1024 * 1024))
 }
 
+/// The largest, over `hosts`, of the sum of every process's peak resident size, in MiB.
 pub fn memory_peak_mib(hosts: &[String]) -> Option<u64> {
     hosts
         .iter()
         .map(|h| faults::memory_peak_kib(h, "") / 1024)
         .max()
+}
+
+/// Processes the OOM killer ended in `hosts`' pods since their containers started, under the
+/// rendered memory limit; `None` when no pod's cgroup could be read.
+pub fn oom_kills(hosts: &[String]) -> Option<u64> {
+    hosts
+        .iter()
+        .filter_map(|h| ovn_ha_local::pod_memory::of_host(h))
+        .map(|m| m.oom_kills)
+        .reduce(|a, b| a + b)
 }
 
 #[cfg(test)]

@@ -26,6 +26,13 @@ pub const NAMESPACE: &str = "ovn-kubernetes";
 pub const DB_NODE_LABEL: &str = "openvswitch.org/ovnkube-db=true";
 /// Pod network MTU written to the `ovn-config` ConfigMap (`--mtu`).
 pub const MTU: &str = "1400";
+/// Memory limit of the DB pod's container (`--db-memory-limit`). The container holds both
+/// ovsdb-servers, Pacemaker and corosync; docs/benchmarks.md has what they peaked at per size.
+pub const DB_MEMORY_LIMIT: &str = "1Gi";
+/// The DB pod's memory request; the limit may not be below it.
+pub const DB_MEMORY_REQUEST: &str = "256Mi";
+/// The smallest memory limit we render: an empty cluster's processes already hold about half.
+pub const MIN_DB_MEMORY_LIMIT: &str = "512Mi";
 /// OVSDB Northbound port.
 pub const NB_PORT: u16 = 6641;
 /// OVSDB Southbound port.

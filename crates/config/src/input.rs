@@ -4,6 +4,7 @@ use crate::cidr::{self, ClusterCidr, ServiceCidr};
 use crate::defaults;
 use crate::names::{self, NodeLabel};
 use crate::problem::{Field, Problem, Problems};
+use crate::quantity::{self, Memory};
 use crate::upstream::{ControlPlane, UpstreamInput};
 use crate::vip::{self, Vip};
 use serde::Serialize;
@@ -22,6 +23,7 @@ pub struct RenderInput {
     pub namespace: String,
     pub db_node_label: String,
     pub mtu: String,
+    pub db_memory_limit: String,
     /// Upstream `daemonset.sh`'s flags for ovnkube-master and ovnkube-node.
     pub upstream: UpstreamInput,
 }
@@ -39,6 +41,7 @@ impl Default for RenderInput {
             namespace: defaults::NAMESPACE.into(),
             db_node_label: defaults::DB_NODE_LABEL.into(),
             mtu: defaults::MTU.into(),
+            db_memory_limit: defaults::DB_MEMORY_LIMIT.into(),
             upstream: UpstreamInput::default(),
         }
     }
@@ -58,6 +61,8 @@ pub struct Config {
     pub namespace: String,
     pub db_node_label: NodeLabel,
     pub mtu: u32,
+    /// Memory limit of the DB pod's container (`--db-memory-limit`).
+    pub db_memory_limit: Memory,
     /// Northbound client port (`--ovn-nb-port`).
     pub nb_port: u16,
     /// Southbound client port (`--ovn-sb-port`).
@@ -161,6 +166,19 @@ fn parse_mtu(text: &str) -> Result<u32, String> {
     }
 }
 
+/// The DB container's memory limit: a size no smaller than [`defaults::MIN_DB_MEMORY_LIMIT`].
+fn parse_db_memory_limit(text: &str) -> Result<Memory, String> {
+    let limit = quantity::parse_memory(text)?;
+    let floor = quantity::parse_memory(defaults::MIN_DB_MEMORY_LIMIT)?;
+    if limit.bytes() < floor.bytes() {
+        return Err(format!(
+            "{limit} is below the {floor} the DB pod needs with empty databases (its request is {}); give at least --db-memory-limit={floor}, and more for large clusters (README, sizing)",
+            defaults::DB_MEMORY_REQUEST
+        ));
+    }
+    Ok(limit)
+}
+
 /// Collects field results, remembering the problems.
 struct Collector(Vec<Problem>);
 
@@ -193,6 +211,10 @@ impl RenderInput {
             names::parse_node_label(&self.db_node_label),
         );
         let mtu = c.take(Field::Mtu, parse_mtu(&self.mtu));
+        let memory = c.take(
+            Field::DbMemoryLimit,
+            parse_db_memory_limit(&self.db_memory_limit),
+        );
         let upstream = self.upstream.check();
         c.0.extend(upstream.problems);
 
@@ -253,6 +275,7 @@ impl RenderInput {
             namespace,
             label,
             mtu,
+            memory,
             upstream.control_plane,
             upstream.ports,
         ) {
@@ -267,6 +290,7 @@ impl RenderInput {
                 Some(()),
                 Some(db_node_label),
                 Some(mtu),
+                Some(db_memory_limit),
                 Some(control_plane),
                 Some(ports),
             ) if problems.is_empty() => {
@@ -296,6 +320,7 @@ impl RenderInput {
                         namespace: self.namespace.clone(),
                         db_node_label,
                         mtu,
+                        db_memory_limit,
                         nb_port: ports.nb,
                         sb_port: ports.sb,
                         control_plane,
@@ -341,6 +366,15 @@ mod tests {
         assert_eq!(v.config.ovn_south(), "tcp:10.0.2.100:6642");
         assert_eq!(v.config.db_replicas, 3);
         assert_eq!(v.config.net_cidr_text(), "192.168.0.0/16");
+        assert_eq!(v.config.db_memory_limit.to_string(), "1Gi");
+    }
+
+    #[test]
+    fn a_larger_memory_limit_is_kept_as_written() {
+        let mut i = seed();
+        i.db_memory_limit = "6Gi".into();
+        let m = i.validate().unwrap().config.db_memory_limit;
+        assert_eq!((m.to_string(), m.bytes()), ("6Gi".to_string(), 6 << 30));
     }
 
     #[test]
@@ -464,6 +498,18 @@ mod tests {
                 "KEY=VALUE",
             ),
             ("mtu", |i| i.mtu = "70000".into(), &[Field::Mtu], "576"),
+            (
+                "memory limit not a size",
+                |i| i.db_memory_limit = "4GB".into(),
+                &[Field::DbMemoryLimit],
+                "e.g. 4Gi",
+            ),
+            (
+                "memory limit too small",
+                |i| i.db_memory_limit = "256Mi".into(),
+                &[Field::DbMemoryLimit],
+                "at least --db-memory-limit=512Mi",
+            ),
             (
                 "mtu v6",
                 |i| {

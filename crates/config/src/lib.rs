@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod input;
 pub mod names;
 pub mod problem;
+pub mod quantity;
 pub mod upstream;
 pub mod vip;
 

@@ -15,6 +15,7 @@ pub enum Field {
     Namespace,
     DbNodeLabel,
     Mtu,
+    DbMemoryLimit,
     // Upstream daemonset.sh flags for ovnkube-master and ovnkube-node (see `upstream`).
     ImagePullPolicy,
     GatewayMode,
@@ -55,6 +56,7 @@ impl Field {
             Field::Namespace => "--namespace",
             Field::DbNodeLabel => "--db-node-label",
             Field::Mtu => "--mtu",
+            Field::DbMemoryLimit => "--db-memory-limit",
             Field::ImagePullPolicy => "--image-pull-policy",
             Field::GatewayMode => "--gateway-mode",
             Field::GatewayOptions => "--gateway-options",

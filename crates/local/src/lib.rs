@@ -5,7 +5,8 @@
 //! [`pod_template`] reads the container, its environment and its volumes from the rendered
 //! Deployment; [`runtime_spec`] turns them into an OCI runtime configuration for one host
 //! (downward-API values filled in, volumes as per-host directories or tmpfs, the capabilities a
-//! container runtime grants plus the rendered ones, the rlimits a runtime sets). Both are pure.
+//! container runtime grants plus the rendered ones, the rlimits a runtime sets, the rendered
+//! memory limit on the container's cgroup). Both are pure; [`pod_memory`] reads that cgroup back.
 //! [`cluster`] does the I/O: hosts from the test bed, the image unpacked with umoci, one runc
 //! container per host, and teardown by name. This crate never talks to a Kubernetes API server.
 
@@ -22,6 +23,7 @@ pub mod metrics_scrape;
 pub mod northd;
 pub mod observe;
 pub mod ovsdb_rpc;
+pub mod pod_memory;
 pub mod pod_template;
 pub mod poll;
 pub mod raft;

@@ -62,6 +62,8 @@ pub struct PodTemplate {
     pub termination_grace_seconds: u64,
     pub readiness: Vec<String>,
     pub liveness: Vec<String>,
+    /// `resources.limits.memory` as written (a Kubernetes quantity), if any.
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +201,7 @@ pub fn parse(manifest: &str, name: &str) -> Result<PodTemplate, TemplateError> {
         termination_grace_seconds: pod["terminationGracePeriodSeconds"].as_u64().unwrap_or(30),
         readiness: strings(&c["readinessProbe"]["exec"]["command"]),
         liveness: strings(&c["livenessProbe"]["exec"]["command"]),
+        memory_limit: text(&c["resources"]["limits"]["memory"]),
     })
 }
 
@@ -228,6 +231,7 @@ pub(crate) mod tests {
         let t = parse(&seed_manifest(), "ovnkube-db").unwrap();
         assert_eq!(t.command, ["/usr/bin/ovnkube-db-ha", "run"]);
         assert!(t.host_network && !t.privileged && !t.allow_privilege_escalation);
+        assert_eq!(t.memory_limit.as_deref(), Some("1Gi"));
         assert_eq!(
             t.capabilities_add,
             ["NET_ADMIN", "NET_RAW", "IPC_LOCK", "SYS_NICE"]

@@ -70,7 +70,7 @@ pub struct ExtraMount {
 pub enum SpecError {
     #[error("env {name}: the local cluster cannot fill fieldRef {path}")]
     UnknownField { name: String, path: String },
-    #[error("volume {0}: sizeLimit {1} is not a quantity like 256Mi")]
+    #[error("{0}: {1} is not a memory quantity like 256Mi")]
     BadQuantity(String, String),
     #[error("extra mount {0}: the destination must be an absolute path")]
     RelativeMount(String),
@@ -99,19 +99,11 @@ pub fn host_dirs(t: &PodTemplate, h: &HostContext) -> Vec<PathBuf> {
         .collect()
 }
 
-/// `256Mi` → `256m`, the tmpfs size option.
-fn tmpfs_size(volume: &str, q: &str) -> Result<String, SpecError> {
-    let bad = || SpecError::BadQuantity(volume.into(), q.into());
-    let (num, unit) = q.split_at(q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len()));
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let suffix = match unit {
-        "" => "",
-        "Ki" => "k",
-        "Mi" => "m",
-        "Gi" => "g",
-        _ => return Err(bad()),
-    };
-    Ok(format!("{n}{suffix}"))
+/// A Kubernetes memory quantity of `what` (a volume's sizeLimit, the container's limit) in bytes.
+fn bytes(what: &str, q: &str) -> Result<u64, SpecError> {
+    ovn_ha_config::quantity::parse_memory(q)
+        .map(|m| m.bytes())
+        .map_err(|_| SpecError::BadQuantity(what.into(), q.into()))
 }
 
 fn resolve_env(t: &PodTemplate, h: &HostContext) -> Result<Vec<String>, SpecError> {
@@ -221,7 +213,8 @@ pub fn runtime_spec(t: &PodTemplate, h: &HostContext) -> Result<Value, SpecError
             VolumeSource::EmptyDir { memory: true, size_limit } => {
                 let mut options = vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into()];
                 if let Some(q) = size_limit {
-                    options.push(format!("size={}", tmpfs_size(&v.name, q)?));
+                    let size = bytes(&format!("volume {} sizeLimit", v.name), q)?;
+                    options.push(format!("size={size}"));
                 }
                 json!({"destination": m.path, "type": "tmpfs", "source": "tmpfs", "options": options})
             }
@@ -251,9 +244,21 @@ pub fn runtime_spec(t: &PodTemplate, h: &HostContext) -> Result<Value, SpecError
             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
     });
+    // What a kubelet enforces: the container's memory limit on its cgroup (the kernel's OOM
+    // killer acts inside it), and the real-time budget where the kernel asks for one.
+    let mut resources = serde_json::Map::new();
+    if let Some(q) = &t.memory_limit {
+        let limit = bytes("resources.limits.memory", q)?;
+        resources.insert("memory".into(), json!({"limit": limit}));
+    }
     if let Some(rt) = h.realtime {
-        linux["resources"] =
-            json!({"cpu": {"realtimeRuntime": rt.runtime_us, "realtimePeriod": rt.period_us}});
+        resources.insert(
+            "cpu".into(),
+            json!({"realtimeRuntime": rt.runtime_us, "realtimePeriod": rt.period_us}),
+        );
+    }
+    if !resources.is_empty() {
+        linux["resources"] = serde_json::Value::Object(resources);
     }
     let spec = json!({
         "ociVersion": "1.0.2",
@@ -342,7 +347,8 @@ mod tests {
         assert_eq!(p["rlimits"][1]["type"], "RLIMIT_MEMLOCK");
         assert_eq!(s["hostname"], "ovn-db-1");
         assert_eq!(s["root"]["readonly"], true);
-        assert!(s["linux"].get("resources").is_none());
+        assert_eq!(s["linux"]["resources"]["memory"]["limit"], 1u64 << 30);
+        assert!(s["linux"]["resources"].get("cpu").is_none());
         let mut h = host();
         h.realtime = Some(crate::limits::RealtimeBudget {
             runtime_us: 150_000,
@@ -381,7 +387,7 @@ mod tests {
             shm[0]["options"]
                 .as_array()
                 .unwrap()
-                .contains(&json!("size=256m"))
+                .contains(&json!(format!("size={}", 256u64 << 20)))
         );
         let key = at("/etc/corosync-authkey");
         assert_eq!(
@@ -424,9 +430,9 @@ mod tests {
 
     #[test]
     fn quantities_and_unknown_fields() {
-        assert_eq!(tmpfs_size("v", "256Mi").unwrap(), "256m");
-        assert_eq!(tmpfs_size("v", "1Gi").unwrap(), "1g");
-        assert!(tmpfs_size("v", "1.5G").is_err());
+        assert_eq!(bytes("v", "256Mi").unwrap(), 256 << 20);
+        assert_eq!(bytes("v", "1G").unwrap(), 1_000_000_000);
+        assert!(bytes("v", "1.5G").is_err());
         let mut t = pod_template::parse(&seed_manifest(), "ovnkube-db").unwrap();
         t.env.push(crate::pod_template::EnvVar {
             name: "X".into(),

@@ -13,7 +13,9 @@
 //!   (the entrypoint's semi-synchronous proxy), so there is no window of asynchronous loss,
 //! - at no 20 ms sample did two copies of one database take writes,
 //! - the cluster converges to one promoted and two replicating copies,
-//! - the writers off the active host had a write acknowledged after the fault.
+//! - the writers off the active host had a write acknowledged after the fault,
+//! - every pod ran under the rendered memory limit (its container's cgroup, as a kubelet sets
+//!   it) and the kernel's OOM killer never acted in one.
 //!
 //! It prints how often the replication fence closed (from the containers' logs).
 //!
@@ -40,6 +42,7 @@ use ovn_ha_local::e2e::{self, Quiet, TestCluster};
 use ovn_ha_local::eyes::{self, Eyes, Writable};
 use ovn_ha_local::faults;
 use ovn_ha_local::observe::{self, HostView};
+use ovn_ha_local::pod_memory;
 use ovn_ha_local::upgrade;
 use ovn_ha_local::writer::{self, Writer, WriterSpec};
 use std::net::Ipv4Addr;
@@ -403,6 +406,7 @@ fn scenario_mixed(
             problems.push(format!("{seat:?}: no write acknowledged after the fault"));
         }
     }
+    problems.extend(memory_problems(&c.site));
     let closes = fence_closes(&c.site);
     let fallbacks = log_lines(&c.site, "replying without a confirmation").len();
     for needle in ["sync proxy:", "promotion gate:", "standby link:"] {
@@ -438,6 +442,30 @@ fn scenario_mixed(
         active,
         after,
     }
+}
+
+/// Every DB pod runs under the rendered memory limit, as a kubelet would run it, and the
+/// kernel's OOM killer never acted in one.
+fn memory_problems(site: &Site) -> Vec<String> {
+    let rendered = ovn_ha_config::quantity::parse_memory(ovn_ha_config::defaults::DB_MEMORY_LIMIT)
+        .expect("the default memory limit parses")
+        .bytes();
+    let mut problems = Vec::new();
+    for host in cluster::running_hosts(site) {
+        match pod_memory::of_host(&host) {
+            Some(m) if m.limit != Some(rendered) => problems.push(format!(
+                "{host}: memory limit {:?}, not the rendered {rendered} bytes",
+                m.limit
+            )),
+            Some(m) if m.oom_kills > 0 => problems.push(format!(
+                "{host}: the OOM killer ended {} process(es) under the {rendered}-byte limit",
+                m.oom_kills
+            )),
+            Some(_) => {}
+            None => problems.push(format!("{host}: its memory cgroup could not be read")),
+        }
+    }
+    problems
 }
 
 /// What a scenario saw: the fence's closes and the proxy's unconfirmed fallbacks (from the

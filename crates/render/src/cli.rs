@@ -52,6 +52,10 @@ pub struct RenderArgs {
     /// Pod network MTU written to the ovn-config ConfigMap.
     #[arg(long, value_name = "BYTES", default_value = defaults::MTU)]
     pub mtu: String,
+    /// Memory limit of each DB pod's container (both ovsdb-servers, Pacemaker, corosync), a
+    /// Kubernetes quantity such as 4Gi; raise it for large clusters (README, sizing).
+    #[arg(long, value_name = "SIZE", default_value = defaults::DB_MEMORY_LIMIT)]
+    pub db_memory_limit: String,
     /// Pull policy of the ovnkube-master and ovnkube-node containers: Always, IfNotPresent or
     /// Never.
     #[arg(long, value_name = "POLICY", default_value = up::IMAGE_PULL_POLICY)]
@@ -154,6 +158,7 @@ impl RenderArgs {
             namespace: self.namespace.clone(),
             db_node_label: self.db_node_label.clone(),
             mtu: self.mtu.clone(),
+            db_memory_limit: self.db_memory_limit.clone(),
             upstream: UpstreamInput {
                 image_pull_policy: self.image_pull_policy.clone(),
                 gateway_mode: self.gateway_mode.clone(),

@@ -19,6 +19,8 @@ pub struct Context {
     svc_cidr: String,
     mtu: u32,
     db_replicas: u32,
+    db_memory_limit: String,
+    db_memory_request: &'static str,
     vip: String,
     vip_prefix: Option<u8>,
     /// `IPv4` or `IPv6`, as Services and EndpointSlices spell it.
@@ -107,6 +109,8 @@ impl Context {
             svc_cidr: c.svc_cidr_text(),
             mtu: c.mtu,
             db_replicas: c.db_replicas,
+            db_memory_limit: c.db_memory_limit.to_string(),
+            db_memory_request: defaults::DB_MEMORY_REQUEST,
             vip: c.vip.addr.to_string(),
             vip_prefix: c.vip.prefix,
             vip_family: if c.vip.addr.is_ipv4() { "IPv4" } else { "IPv6" },

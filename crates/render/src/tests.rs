@@ -201,6 +201,20 @@ fn db_deployment_matches_the_contract() {
     assert_eq!(key["secret"]["secretName"], db_env::AUTHKEY_SECRET);
     let pdb = find(&objs, "PodDisruptionBudget", "ovnkube-db");
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(c["resources"]["limits"]["memory"], "1Gi");
+    assert_eq!(c["resources"]["requests"]["memory"], "256Mi");
+}
+
+#[test]
+fn the_db_memory_limit_is_the_flags() {
+    let mut input = ovn_ha_config::RenderInput::seed_example();
+    input.db_memory_limit = "6Gi".into();
+    let config = input.validate().unwrap().config;
+    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
+    let objs = objects(&files);
+    let d = find(&objs, "Deployment", "ovnkube-db");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["resources"]["limits"]["memory"], "6Gi");
 }
 
 #[test]
