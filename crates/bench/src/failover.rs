@@ -459,7 +459,7 @@ fn run_pacemaker(
         let cut = (scenario == Scenario::NodeLoss).then_some(active.as_str());
         let mut r = after_fault(run, server_side, (&remote, &up.ssl), window, cut)?;
         print_takeovers(site);
-        r.oom_kills = size::oom_kills(&cluster::running_hosts(site));
+        (r.oom_kills, r.cgroup_mib) = size::pod_memory(&cluster::running_hosts(site));
         if size.scale().is_some() {
             sizing.bulk = Some(size::bulk_transaction(&remote));
             r.memory_mib = size::memory_peak_mib(&cluster::running_hosts(site));
@@ -641,13 +641,14 @@ pub fn run(args: &FailoverArgs) -> Result<ExitCode> {
                     );
                     if let Some(loaded) = r.sizing.loaded {
                         eprintln!(
-                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows, SB file {} MiB), resync {} s, memory peak {} MiB ({} OOM kills), start-up bulk transaction {}",
+                            "    size: NB loaded in {:.1} s, SB derived {} s later ({} logical flows, SB file {} MiB), resync {} s, memory peak {} MiB (pod cgroup {} MiB, {} OOM kills), start-up bulk transaction {}",
                             loaded.as_secs_f64(),
                             secs(r.sizing.translated),
                             r.sizing.logical_flows.map_or("?".into(), |n| n.to_string()),
                             r.sizing.sb_file_mib.map_or("?".into(), |n| n.to_string()),
                             secs(r.sizing.resync),
                             r.memory_mib.map_or("–".into(), |m| m.to_string()),
+                            r.cgroup_mib.map_or("?".into(), |n| n.to_string()),
                             r.oom_kills.map_or("?".into(), |n| n.to_string()),
                             match &r.sizing.bulk {
                                 Some(Ok(t)) => format!("ok in {:.1} s", t.as_secs_f64()),

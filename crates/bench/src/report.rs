@@ -28,6 +28,8 @@ pub struct RunResult {
     /// Processes the OOM killer ended under the DB pods' rendered memory limit (Pacemaker
     /// stacks on the local cluster; `None` where no pod cgroup was read).
     pub oom_kills: Option<u64>,
+    /// The largest DB pod memory cgroup peak, MiB (page cache included).
+    pub cgroup_mib: Option<u64>,
 }
 
 /// One row of the table.
@@ -53,6 +55,8 @@ pub struct Row {
     pub memory_mib: Option<u64>,
     /// OOM kills under the pods' memory limit, summed over runs.
     pub oom_kills: Option<u64>,
+    /// The largest DB pod memory cgroup peak, MiB (max over runs).
+    pub cgroup_mib: Option<u64>,
     pub stalls: usize,
     pub failed: usize,
     pub lost: usize,
@@ -84,6 +88,7 @@ pub fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs:
             .iter()
             .filter_map(|r| r.oom_kills)
             .reduce(|a, b| a + b),
+        cgroup_mib: results.iter().filter_map(|r| r.cgroup_mib).max(),
         stalls: results
             .iter()
             .filter_map(|r| r.outcome.as_ref())
@@ -100,7 +105,7 @@ pub fn row(stack: Stack, scenario: Scenario, results: &[RunResult], failed_runs:
 
 pub fn table(rows: &[Row], window: Duration, crowd: usize) -> String {
     let mut out = format!(
-        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | all {c} idle SB subscribers hold it s (median / max) | standby's full SB resync s (median / max) | DB host memory peak MiB (OOM kills under the pod limit) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| stack | scenario | runs | server-side s (median / max) | longest write gap s (median / max) | first write after fault s (median / max) | persistent IDL session: first write after fault s (median / max) | ovn-northd: a write after the fault in SB s (median / max) | all {c} idle SB subscribers hold it s (median / max) | standby's full SB resync s (median / max) | DB host memory peak MiB: processes / pod cgroup (OOM kills under the pod limit) | stalls > 0.5 s in {w} s after | failed in {w} s after | acked lost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         c = crowd,
         w = window.as_secs()
     );
@@ -129,7 +134,7 @@ pub fn table(rows: &[Row], window: Duration, crowd: usize) -> String {
             secs(r.crowd.1),
             secs(r.resync.0),
             secs(r.resync.1),
-            memory_cell(r.memory_mib, r.oom_kills),
+            memory_cell(r.memory_mib, r.cgroup_mib, r.oom_kills),
             r.stalls,
             r.failed,
             r.lost
@@ -138,12 +143,13 @@ pub fn table(rows: &[Row], window: Duration, crowd: usize) -> String {
     out
 }
 
-/// `742 (0)`: the peak, then the OOM kills in brackets when a pod cgroup was read.
-fn memory_cell(mib: Option<u64>, oom_kills: Option<u64>) -> String {
-    let peak = mib.map_or("–".into(), |m| m.to_string());
+/// `742 / 1010 (0)`: the processes' peak, the pod cgroup's peak, then the OOM kills in
+/// brackets when a pod cgroup was read.
+fn memory_cell(mib: Option<u64>, cgroup_mib: Option<u64>, oom_kills: Option<u64>) -> String {
+    let text = |m: Option<u64>| m.map_or("–".to_string(), |m| m.to_string());
     match oom_kills {
-        Some(n) => format!("{peak} ({n})"),
-        None => peak,
+        Some(n) => format!("{} / {} ({n})", text(mib), text(cgroup_mib)),
+        None => text(mib),
     }
 }
 
@@ -192,6 +198,7 @@ mod tests {
                 idl: Some(d(g + 200)),
                 crowd: Some(d(g + 1500)),
                 oom_kills: Some(u64::from(g == 9000)),
+                cgroup_mib: Some(g / 10 - 200),
                 ..RunResult::default()
             })
             .collect();
@@ -202,7 +209,7 @@ mod tests {
         );
         assert!(
             t.contains(
-                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 5.50 / 10.50 | – / – | – (1) | 3 | 3 | 0 |"
+                "| shell-tuned | node loss | 3 (1 failed) | 3.50 / 8.50 | 4.00 / 9.00 | 3.90 / 8.90 | 4.20 / 9.20 | 5.00 / 10.00 | 5.50 / 10.50 | – / – | – / 700 (1) | 3 | 3 | 0 |"
             ),
             "{t}"
         );

@@ -233,13 +233,17 @@ pub fn memory_peak_mib(hosts: &[String]) -> Option<u64> {
 }
 
 /// Processes the OOM killer ended in `hosts`' pods since their containers started, under the
-/// rendered memory limit; `None` when no pod's cgroup could be read.
-pub fn oom_kills(hosts: &[String]) -> Option<u64> {
-    hosts
+/// rendered memory limit, and the largest pod cgroup peak in MiB; `None` when no pod's cgroup
+/// could be read.
+pub fn pod_memory(hosts: &[String]) -> (Option<u64>, Option<u64>) {
+    let pods: Vec<_> = hosts
         .iter()
         .filter_map(|h| ovn_ha_local::pod_memory::of_host(h))
-        .map(|m| m.oom_kills)
-        .reduce(|a, b| a + b)
+        .collect();
+    (
+        pods.iter().map(|m| m.oom_kills).reduce(|a, b| a + b),
+        pods.iter().filter_map(|m| m.peak).max().map(|b| b >> 20),
+    )
 }
 
 #[cfg(test)]

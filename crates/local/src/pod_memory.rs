@@ -1,7 +1,9 @@
 //! A DB pod's memory as a kubelet enforces it: the container's memory cgroup, its limit (the
 //! rendered `resources.limits.memory`, which `runtime_spec` gives runc) and how many times the
-//! kernel's OOM killer acted inside it. cgroup v1 (`memory.limit_in_bytes`,
-//! `memory.oom_control`) or v2 (`memory.max`, `memory.events`). The parsing is pure;
+//! kernel's OOM killer acted inside it, and its peak usage (page cache included: what the limit
+//! is enforced against, though the kernel reclaims cache before it kills). cgroup v1
+//! (`memory.limit_in_bytes`, `memory.max_usage_in_bytes`, `memory.oom_control`) or v2
+//! (`memory.max`, `memory.peak`, `memory.events`). The parsing is pure;
 //! [`of_host`] reads `/proc/<pid>/cgroup` and `/sys/fs/cgroup`.
 
 use std::path::PathBuf;
@@ -13,6 +15,8 @@ pub struct PodMemory {
     pub limit: Option<u64>,
     /// Processes the OOM killer ended in the container since it started.
     pub oom_kills: u64,
+    /// Bytes at the cgroup's peak, if the kernel reports it.
+    pub peak: Option<u64>,
 }
 
 /// Where a process's memory cgroup is, from its `/proc/<pid>/cgroup`: the v1 `memory`
@@ -51,13 +55,22 @@ pub fn of_host(host: &str) -> Option<PodMemory> {
     let pid = crate::observe::container_pid(host)?;
     let dir = cgroup_dir(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)?;
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-    let (limit_text, events) = match read("memory.limit_in_bytes") {
-        Some(l) => (l, read("memory.oom_control")?),
-        None => (read("memory.max")?, read("memory.events")?),
+    let (limit_text, events, peak) = match read("memory.limit_in_bytes") {
+        Some(l) => (
+            l,
+            read("memory.oom_control")?,
+            read("memory.max_usage_in_bytes"),
+        ),
+        None => (
+            read("memory.max")?,
+            read("memory.events")?,
+            read("memory.peak"),
+        ),
     };
     Some(PodMemory {
         limit: limit(&limit_text),
         oom_kills: oom_kills(&events)?,
+        peak: peak.and_then(|p| p.trim().parse().ok()),
     })
 }
 
