@@ -36,6 +36,10 @@ pub enum UpgradeError {
         hosts: usize,
         limit: Duration,
     },
+    #[error(
+        "a rollback starts on a standby, and {active} is the only running host: start the other DB hosts first"
+    )]
+    NoStandby { active: String },
     #[error("not every copy serves the schemas {want:?} {limit:?} after the last host: {served:?}")]
     NotConverted {
         want: [String; 2],
@@ -142,7 +146,15 @@ pub fn rollback(
     let rootfs = crate::rootfs_cache::unpacked(image, reporter)?;
     let order = standbys_first(site, active);
     let hosts = order.len();
-    let first = order[0].clone();
+    // `order` ends with the active: with it alone there is no standby to start on.
+    let first = match order.as_slice() {
+        [first, _, ..] => first.clone(),
+        _ => {
+            return Err(UpgradeError::NoStandby {
+                active: active.to_owned(),
+            });
+        }
+    };
     reporter.step(&format!("putting {first} back on {image}"));
     cluster::replace_image(site, &first, &rootfs, STOP_LIMIT, reporter)?;
     // Joined (converged) or refused (its container exited), whichever shows first.
