@@ -125,12 +125,13 @@ pub fn run(args: &DeployArgs) -> Result<ExitCode> {
                 "--delete and --label-db-nodes need a Kubernetes cluster: give --kubeconfig FILE (the local cluster goes with `cargo xtask down`)"
             );
         }
+        let render = match crate::local::checked_render(&args.render) {
+            Ok(render) => render,
+            Err(code) => return Ok(code),
+        };
         // Before anything is built: the programs the image build and the local cluster start.
         crate::deps::install(crate::deps::Needs::Deploy)?;
-        return crate::local::deploy(
-            &args.render,
-            Duration::from_secs(args.wait_timeout.min(300)),
-        );
+        return crate::local::deploy(&render, Duration::from_secs(args.wait_timeout.min(300)));
     };
     if args.upgrade_suite.is_some() {
         bail!(

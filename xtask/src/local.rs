@@ -34,7 +34,27 @@ pub fn default_image_args() -> ImageArgs {
     ImageDefaults::parse_from(["image"]).args
 }
 
-/// `cargo xtask deploy` with no cluster named.
+/// The render flags for the local cluster (its VIP unless one is given), or, after every
+/// problem is printed, exit status 2: called before anything is installed, built or started.
+pub fn checked_render(render: &RenderArgs) -> Result<RenderArgs, ExitCode> {
+    let mut render = render.clone();
+    render
+        .db_ha_vip
+        .get_or_insert_with(|| Site::local().vip_cidr());
+    match render.input().validate() {
+        Ok(_) => Ok(render),
+        Err(p) => {
+            let problems: Vec<String> = p.0.iter().map(ToString::to_string).collect();
+            ovn_ha_render::cli::print_problems(
+                &problems,
+                "nothing was installed, built or started",
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// `cargo xtask deploy` with no cluster named, for flags [`checked_render`] accepted.
 pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
     let site = Site::local();
     let running = cluster::running_hosts(&site);
@@ -52,10 +72,8 @@ pub fn deploy(render: &RenderArgs, wait: Duration) -> Result<ExitCode> {
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
-    let mut render = render.clone();
-    render.db_ha_vip.get_or_insert_with(|| site.vip_cidr());
     eprintln!("==> rendering the manifests for the local cluster");
-    let code = ovn_ha_render::cli::run(&render)?;
+    let code = ovn_ha_render::cli::run(render)?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }

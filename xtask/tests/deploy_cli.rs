@@ -88,6 +88,27 @@ fn missing_manifests_and_missing_cluster_are_clear_errors() {
     );
 }
 
+#[test]
+fn bad_flags_for_the_local_cluster_start_nothing() {
+    // No cluster named: the local cluster's path. The flags are checked before packages,
+    // images or containers: nothing is announced as started.
+    let o = xtask(&["deploy", "--db-memory-limit", "100Mi", "--mtu", "9"], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("2 problems; nothing was installed, built or started"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--db-memory-limit=512Mi") && err.contains("--mtu"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("==>") && !err.contains("apt packages"),
+        "something was started: {err}"
+    );
+}
+
 /// Deploys to the cluster of `OVN_HA_E2E_KUBECONFIG` (VIP from `OVN_HA_E2E_VIP`, DB nodes from
 /// `OVN_HA_E2E_DB_NODES`, comma-separated), then deletes everything again.
 #[test]

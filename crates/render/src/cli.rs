@@ -398,6 +398,18 @@ fn choose_pki(ssl: bool, omit: bool, dir: &Path) -> Result<Option<(Pki, String)>
     }))
 }
 
+/// Prints every problem, one per line, under a count and what was left undone.
+pub fn print_problems(problems: &[String], undone: &str) {
+    eprintln!(
+        "error: {} problem{}; {undone}:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        eprintln!("  {p}");
+    }
+}
+
 pub fn run(args: &RenderArgs) -> Result<ExitCode> {
     let dir = args.output_dir();
     let validated = args.input().validate();
@@ -418,14 +430,7 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         problems.push(e.clone());
     }
     if !problems.is_empty() {
-        eprintln!(
-            "error: {} problem{}; nothing was written:",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        );
-        for p in problems {
-            eprintln!("  {p}");
-        }
+        print_problems(&problems, "nothing was written");
         return Ok(ExitCode::from(2));
     }
     let (Ok(validated), Ok(authkey), Ok(tls)) = (validated, authkey, tls) else {
