@@ -31,7 +31,8 @@ pub const MTU: &str = "1400";
 pub const DB_MEMORY_LIMIT: &str = "1Gi";
 /// The DB pod's memory request; the limit may not be below it.
 pub const DB_MEMORY_REQUEST: &str = "256Mi";
-/// The smallest memory limit we render: an empty cluster's processes already hold about half.
+/// The smallest memory limit we render: a pod with empty databases holds about 160 MB (its
+/// memory cgroup, measured in the local cluster), and the data needs room on top.
 pub const MIN_DB_MEMORY_LIMIT: &str = "512Mi";
 /// OVSDB Northbound port.
 pub const NB_PORT: u16 = 6641;

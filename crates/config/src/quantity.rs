@@ -34,6 +34,8 @@ impl Serialize for Memory {
 
 /// Parses `text` as a memory quantity; the error says what is wrong with it.
 pub fn parse_memory(text: &str) -> Result<Memory, String> {
+    let not_a_size =
+        || format!("`{text}` is not a memory size: give a whole number with Mi or Gi, e.g. 4Gi");
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, suffix) = t.split_at(split);
@@ -47,15 +49,9 @@ pub fn parse_memory(text: &str) -> Result<Memory, String> {
         "Mi" => 1 << 20,
         "Gi" => 1 << 30,
         "Ti" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a memory size: give a whole number with Mi or Gi, e.g. 4Gi"
-            ));
-        }
+        _ => return Err(not_a_size()),
     };
-    let n: u64 = digits.parse().map_err(|_| {
-        format!("`{text}` is not a memory size: give a whole number with Mi or Gi, e.g. 4Gi")
-    })?;
+    let n: u64 = digits.parse().map_err(|_| not_a_size())?;
     let bytes = n
         .checked_mul(unit)
         .ok_or_else(|| format!("`{text}` is too large a memory size"))?;
