@@ -23,6 +23,12 @@ fn objects(files: &[RenderedFile]) -> Vec<(&'static str, Value)> {
     out
 }
 
+/// Every object rendered from `input` (validated) with a fixed authkey and no TLS.
+fn objects_of(input: &RenderInput) -> Vec<(&'static str, Value)> {
+    let config = input.validate().unwrap().config;
+    objects(&render_all(&config, Some(&[7u8; AUTHKEY_LEN]), None).unwrap())
+}
+
 fn find<'a>(objs: &'a [(&str, Value)], kind: &str, name: &str) -> &'a Value {
     objs.iter()
         .map(|(_, v)| v)
@@ -209,9 +215,7 @@ fn db_deployment_matches_the_contract() {
 fn the_db_memory_limit_is_the_flags() {
     let mut input = ovn_ha_config::RenderInput::seed_example();
     input.db_memory_limit = "6Gi".into();
-    let config = input.validate().unwrap().config;
-    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
-    let objs = objects(&files);
+    let objs = objects_of(&input);
     let d = find(&objs, "Deployment", "ovnkube-db");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["resources"]["limits"]["memory"], "6Gi");
@@ -264,9 +268,7 @@ fn ipv6_vip_is_bracketed_and_prefix_rendered() {
     };
     input.net_cidr = "fd00:10:128::/48/64".into();
     input.svc_cidr = "fd00:172:30::/112".into();
-    let config = input.validate().unwrap().config;
-    let files = render_all(&config, Some(&[7u8; AUTHKEY_LEN]), None).unwrap();
-    let objs = objects(&files);
+    let objs = objects_of(&input);
     let node = find(&objs, "DaemonSet", "ovnkube-node");
     let c = &node["spec"]["template"]["spec"]["containers"][1];
     assert_eq!(
